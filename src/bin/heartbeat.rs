@@ -1,0 +1,4 @@
+//! The `heartbeat` daemon binary: see `heartbeat::cli`.
+fn main() {
+    std::process::exit(heartbeat::cli::main());
+}

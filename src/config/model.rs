@@ -1,0 +1,185 @@
+//! The typed configuration every other layer reads. Parsers live beside this file.
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+
+/// Milliseconds: every timer in the configuration is kept at millisecond precision.
+pub type Millis = u64;
+
+/// `auto_failback` (spec §6.7, §6.8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AutoFailback {
+    On,
+    Off,
+    Legacy,
+}
+
+/// `msgfmt`: what we send; both are always accepted on receive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MsgFmt {
+    Classic,
+    Netstring,
+}
+
+/// One heartbeat medium (spec §1.1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Medium {
+    Bcast {
+        iface: String,
+    },
+    Mcast {
+        iface: String,
+        group: Ipv4Addr,
+        port: u16,
+        ttl: u8,
+        loopback: bool,
+    },
+    Ucast {
+        iface: String,
+        peer: String,
+    },
+}
+
+impl Medium {
+    /// The link name shown by `cl_status listhblinks` and in `Link node:link up.` logs.
+    pub fn link_name(&self) -> &str {
+        match self {
+            Medium::Bcast { iface } | Medium::Mcast { iface, .. } | Medium::Ucast { iface, .. } => {
+                iface
+            }
+        }
+    }
+}
+
+/// `ping_group NAME HOST...`: alive while any member answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PingGroup {
+    pub name: String,
+    pub hosts: Vec<String>,
+}
+
+/// `respawn USER PATH [ARGS]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Respawn {
+    pub user: String,
+    pub command: String,
+}
+
+/// Parsed and validated `ha.cf`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HaCf {
+    pub keepalive: Millis,
+    pub deadtime: Millis,
+    pub warntime: Millis,
+    pub initdead: Millis,
+    pub deadping: Millis,
+    pub udpport: u16,
+    pub media: Vec<Medium>,
+    /// Cluster nodes, lower-cased, in file order.
+    pub nodes: Vec<String>,
+    pub ping_nodes: Vec<String>,
+    pub ping_groups: Vec<PingGroup>,
+    pub auto_failback: AutoFailback,
+    pub logfile: Option<PathBuf>,
+    pub debugfile: Option<PathBuf>,
+    pub logfacility: Option<String>,
+    pub realtime: bool,
+    pub debug: u8,
+    pub msgfmt: MsgFmt,
+    pub max_rexmit_delay: Millis,
+    pub hopfudge: u8,
+    pub respawn: Vec<Respawn>,
+    /// Built-in ipfail: enabled by `respawn ... ipfail` or the native `ipfail on` directive.
+    pub ipfail: bool,
+    /// Native: `ipfail_holddown TIME`, minimum time between two ping-driven moves.
+    pub ipfail_holddown: Millis,
+    /// Native: `resource_timeout TIME`, after which a resource script is killed (default 60 s).
+    pub resource_timeout: Millis,
+    /// Native: `crash_guard on|off` (default on): remove addresses if the daemon dies.
+    pub crash_guard: bool,
+    /// Every directive as written (or as defaulted), exported to scripts as `HA_<name>`.
+    pub directives: Vec<(String, String)>,
+}
+
+/// Authentication method of one `authkeys` line (spec §3.5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthMethod {
+    Crc,
+    Md5,
+    Sha1,
+}
+
+/// One `N method [key]` line.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AuthKey {
+    pub method: AuthMethod,
+    pub secret: Vec<u8>,
+}
+
+impl std::fmt::Debug for AuthKey {
+    // Never print a secret, not even in a debug dump.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthKey")
+            .field("method", &self.method)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Parsed `authkeys`: the sending index and every key accepted on receive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthKeys {
+    pub send_index: u8,
+    pub keys: BTreeMap<u8, AuthKey>,
+}
+
+impl AuthKeys {
+    /// The key we sign with.
+    pub fn send_key(&self) -> Option<&AuthKey> {
+        self.keys.get(&self.send_index)
+    }
+}
+
+/// One resource of a group: `name::arg::arg`, a bare IPv4 address meaning `IPaddr::ADDR`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resource {
+    /// Script name (`IPaddr`, `httpd`, ...).
+    pub name: String,
+    pub args: Vec<String>,
+    /// The resource as written after normalisation (`IPaddr::192.0.2.10/24/eth0`).
+    pub text: String,
+}
+
+/// One `haresources` line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResourceGroup {
+    /// Preferred node (lower-cased).
+    pub owner: String,
+    /// Started left to right, stopped right to left. Never empty.
+    pub resources: Vec<Resource>,
+    /// Line number in `haresources` (first line of a continued line).
+    pub line: usize,
+}
+
+impl ResourceGroup {
+    /// The group key the protocol uses (`ip-request ipaddr=KEY`): its first resource.
+    pub fn key(&self) -> &str {
+        self.resources
+            .first()
+            .map(|r| r.text.as_str())
+            .unwrap_or("")
+    }
+}
+
+/// Everything the daemon needs, validated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub ha_dir: PathBuf,
+    pub ha: HaCf,
+    pub keys: AuthKeys,
+    pub groups: Vec<ResourceGroup>,
+    /// This node's name (lower-cased).
+    pub local: String,
+    /// The other cluster node.
+    pub peer: String,
+}

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# The test command of the README: installs what the tests need (Debian packages), then runs the
+# whole suite: unit, property, simulation and, as root, the network-namespace end-to-end tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_pkgs=()
+have() { command -v "$1" >/dev/null 2>&1; }
+have nft || need_pkgs+=(nftables)
+have ip || need_pkgs+=(iproute2)
+have arping || need_pkgs+=(iputils-arping)
+have ping || need_pkgs+=(iputils-ping)
+have curl || need_pkgs+=(curl)
+have apache2ctl || need_pkgs+=(apache2)
+have ipvsadm || need_pkgs+=(ipvsadm)
+have python3 || need_pkgs+=(python3)
+if [ "${#need_pkgs[@]}" -gt 0 ]; then
+    if [ "$(id -u)" -eq 0 ]; then
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq
+        apt-get install -y -qq "${need_pkgs[@]}" >/dev/null
+    else
+        echo "tests/run.sh: missing ${need_pkgs[*]} (run as root to install them)" >&2
+    fi
+fi
+
+cargo test --all-targets --no-fail-fast "$@"
