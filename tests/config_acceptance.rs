@@ -51,7 +51,9 @@ const ORA_KEYS: &str = "auth 1\n1 md5 74a6a503b5bec9373b22bb630608df41\n";
 const ORA_RES: &str = "orasrv1.xlk.com IPaddr::192.168.21.1/24/eth0 httpd\n";
 
 fn sample(name: &str) -> String {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("etc/ha.d").join(name);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("etc/ha.d")
+        .join(name);
     fs::read_to_string(path).unwrap()
 }
 
@@ -127,11 +129,24 @@ fn samples_pass_as_alpha_and_bravo() {
             (1000, 5000, 3000, 10000)
         );
         assert_eq!(c.ha.auto_failback, AutoFailback::On);
-        assert_eq!(c.ha.media, vec![Medium::Bcast { iface: "hb0".into() }]);
-        let texts: Vec<&str> = c.groups[0].resources.iter().map(|r| r.text.as_str()).collect();
+        assert_eq!(
+            c.ha.media,
+            vec![Medium::Bcast {
+                iface: "hb0".into()
+            }]
+        );
+        let texts: Vec<&str> = c.groups[0]
+            .resources
+            .iter()
+            .map(|r| r.text.as_str())
+            .collect();
         assert_eq!(
             texts,
-            ["IPaddr::192.0.2.100/24/pub0", "LVS::/etc/ha.d/lvs.rules", "httpd"]
+            [
+                "IPaddr::192.0.2.100/24/pub0",
+                "LVS::/etc/ha.d/lvs.rules",
+                "httpd"
+            ]
         );
         assert_eq!(c.groups[0].owner, "alpha");
         // Only the "interface missing" warning may appear (hb0 rarely exists where tests run).
@@ -164,7 +179,9 @@ fn node_comes_from_nodeinfo_when_not_given() {
 fn directives_record_written_and_defaulted_values() {
     let dir = TempHaDir::new("directives");
     dir.write(ORA_HACF, ORA_KEYS, ORA_RES, 0o600);
-    let c = config::load(&dir.0, Some("orasrv1.xlk.com")).unwrap().config;
+    let c = config::load(&dir.0, Some("orasrv1.xlk.com"))
+        .unwrap()
+        .config;
     let get = |n: &str| {
         c.ha.directives
             .iter()
@@ -195,7 +212,14 @@ fn meaningless_directives_warn_by_name() {
     .unwrap();
     let all: Vec<String> = loaded.warnings.iter().map(|w| w.to_string()).collect();
     let text = all.join("\n");
-    for name in ["'serial'", "'watchdog'", "crm off", "'compression'", "'use_logd'", "crc"] {
+    for name in [
+        "'serial'",
+        "'watchdog'",
+        "crm off",
+        "'compression'",
+        "'use_logd'",
+        "crc",
+    ] {
         assert!(text.contains(name), "no warning naming {name}:\n{text}");
     }
     assert!(text.contains("/etc/ha.d/ha.cf:13:"), "{text}");
@@ -224,7 +248,9 @@ fn binary_check_exit_codes_and_error_shape() {
     assert!(stdout.contains("deadtime 15 s"), "{stdout}");
     assert!(stdout.contains("bcast eth1 port 694"), "{stdout}");
 
-    let broken = ORA_HACF.replace("deadtime 15", "deadtime 1.5").replace("warntime 10", "");
+    let broken = ORA_HACF
+        .replace("deadtime 15", "deadtime 1.5")
+        .replace("warntime 10", "");
     dir.write(&broken, ORA_KEYS, "orasrv3 httpd\n", 0o644);
     let (code, stdout, stderr) = run_check(&dir.0, "orasrv1.xlk.com");
     assert_eq!(code, 1, "stdout: {stdout}");
