@@ -570,13 +570,15 @@ fn every_broken_configuration_is_reported_at_its_line() {
 }
 
 /// (ha.cf, authkeys, haresources overrides, file, line, fragment): accepted, with a warning.
-fn warning_cases() -> Vec<(
+type WarningCase = (
     Option<&'static str>,
     Option<&'static str>,
     F,
     usize,
     &'static str,
-)> {
+);
+
+fn warning_cases() -> Vec<WarningCase> {
     use F::*;
     vec![
         (
