@@ -901,6 +901,13 @@ impl State<'_> {
                 "add 'auto_failback on' or 'auto_failback off' to both nodes",
             );
         }
+        if self.ha.ipfail && self.ha.ping_nodes.is_empty() && self.ha.ping_groups.is_empty() {
+            self.late_warn(
+                0,
+                "ipfail is on but no ping node is configured: it will never act".into(),
+                "add 'ping ADDRESS' (e.g. the default gateway)",
+            );
+        }
         self.check_nodes(local);
         self.add_defaults();
     }
