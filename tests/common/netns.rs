@@ -88,7 +88,11 @@ impl Netns {
 
     /// The shell text that runs `cmd` inside this namespace.
     pub fn wrap(&self, cmd: &str) -> String {
-        format!("ip netns exec {} sh -c '{}'", self.name, cmd.replace('\'', "'\\''"))
+        format!(
+            "ip netns exec {} sh -c '{}'",
+            self.name,
+            cmd.replace('\'', "'\\''")
+        )
     }
 
     /// Starts a long-running process inside the namespace; killed on drop of the guard.
