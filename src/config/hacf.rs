@@ -1030,4 +1030,43 @@ mod tests {
         assert!(ha.ipfail);
         assert!(ha.respawn.is_empty());
     }
+
+    #[test]
+    fn reads_every_supported_kind_of_line() {
+        let text = "udpport 695\nbcast lo, lo\nucast lo 192.0.2.2\nmcast lo 239.0.0.1 694 1 1\n\
+                    node Alpha,bravo # the pair\nkeepalive 500ms\ndeadtime 2.5\nwarntime 1\n\
+                    initdead 6\ndeadping 4\nping 192.0.2.254 192.0.2.253\nping_group gw 192.0.2.1 192.0.2.2\n\
+                    respawn root /usr/bin/logger hello\nmsgfmt netstring\nhopfudge 2\ndebug 3\n\
+                    realtime off\nmax_rexmit_delay 100\nlogfacility LOCAL0\nlogfile /tmp/x\n\
+                    auto_failback yes\nipfail_holddown 30\nresource_timeout 1500ms\ncrash_guard no\n";
+        let mut d = Diagnostics::default();
+        let ha = parse_with_port(text, Path::new("ha.cf"), "alpha", 694, &mut d);
+        assert!(d.errors.is_empty(), "{:?}", d.errors);
+        assert_eq!(ha.udpport, 695);
+        assert_eq!(ha.media.len(), 4);
+        assert_eq!(
+            ha.media[3],
+            Medium::Mcast {
+                iface: "lo".into(),
+                group: Ipv4Addr::new(239, 0, 0, 1),
+                port: 694,
+                ttl: 1,
+                loopback: true
+            }
+        );
+        assert_eq!(ha.nodes, ["alpha", "bravo"]);
+        assert_eq!((ha.keepalive, ha.deadtime, ha.warntime), (500, 2500, 1000));
+        assert_eq!((ha.initdead, ha.deadping), (6000, 4000));
+        assert_eq!(ha.ping_nodes.len(), 2);
+        assert_eq!(ha.ping_groups[0].hosts.len(), 2);
+        assert_eq!(ha.respawn[0].command, "/usr/bin/logger hello");
+        assert_eq!(ha.msgfmt, MsgFmt::Netstring);
+        assert_eq!((ha.hopfudge, ha.debug, ha.realtime), (2, 3, false));
+        assert_eq!(ha.max_rexmit_delay, 100);
+        assert_eq!(ha.logfacility.as_deref(), Some("local0"));
+        assert_eq!(ha.auto_failback, AutoFailback::On);
+        assert_eq!((ha.ipfail_holddown, ha.resource_timeout), (30000, 1500));
+        assert!(!ha.crash_guard);
+        assert!(ha.directives.contains(&("deadtime".into(), "2.5".into())));
+    }
 }
