@@ -220,3 +220,81 @@ fn a_missing_resource_is_a_start_up_error_naming_file_and_line() {
         "{text}"
     );
 }
+
+/// Writes an executable shell script.
+fn write_script(path: &std::path::Path, text: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, text).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// Runs one operation on the host (these scripts touch no network).
+fn perform_here(inv: &Invocation, op: ScriptOp) -> ScriptOutcome {
+    let out = Command::new(&inv.program)
+        .args(inv.argv(op))
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    interpret(
+        inv.kind,
+        op,
+        out.status.code(),
+        &String::from_utf8_lossy(&out.stdout),
+    )
+}
+
+#[test]
+fn init_scripts_and_legacy_ha_scripts_run_through_the_chain() {
+    let tmp = TempDir::new("hci");
+    let root = tmp.s();
+    // An LSB init script managing a sleeping process: exit codes 0/3, localised words.
+    write_script(
+        &tmp.path.join("init.d/hbrsdemo"),
+        &format!(
+            "#!/bin/sh\nP={root}/demo.pid\n\
+             alive() {{ [ -f $P ] && kill -0 $(cat $P) 2>/dev/null; }}\n\
+             case $1 in\n\
+             start) alive || {{ sleep 60 </dev/null >/dev/null 2>&1 & echo $! > $P; }} ;;\n\
+             stop) alive && kill $(cat $P); rm -f $P ;;\n\
+             status) alive && {{ echo 'läuft'; exit 0; }}; echo 'gestoppt'; exit 3 ;;\n\
+             esac\nexit 0\n"
+        ),
+    );
+    // A script written for the original: always exits 0, only its words count.
+    write_script(
+        &tmp.path.join("ha.d/resource.d/legacy"),
+        &format!(
+            "#!/bin/sh\nF={root}/legacy.on\n\
+             case $1 in start) touch $F ;; stop) rm -f $F ;;\n\
+             status) [ -f $F ] && echo 'legacy is running' || echo 'legacy is not running' ;;\n\
+             esac\nexit 0\n"
+        ),
+    );
+    let resolver = Resolver::new(&tmp.path.join("ha.d"), Some(PathBuf::from(RESOURCE_D)))
+        .with_init_dir(tmp.path.join("init.d"))
+        .with_systemd(None, vec![]);
+    let demo = resolver.resolve(&resource("hbrsdemo")).unwrap();
+    let legacy = resolver.resolve(&resource("legacy")).unwrap();
+    assert_eq!(demo.kind, ScriptKind::InitScript);
+    assert_eq!(legacy.kind, ScriptKind::HaResourceD);
+
+    for inv in [&demo, &legacy] {
+        assert_eq!(
+            perform_here(inv, ScriptOp::Status),
+            ScriptOutcome::NotRunning
+        );
+        assert_eq!(perform_here(inv, ScriptOp::Start), ScriptOutcome::Ok);
+        assert_eq!(perform_here(inv, ScriptOp::Status), ScriptOutcome::Ok);
+        assert_eq!(perform_here(inv, ScriptOp::Stop), ScriptOutcome::Ok);
+        assert_eq!(
+            perform_here(inv, ScriptOp::Stop),
+            ScriptOutcome::Ok,
+            "stop twice"
+        );
+        assert_eq!(
+            perform_here(inv, ScriptOp::Status),
+            ScriptOutcome::NotRunning
+        );
+    }
+}
