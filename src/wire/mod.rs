@@ -10,13 +10,17 @@
 
 pub mod auth;
 pub mod base64;
+pub mod builders;
 pub mod classic;
 pub mod codec;
 pub mod crc;
 pub mod error;
+pub mod generation;
 pub mod message;
 pub mod netstring;
 pub mod rules;
+pub mod sender;
+pub mod window;
 
 pub use codec::{Format, decode_unverified, decode_verified, encode, encode_with_key};
 pub use error::{DecodeError, EncodeError};
