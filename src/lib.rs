@@ -11,5 +11,6 @@ pub mod cli;
 pub mod config;
 pub mod core;
 pub mod daemon;
+pub mod ping;
 pub mod resource;
 pub mod wire;

@@ -1,0 +1,15 @@
+//! Ping nodes, ping groups and the decisions drawn from them (spec §8).
+//!
+//! - [`packet`]: ICMP echo build/parse and the authenticated heartbeat payload it carries.
+//! - [`socket`]: a non-blocking ICMP socket (datagram if allowed, raw otherwise) for mio.
+//! - [`pinger`]: sends the echoes the core asks for and matches genuine replies (daemon side).
+//! - [`tracker`]: per ping node / group liveness (`ping`, `dead`) over millisecond times.
+//! - [`policy`]: the built-in ipfail and the split-brain guard, as pure decisions.
+//! - [`exchange`]: how each node tells its peer its count (`pingcount`, ipfail messages).
+
+pub mod exchange;
+pub mod packet;
+pub mod pinger;
+pub mod policy;
+pub mod socket;
+pub mod tracker;
