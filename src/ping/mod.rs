@@ -5,8 +5,10 @@
 //! - [`pinger`]: sends the echoes the core asks for and matches genuine replies (daemon side).
 //! - [`tracker`]: per ping node / group liveness (`ping`, `dead`) over millisecond times.
 //! - [`policy`]: the built-in ipfail and the split-brain guard, as pure decisions.
+//! - [`agent`]: the one object the core holds: liveness logs, views, counts, ipfail, guard.
 //! - [`exchange`]: how each node tells its peer its count (`pingcount`, ipfail messages).
 
+pub mod agent;
 pub mod exchange;
 pub mod packet;
 pub mod pinger;
