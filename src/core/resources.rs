@@ -52,6 +52,8 @@ pub struct Resources {
     /// Seq of the last `resource` message applied (older ones are stale).
     pub last_peer_seq: Option<u64>,
     pub orphan_since: Option<Millis>,
+    /// When we last re-sent our claim as the keeper of a doubly held half.
+    pub last_keeper_report: Option<Millis>,
     pub initial_done_logged: bool,
     pub shutting_down: bool,
     /// A takeover (mach_down) is running.
@@ -74,6 +76,7 @@ impl Resources {
             heard_peer: false,
             last_peer_seq: None,
             orphan_since: None,
+            last_keeper_report: None,
             initial_done_logged: false,
             shutting_down: false,
             taking_over: false,
@@ -362,6 +365,17 @@ impl Core {
                     self.outputs.push_back(Output::Announce { group: g });
                 }
             }
+            // Make sure the peer sees our claim too, so it releases (at most once a keepalive).
+            let now = self.now.mono;
+            if self
+                .rsc
+                .last_keeper_report
+                .is_none_or(|t| now >= t + self.config.ha.keepalive)
+            {
+                self.rsc.last_keeper_report = Some(now);
+                let stable = self.rsc.r == RState::Stable;
+                self.send_resource(stable, None);
+            }
         }
     }
 
@@ -374,6 +388,10 @@ impl Core {
             self.legacy_request_ours();
             return;
         }
+        // Our status first so the peer heals too, then what we hold; `OS := false` makes us
+        // answer the peer's report with ours (rule 3), so both sides see both claims.
+        self.rsc.peer_stable = false;
+        self.send_heartbeat();
         let stable = self.rsc.r == RState::Stable;
         self.send_resource(stable, None);
     }
