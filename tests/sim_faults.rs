@@ -1,0 +1,154 @@
+//! Property test: a generated schedule of faults (kills, restarts, partitions, loss bursts,
+//! stalls, script failures, standby/takeover commands, shutdowns) against two simulated cores.
+//! After every simulated step: outside a partition or stall no group is held by both nodes
+//! for longer than one keepalive. After the last fault: every group ends held by exactly one
+//! live node.
+
+mod sim;
+
+use heartbeat::config::AutoFailback;
+use heartbeat::core::{AdminCommand, RscSet};
+use proptest::prelude::*;
+use sim::{Params, Sim};
+
+#[derive(Debug, Clone)]
+enum Fault {
+    Kill(usize),
+    Restart(usize),
+    Shutdown(usize),
+    Partition(u64),
+    LossBurst(u64, u32),
+    Stall(usize, u64),
+    ScriptFail(usize, usize, usize),
+    ScriptHang(usize, usize, usize),
+    Standby(usize, RscSet),
+    Takeover(usize, RscSet),
+}
+
+fn rsc_set() -> impl Strategy<Value = RscSet> {
+    prop_oneof![
+        Just(RscSet::All),
+        Just(RscSet::Local),
+        Just(RscSet::Foreign)
+    ]
+}
+
+fn fault() -> impl Strategy<Value = Fault> {
+    let node = 0usize..2;
+    prop_oneof![
+        node.clone().prop_map(Fault::Kill),
+        node.clone().prop_map(Fault::Restart),
+        node.clone().prop_map(Fault::Shutdown),
+        (2_000u64..40_000).prop_map(Fault::Partition),
+        (2_000u64..30_000, 5u32..30).prop_map(|(d, p)| Fault::LossBurst(d, p)),
+        (node.clone(), 3_000u64..40_000).prop_map(|(n, d)| Fault::Stall(n, d)),
+        (node.clone(), 0usize..3, 0usize..2).prop_map(|(n, g, r)| Fault::ScriptFail(n, g, r)),
+        (node.clone(), 0usize..3, 0usize..2).prop_map(|(n, g, r)| Fault::ScriptHang(n, g, r)),
+        (node.clone(), rsc_set()).prop_map(|(n, s)| Fault::Standby(n, s)),
+        (node, rsc_set()).prop_map(|(n, s)| Fault::Takeover(n, s)),
+    ]
+}
+
+fn params(on: bool) -> Params {
+    Params {
+        auto_failback: if on {
+            AutoFailback::On
+        } else {
+            AutoFailback::Off
+        },
+        groups: vec![
+            sim::group(0, &["192.0.2.10", "httpd"]),
+            sim::group(1, &["192.0.2.20", "mysql"]),
+            sim::group(0, &["192.0.2.30", "exim"]),
+        ],
+        ..Params::default()
+    }
+}
+
+fn apply(s: &mut Sim, f: &Fault) {
+    match *f {
+        Fault::Kill(n) => s.kill(n),
+        Fault::Restart(n) => {
+            if !s.nodes[n].alive() {
+                s.start(n);
+            }
+        }
+        Fault::Shutdown(n) => s.shutdown(n),
+        Fault::Partition(ms) => {
+            s.partition(true);
+            s.run_for(ms);
+            s.partition(false);
+        }
+        Fault::LossBurst(ms, pct) => {
+            let before = s.net[0].loss;
+            s.net[0].loss = f64::from(pct) / 100.0;
+            s.run_for(ms);
+            s.net[0].loss = before;
+        }
+        Fault::Stall(n, ms) => s.freeze(n, ms),
+        Fault::ScriptFail(n, g, r) => {
+            s.nodes[n].fail_start.insert((g, r));
+        }
+        Fault::ScriptHang(n, g, r) => {
+            s.nodes[n].hang_start.insert((g, r));
+        }
+        Fault::Standby(n, set) => {
+            s.admin(n, AdminCommand::Standby(set));
+        }
+        Fault::Takeover(n, set) => {
+            s.admin(n, AdminCommand::Takeover(set));
+        }
+    }
+}
+
+fn run_schedule(on: bool, seed: u64, schedule: &[(u64, Fault)]) -> Result<(), String> {
+    let p = params(on);
+    let mut s = Sim::new(p.clone(), seed);
+    s.net[0].delay = (1, 20);
+    s.net[0].dup = 0.01;
+    s.start(0);
+    s.start(1);
+    s.run_for(25_000);
+    for (gap, f) in schedule {
+        s.run_for(*gap);
+        apply(&mut s, f);
+    }
+    // A shutdown in progress finishes; if nobody is left, someone starts again.
+    s.run_for(20_000);
+    if !s.nodes.iter().any(|n| n.alive()) {
+        s.start(0);
+    }
+    // Let every fault play out: stalls end, a shut-down node finishes, timers run down.
+    s.run_for(p.initdead + 4 * p.deadtime + 60_000);
+    // One-shot script faults not yet consumed must not strike after the last fault.
+    for n in &mut s.nodes {
+        n.fail_start.clear();
+        n.hang_start.clear();
+    }
+    s.run_for(60_000);
+    if !s.violations.is_empty() {
+        return Err(format!(
+            "{:?}\n--- alpha\n{}\n--- beta\n{}",
+            s.violations,
+            s.logs(0),
+            s.logs(1)
+        ));
+    }
+    s.settled_ownership()
+        .map_err(|e| format!("{e}\n--- alpha\n{}\n--- beta\n{}", s.logs(0), s.logs(1)))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, max_shrink_iters: 200, ..ProptestConfig::default() })]
+
+    #[test]
+    fn fault_schedules_keep_single_ownership(
+        on in any::<bool>(),
+        seed in any::<u64>(),
+        schedule in prop::collection::vec((0u64..30_000, fault()), 1..8),
+    ) {
+        if let Err(e) = run_schedule(on, seed, &schedule) {
+            prop_assert!(false, "schedule {:?}\n{}", schedule, e);
+        }
+    }
+}
