@@ -457,20 +457,15 @@ impl Core {
         }
     }
 
-    /// Answers `reqnodes` with every normal node, ourselves included (spec §4.7).
+    /// Answers `reqnodes` with every normal node, ourselves included (spec §4.7), fields in
+    /// 3.0.6 order (`dest` first).
     pub(super) fn answer_reqnodes(&mut self) {
-        let mut list = String::new();
-        for n in &self.config.ha.nodes {
-            list.push_str(n);
-            list.push(' ');
-        }
-        if list.is_empty() {
-            list.push(' ');
-        }
-        let mut m = Message::new("repnodes");
-        m.push("dest", &self.config.peer);
-        m.push("nodelist", list);
-        m.push("delnodelist", " ");
+        let nodes: Vec<String> = self.config.ha.nodes.clone();
+        let m = crate::wire::builders::repnodes(
+            &self.config.peer,
+            nodes.iter().map(String::as_str),
+            std::iter::empty(),
+        );
         self.transmit(m);
     }
 
