@@ -77,7 +77,7 @@ impl Bench {
         self.drain();
     }
 
-    fn from_peer(&mut self, m: Message) -> Vec<u8> {
+    fn peer_sends(&mut self, m: Message) -> Vec<u8> {
         let bytes = self
             .peer
             .stamp_and_encode(m, 1_780_000_000, "0.00 0.00 0.00 1/1 1", &self.keys)
@@ -143,11 +143,11 @@ fn heartbeats_every_keepalive_and_dt_drops_after_five_seconds() {
 #[test]
 fn reqnodes_is_answered_with_every_node_and_comm_comes_up_on_repnodes() {
     let mut b = Bench::new();
-    b.from_peer(status("up"));
+    b.peer_sends(status("up"));
     let mut req = Message::new("reqnodes");
     req.push("dest", "alpha");
     b.sent.clear();
-    b.from_peer(req);
+    b.peer_sends(req);
     let rep = b
         .msgs()
         .into_iter()
@@ -161,7 +161,7 @@ fn reqnodes_is_answered_with_every_node_and_comm_comes_up_on_repnodes() {
     assert!(!b.core.comm_up());
     let reply = heartbeat::wire::builders::repnodes("alpha", ["alpha", "beta"], []);
     b.sent.clear();
-    b.from_peer(reply);
+    b.peer_sends(reply);
     assert!(b.core.comm_up());
     let msgs = b.msgs();
     assert!(
@@ -176,7 +176,7 @@ fn acks_at_least_every_ten_in_order_messages() {
     let mut b = Bench::new();
     b.sent.clear();
     for _ in 0..30 {
-        b.from_peer(status("up"));
+        b.peer_sends(status("up"));
         b.now += 1000;
     }
     let acks: Vec<Message> = b
@@ -201,7 +201,7 @@ fn rexmit_requests_are_answered_from_history_with_the_same_bytes() {
         .push("firstseq", "2")
         .push("lastseq", "2");
     b.sent.clear();
-    b.from_peer(req);
+    b.peer_sends(req);
     assert_eq!(b.sent, vec![original]);
     // Beyond what we sent: only a log line.
     let mut req = Message::new("NS_rexmit");
@@ -209,7 +209,7 @@ fn rexmit_requests_are_answered_from_history_with_the_same_bytes() {
         .push("firstseq", "900")
         .push("lastseq", "900");
     b.sent.clear();
-    b.from_peer(req);
+    b.peer_sends(req);
     assert!(b.sent.is_empty());
     assert!(
         b.logs
@@ -221,7 +221,7 @@ fn rexmit_requests_are_answered_from_history_with_the_same_bytes() {
 #[test]
 fn gaps_are_requested_in_decimal() {
     let mut b = Bench::new();
-    b.from_peer(status("up"));
+    b.peer_sends(status("up"));
     // Lose seqs 2..=11 of the peer.
     for _ in 0..10 {
         b.peer
@@ -229,7 +229,7 @@ fn gaps_are_requested_in_decimal() {
             .unwrap();
     }
     b.sent.clear();
-    b.from_peer(status("up"));
+    b.peer_sends(status("up"));
     assert!(
         b.logs
             .iter()
@@ -251,7 +251,7 @@ fn gaps_are_requested_in_decimal() {
 #[test]
 fn forged_replayed_and_unknown_packets_are_counted_by_kind() {
     let mut b = Bench::new();
-    b.from_peer(status("up"));
+    b.peer_sends(status("up"));
     // Forgery: flip one byte of a valid packet.
     let mut forged = b
         .peer
@@ -295,9 +295,9 @@ fn forged_replayed_and_unknown_packets_are_counted_by_kind() {
 #[test]
 fn a_higher_generation_is_a_restart() {
     let mut b = Bench::new();
-    b.from_peer(status("active"));
+    b.peer_sends(status("active"));
     b.peer = Sender::new("beta", [9; 16], 501, 3, heartbeat::config::MsgFmt::Classic);
-    b.from_peer(status("init"));
+    b.peer_sends(status("init"));
     assert!(b.logs.iter().any(|l| l == "Heartbeat restart on node beta"));
     assert!(
         b.logs
