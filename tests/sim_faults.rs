@@ -49,12 +49,12 @@ fn fault() -> impl Strategy<Value = Fault> {
     ]
 }
 
-fn params(on: bool) -> Params {
+fn params(mode: u8) -> Params {
     Params {
-        auto_failback: if on {
-            AutoFailback::On
-        } else {
-            AutoFailback::Off
+        auto_failback: match mode {
+            0 => AutoFailback::On,
+            1 => AutoFailback::Off,
+            _ => AutoFailback::Legacy,
         },
         groups: vec![
             sim::group(0, &["192.0.2.10", "httpd"]),
@@ -101,8 +101,8 @@ fn apply(s: &mut Sim, f: &Fault) {
     }
 }
 
-fn run_schedule(on: bool, seed: u64, schedule: &[(u64, Fault)]) -> Result<(), String> {
-    let p = params(on);
+fn run_schedule(mode: u8, seed: u64, schedule: &[(u64, Fault)]) -> Result<(), String> {
+    let p = params(mode);
     let mut s = Sim::new(p.clone(), seed);
     s.net[0].delay = (1, 20);
     s.net[0].dup = 0.01;
@@ -113,8 +113,8 @@ fn run_schedule(on: bool, seed: u64, schedule: &[(u64, Fault)]) -> Result<(), St
         s.run_for(*gap);
         apply(&mut s, f);
     }
-    // A shutdown in progress finishes; if nobody is left, someone starts again.
-    s.run_for(20_000);
+    // Stalls end and shutdowns in progress finish; if nobody is left, someone starts again.
+    s.run_for(45_000);
     if !s.nodes.iter().any(|n| n.alive()) {
         s.start(0);
     }
@@ -143,12 +143,24 @@ proptest! {
 
     #[test]
     fn fault_schedules_keep_single_ownership(
-        on in any::<bool>(),
+        mode in 0u8..3,
         seed in any::<u64>(),
         schedule in prop::collection::vec((0u64..30_000, fault()), 1..8),
     ) {
-        if let Err(e) = run_schedule(on, seed, &schedule) {
+        if let Err(e) = run_schedule(mode, seed, &schedule) {
             prop_assert!(false, "schedule {:?}\n{}", schedule, e);
         }
     }
+}
+
+/// Schedules that once failed, kept as regressions.
+#[test]
+fn regression_standby_stall_takeovers() {
+    let schedule = vec![
+        (12073, Fault::Standby(1, RscSet::Local)),
+        (1360, Fault::Stall(0, 9565)),
+        (2884, Fault::Takeover(0, RscSet::All)),
+        (15234, Fault::Takeover(1, RscSet::All)),
+    ];
+    run_schedule(0, 0, &schedule).unwrap();
 }

@@ -11,6 +11,8 @@ use crate::wire::Message;
 const STARTUP_DT_WINDOW: Millis = 5000;
 /// How often an unanswered `reqnodes` is repeated (spec §4.7).
 const REQNODES_RESEND: Millis = 1000;
+/// The largest `dt` we believe from a peer (one day).
+const MAX_PEER_DT: Millis = 86_400_000;
 
 /// Our own status (spec §5.3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -347,7 +349,8 @@ impl Core {
             }
         };
         if let Some(dt) = msg.get_hex("dt").filter(|d| *d > 0) {
-            self.mem.peer.dt = dt;
+            // Bounded: a silly value must not make the peer immortal (or overflow a timer).
+            self.mem.peer.dt = dt.min(MAX_PEER_DT);
         }
         if msg.get("protocol").is_none() && self.mem.peer.protocol {
             self.mem.peer.protocol = false;

@@ -226,7 +226,7 @@ impl Core {
         let min_gap = self.config.ha.max_rexmit_delay.saturating_sub(10);
         let now = self.now.mono;
         let peer = self.config.peer.clone();
-        for seq in first..=last.min(first + MAX_REXMIT_PER_REQUEST - 1) {
+        for seq in first..=last.min(first.saturating_add(MAX_REXMIT_PER_REQUEST - 1)) {
             match self.sender.retransmit(&peer, seq) {
                 RexmitAnswer::Packet(bytes) => {
                     if self

@@ -52,8 +52,6 @@ pub struct Resources {
     /// Seq of the last `resource` message applied (older ones are stale).
     pub last_peer_seq: Option<u64>,
     pub orphan_since: Option<Millis>,
-    /// When we last re-sent our claim as the keeper of a doubly held half.
-    pub last_keeper_report: Option<Millis>,
     pub initial_done_logged: bool,
     pub shutting_down: bool,
     /// A takeover (mach_down) is running.
@@ -76,7 +74,6 @@ impl Resources {
             heard_peer: false,
             last_peer_seq: None,
             orphan_since: None,
-            last_keeper_report: None,
             initial_done_logged: false,
             shutting_down: false,
             taking_over: false,
@@ -365,17 +362,10 @@ impl Core {
                     self.outputs.push_back(Output::Announce { group: g });
                 }
             }
-            // Make sure the peer sees our claim too, so it releases (at most once a keepalive).
-            let now = self.now.mono;
-            if self
-                .rsc
-                .last_keeper_report
-                .is_none_or(|t| now >= t + self.config.ha.keepalive)
-            {
-                self.rsc.last_keeper_report = Some(now);
-                let stable = self.rsc.r == RState::Stable;
-                self.send_resource(stable, None);
-            }
+            // Answer each conflicting report with our claim so the peer sees it and releases
+            // (the peer's release sends no report until done: no ping-pong).
+            let stable = self.rsc.r == RState::Stable;
+            self.send_resource(stable, None);
         }
     }
 
@@ -385,7 +375,7 @@ impl Core {
             return;
         }
         if self.legacy() {
-            self.legacy_request_ours();
+            self.legacy_heal();
             return;
         }
         // Our status first so the peer heals too, then what we hold; `OS := false` makes us

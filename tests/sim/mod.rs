@@ -635,7 +635,23 @@ impl Sim {
         while self.step(until) {
             if self.now == last {
                 guard += 1;
-                assert!(guard < 100_000, "simulation stuck at {} ms", self.now);
+                if guard >= 100_000 {
+                    let d: Vec<Option<Millis>> = self
+                        .nodes
+                        .iter()
+                        .map(|n| n.core.as_ref().map(|c| c.next_deadline()))
+                        .collect();
+                    panic!(
+                        "simulation stuck at {} ms (deadlines {d:?}, frozen {:?})\n--- alpha\n{}\n--- beta\n{}",
+                        self.now,
+                        self.nodes
+                            .iter()
+                            .map(|n| n.frozen_until)
+                            .collect::<Vec<_>>(),
+                        self.logs(0),
+                        self.logs(1)
+                    );
+                }
             } else {
                 guard = 0;
                 last = self.now;
