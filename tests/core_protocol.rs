@@ -305,3 +305,94 @@ fn a_higher_generation_is_a_restart() {
             .any(|l| l == "Status update for node beta: status init")
     );
 }
+
+mod fuzz {
+    use super::*;
+    use proptest::prelude::*;
+
+    const TYPES: &[&str] = &[
+        "status",
+        "starting",
+        "resource",
+        "ask_resources",
+        "hb_takeover",
+        "shutdone",
+        "ip-request",
+        "ip-request-resp",
+        "reqnodes",
+        "repnodes",
+        "NS_rexmit",
+        "NS_ackmsg",
+        "NS_nak_rexmit",
+        "stonith",
+        "weird",
+    ];
+    const NAMES: &[&str] = &[
+        "st", "dt", "protocol", "rsc_hold", "rtype", "isstable", "info", "dest", "firstseq",
+        "lastseq", "ackseq", "ipaddr", "ok", "weown", "nodelist",
+    ];
+    const VALUES: &[&str] = &[
+        "init",
+        "up",
+        "active",
+        "dead",
+        "all",
+        "local",
+        "foreign",
+        "none",
+        "failback",
+        "me",
+        "other",
+        "done",
+        "full",
+        "1",
+        "0",
+        "alpha",
+        "beta",
+        "ffffffffffffffff",
+        "18446744073709551615",
+        "IPaddr::192.0.2.10",
+        "OK",
+        "x",
+    ];
+
+    fn message() -> impl Strategy<Value = Message> {
+        (
+            0..TYPES.len(),
+            prop::collection::vec((0..NAMES.len(), 0..VALUES.len()), 0..6),
+        )
+            .prop_map(|(t, fields)| {
+                let mut m = Message::new(TYPES[t]);
+                for (n, v) in fields {
+                    m.push(NAMES[n], VALUES[v]);
+                }
+                m
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+        /// Whatever an authenticated peer (or a forger) sends, the core neither panics nor
+        /// stops answering with heartbeats.
+        #[test]
+        fn arbitrary_peer_traffic_never_panics(
+            msgs in prop::collection::vec((message(), 0u64..3000, any::<bool>(), any::<u16>()), 1..40),
+        ) {
+            let mut b = Bench::new();
+            for (m, gap, mutate, at) in msgs {
+                b.advance(gap);
+                let mut bytes = b.peer.stamp_and_encode(m, 1_780_000_000, "n/a", &b.keys).unwrap();
+                if mutate {
+                    let i = usize::from(at) % bytes.len();
+                    bytes[i] ^= 0x5a;
+                }
+                b.feed_bytes(bytes);
+            }
+            b.sent.clear();
+            b.advance(2000);
+            prop_assert!(b.core.next_deadline() > b.now);
+            prop_assert!(b.msgs().iter().any(|m| m.get("t") == Some("status")));
+        }
+    }
+}

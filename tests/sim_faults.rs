@@ -7,7 +7,7 @@
 mod sim;
 
 use heartbeat::config::AutoFailback;
-use heartbeat::core::{AdminCommand, RscSet};
+use heartbeat::core::{AdminCommand, Input, RscSet};
 use proptest::prelude::*;
 use sim::{Params, Sim};
 
@@ -23,6 +23,12 @@ enum Fault {
     ScriptHang(usize, usize, usize),
     Standby(usize, RscSet),
     Takeover(usize, RscSet),
+    /// The machine crashes and the daemon starts again at once (new generation).
+    CrashRestart(usize),
+    /// One medium is cut for a while (with two media: no failover expected).
+    LinkCut(usize, u64),
+    /// SIGHUP with a faster keepalive.
+    Reload(usize),
 }
 
 fn rsc_set() -> impl Strategy<Value = RscSet> {
@@ -45,7 +51,10 @@ fn fault() -> impl Strategy<Value = Fault> {
         (node.clone(), 0usize..3, 0usize..2).prop_map(|(n, g, r)| Fault::ScriptFail(n, g, r)),
         (node.clone(), 0usize..3, 0usize..2).prop_map(|(n, g, r)| Fault::ScriptHang(n, g, r)),
         (node.clone(), rsc_set()).prop_map(|(n, s)| Fault::Standby(n, s)),
-        (node, rsc_set()).prop_map(|(n, s)| Fault::Takeover(n, s)),
+        (node.clone(), rsc_set()).prop_map(|(n, s)| Fault::Takeover(n, s)),
+        node.clone().prop_map(Fault::CrashRestart),
+        (0usize..2, 2_000u64..40_000).prop_map(|(m, d)| Fault::LinkCut(m, d)),
+        node.prop_map(Fault::Reload),
     ]
 }
 
@@ -80,10 +89,13 @@ fn apply(s: &mut Sim, f: &Fault) {
             s.partition(false);
         }
         Fault::LossBurst(ms, pct) => {
-            let before = s.net[0].loss;
-            s.net[0].loss = f64::from(pct) / 100.0;
+            for m in &mut s.net {
+                m.loss = f64::from(pct) / 100.0;
+            }
             s.run_for(ms);
-            s.net[0].loss = before;
+            for m in &mut s.net {
+                m.loss = 0.0;
+            }
         }
         Fault::Stall(n, ms) => s.freeze(n, ms),
         Fault::ScriptFail(n, g, r) => {
@@ -98,14 +110,47 @@ fn apply(s: &mut Sim, f: &Fault) {
         Fault::Takeover(n, set) => {
             s.admin(n, AdminCommand::Takeover(set));
         }
+        Fault::CrashRestart(n) => {
+            s.kill(n);
+            s.start(n);
+        }
+        Fault::LinkCut(m, ms) => {
+            let m = m % s.net.len();
+            if s.net.len() == 1 {
+                s.excuse(s.now + ms);
+            }
+            s.net[m].down = true;
+            s.run_for(ms);
+            s.net[m].down = false;
+            if s.net.len() == 1 {
+                s.excuse(s.now);
+            }
+        }
+        Fault::Reload(n) => {
+            if s.nodes[n].alive() {
+                let mut cfg = sim::config(&s.params, n);
+                cfg.ha.keepalive = 500;
+                s.feed(n, Input::Reload(Box::new(cfg)));
+            }
+        }
     }
 }
 
-fn run_schedule(mode: u8, seed: u64, schedule: &[(u64, Fault)]) -> Result<(), String> {
-    let p = params(mode);
+fn run_schedule(
+    mode: u8,
+    media: usize,
+    seed: u64,
+    schedule: &[(u64, Fault)],
+) -> Result<(), String> {
+    let p = Params {
+        media,
+        ..params(mode)
+    };
     let mut s = Sim::new(p.clone(), seed);
-    s.net[0].delay = (1, 20);
-    s.net[0].dup = 0.01;
+    for m in &mut s.net {
+        m.delay = (1, 20);
+        m.dup = 0.01;
+    }
     s.start(0);
     s.start(1);
     s.run_for(25_000);
@@ -144,10 +189,11 @@ proptest! {
     #[test]
     fn fault_schedules_keep_single_ownership(
         mode in 0u8..3,
+        media in 1usize..3,
         seed in any::<u64>(),
         schedule in prop::collection::vec((0u64..30_000, fault()), 1..8),
     ) {
-        if let Err(e) = run_schedule(mode, seed, &schedule) {
+        if let Err(e) = run_schedule(mode, media, seed, &schedule) {
             prop_assert!(false, "schedule {:?}\n{}", schedule, e);
         }
     }
@@ -162,5 +208,5 @@ fn regression_standby_stall_takeovers() {
         (2884, Fault::Takeover(0, RscSet::All)),
         (15234, Fault::Takeover(1, RscSet::All)),
     ];
-    run_schedule(0, 0, &schedule).unwrap();
+    run_schedule(0, 1, 0, &schedule).unwrap();
 }
