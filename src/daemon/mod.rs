@@ -2,6 +2,14 @@
 
 use crate::cli::Options;
 
+pub mod logging;
+pub mod media;
+pub mod notify;
+pub mod pidfile;
+pub mod realtime;
+pub mod scripts;
+pub mod state;
+
 /// Runs the daemon (or `-k`/`-s`/`-r`); returns the exit code.
 pub fn run(_opts: &Options) -> i32 {
     eprintln!("heartbeat: daemon not implemented yet");
