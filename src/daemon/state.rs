@@ -26,13 +26,7 @@ impl std::fmt::Display for StateError {
     }
 }
 
-/// What the previous generation file held.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Previous {
-    Missing,
-    Broken,
-    Value(u64),
-}
+use crate::wire::generation::{self, Previous};
 
 /// The new generation and the log line the original writes about it (if any).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,41 +36,17 @@ pub struct GenerationStart {
     pub warning: Option<String>,
 }
 
-/// Parses the file content: a decimal number, surrounding blanks allowed.
-pub fn parse_generation(content: &[u8]) -> Previous {
-    let text = String::from_utf8_lossy(content);
-    let t = text.trim();
-    if t.is_empty() {
-        return Previous::Missing;
-    }
-    t.parse::<u64>()
-        .map(Previous::Value)
-        .unwrap_or(Previous::Broken)
-}
-
-/// The 16-byte record: right-aligned in 15 characters, then LF (spec §4.1).
-pub fn format_generation(generation: u64) -> String {
-    format!("{generation:>15}\n")
-}
-
 /// Decides the next generation from the previous one (`now` = time(NULL) for a missing file).
 pub fn next_generation(prev: Previous, now_unix: u64) -> GenerationStart {
-    match prev {
-        Previous::Value(v) => GenerationStart {
-            generation: v.saturating_add(1),
-            warning: None,
-        },
-        Previous::Missing => {
-            let g = now_unix.saturating_add(1);
-            GenerationStart {
-                generation: g,
-                warning: Some(format!("No Previous generation - starting at {g}")),
-            }
-        }
-        Previous::Broken => GenerationStart {
-            generation: 1,
-            warning: Some("BROKEN previous generation - starting at 1".to_string()),
-        },
+    let g = generation::next(prev, now_unix);
+    let warning = match prev {
+        Previous::Value(_) => None,
+        Previous::Missing => Some(format!("No Previous generation - starting at {g}")),
+        Previous::Broken => Some(format!("BROKEN previous generation - starting at {g}")),
+    };
+    GenerationStart {
+        generation: g,
+        warning,
     }
 }
 
@@ -85,12 +55,12 @@ pub fn bump_generation(state_dir: &Path, now_unix: u64) -> Result<GenerationStar
     ensure_dir(state_dir)?;
     let path = state_dir.join("hb_generation");
     let prev = match std::fs::read(&path) {
-        Ok(bytes) => parse_generation(&bytes),
+        Ok(bytes) => generation::parse(&bytes),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Previous::Missing,
         Err(e) => return Err(StateError::Read(path, e)),
     };
     let start = next_generation(prev, now_unix);
-    write_durably(&path, format_generation(start.generation).as_bytes())?;
+    write_durably(&path, generation::render(start.generation).as_bytes())?;
     Ok(start)
 }
 
@@ -176,20 +146,7 @@ mod tests {
     }
 
     #[test]
-    fn record_is_sixteen_bytes() {
-        let s = format_generation(1_795_411_724);
-        assert_eq!(s, "     1795411724\n");
-        assert_eq!(s.len(), 16);
-        assert_eq!(
-            parse_generation(s.as_bytes()),
-            Previous::Value(1_795_411_724)
-        );
-    }
-
-    #[test]
     fn missing_broken_and_value() {
-        assert_eq!(parse_generation(b""), Previous::Missing);
-        assert_eq!(parse_generation(b"xx\n"), Previous::Broken);
         let m = next_generation(Previous::Missing, 100);
         assert_eq!(m.generation, 101);
         assert!(m.warning.unwrap().starts_with("No Previous generation"));
