@@ -43,7 +43,10 @@ pub enum Purpose {
 pub enum Finished {
     Ok(Purpose),
     /// A start failed (or timed out); everything this transfer started is stopped again.
-    Failed { purpose: Purpose, group: usize },
+    Failed {
+        purpose: Purpose,
+        group: usize,
+    },
 }
 
 #[derive(Debug)]
@@ -125,7 +128,9 @@ impl Runner {
 
     /// Is a transfer with this purpose queued or running?
     pub fn has(&self, purpose: Purpose) -> bool {
-        self.current.as_ref().is_some_and(|(t, _)| t.purpose == purpose)
+        self.current
+            .as_ref()
+            .is_some_and(|(t, _)| t.purpose == purpose)
             || self.queue.iter().any(|t| t.purpose == purpose)
     }
 
@@ -170,7 +175,11 @@ impl Runner {
                 Op::Start => ((0..group.resources.len()).collect(), "Acquiring"),
                 Op::Stop => ((0..group.resources.len()).rev().collect(), "Releasing"),
             };
-            log(out, Severity::Info, format!("{verb} resource group: {line}"));
+            log(
+                out,
+                Severity::Info,
+                format!("{verb} resource group: {line}"),
+            );
             if transfer.op == Op::Stop {
                 self.group_up[g] = false;
             }
@@ -242,7 +251,10 @@ impl Runner {
             (Op::Stop, bad) => log(
                 out,
                 Severity::Error,
-                format!("Resource stop failed: {rtext} ({}); continuing", describe(bad)),
+                format!(
+                    "Resource stop failed: {rtext} ({}); continuing",
+                    describe(bad)
+                ),
             ),
         }
         run.step += 1;

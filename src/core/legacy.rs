@@ -43,7 +43,10 @@ impl Core {
     /// Alone (peer dead, shut down, or never seen): take every group not held yet.
     pub(super) fn legacy_takeover_all(&mut self) {
         self.log(Severity::Warn, "No STONITH device configured.".to_string());
-        self.log(Severity::Warn, "Shared disks are not protected.".to_string());
+        self.log(
+            Severity::Warn,
+            "Shared disks are not protected.".to_string(),
+        );
         self.log(
             Severity::Info,
             format!("Resources being acquired from {}.", self.config.peer),
@@ -57,7 +60,8 @@ impl Core {
         if self.runner.group_up[g] || self.runner.has(Purpose::LegacyTake(g)) {
             return;
         }
-        self.runner.enqueue(Op::Start, vec![g], Purpose::LegacyTake(g));
+        self.runner
+            .enqueue(Op::Start, vec![g], Purpose::LegacyTake(g));
     }
 
     /// `ip-request` from the peer: release the group if we run it, then answer.
@@ -69,7 +73,10 @@ impl Core {
             return;
         };
         let Some(g) = self.group_by_key(key) else {
-            self.log(Severity::Warn, format!("ip-request for unknown group [{key}]"));
+            self.log(
+                Severity::Warn,
+                format!("ip-request for unknown group [{key}]"),
+            );
             return;
         };
         if self.runner.group_up[g] || self.runner.has(Purpose::LegacyTake(g)) {

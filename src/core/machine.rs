@@ -162,9 +162,7 @@ impl Core {
                 moved = true;
                 self.on_ask_resources(&m, true);
             }
-            let finished = self
-                .runner
-                .pump(&self.config.groups, &mut self.outputs);
+            let finished = self.runner.pump(&self.config.groups, &mut self.outputs);
             for f in finished {
                 moved = true;
                 self.on_transfer_finished(f);

@@ -36,7 +36,9 @@ pub enum Comm {
     /// Neither heard the peer nor declared it dead yet.
     Waiting,
     /// `reqnodes` sent; waiting for `repnodes`.
-    ReqNodes { resend_at: Millis },
+    ReqNodes {
+        resend_at: Millis,
+    },
     Up,
 }
 
@@ -222,7 +224,8 @@ impl Core {
             self.send_heartbeat();
             for p in self.mem.pings.clone() {
                 for host in &p.hosts {
-                    self.outputs.push_back(Output::SendPing { host: host.clone() });
+                    self.outputs
+                        .push_back(Output::SendPing { host: host.clone() });
                 }
             }
         }
@@ -387,7 +390,10 @@ impl Core {
             self.mem.peer.status = new_status;
             self.log(
                 Severity::Info,
-                format!("Status update for node {peer}: status {}", new_status.as_str()),
+                format!(
+                    "Status update for node {peer}: status {}",
+                    new_status.as_str()
+                ),
             );
         }
         if healed {

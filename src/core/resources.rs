@@ -148,7 +148,10 @@ impl Core {
         }
         let peer = self.config.peer.clone();
         if self.rsc.heard_peer && self.rsc.peer_held.is_empty() {
-            self.log(Severity::Info, format!("Dead node {peer} gave up resources."));
+            self.log(
+                Severity::Info,
+                format!("Dead node {peer} gave up resources."),
+            );
             self.send_stonith("unneeded");
             self.rsc.peer_stable = true;
             if self.rsc.held != Halves::ALL {
@@ -163,7 +166,10 @@ impl Core {
     fn takeover_everything(&mut self) {
         self.send_stonith("n_stnth");
         self.log(Severity::Warn, "No STONITH device configured.".to_string());
-        self.log(Severity::Warn, "Shared disks are not protected.".to_string());
+        self.log(
+            Severity::Warn,
+            "Shared disks are not protected.".to_string(),
+        );
         self.rsc.peer_held = Halves::NONE;
         self.rsc.peer_stable = true;
         self.acquire_missing();
@@ -198,7 +204,11 @@ impl Core {
     /// `req_our_resources` (spec §6.4): skipped unless forced when the half is already held
     /// by someone.
     pub(super) fn acquire_local(&mut self, forced: bool) {
-        let someone_holds = self.rsc.held.union(self.rsc.peer_held).contains(Halves::LOCAL);
+        let someone_holds = self
+            .rsc
+            .held
+            .union(self.rsc.peer_held)
+            .contains(Halves::LOCAL);
         if someone_holds && !forced {
             self.log(
                 Severity::Info,
@@ -218,7 +228,8 @@ impl Core {
                 format!("No local resources [{}] to acquire.", self.config.local),
             );
         }
-        self.runner.enqueue(Op::Start, groups, Purpose::AcquireLocal);
+        self.runner
+            .enqueue(Op::Start, groups, Purpose::AcquireLocal);
     }
 
     fn check_initial_done(&mut self, reason: &str) {
@@ -236,7 +247,10 @@ impl Core {
         if self.legacy() || self.rsc.r == RState::Init {
             self.log(
                 Severity::Info,
-                format!("Received 'starting' message in state {:?}: ignored", self.rsc.r),
+                format!(
+                    "Received 'starting' message in state {:?}: ignored",
+                    self.rsc.r
+                ),
             );
             return;
         }
@@ -424,7 +438,10 @@ impl Core {
         self.rsc.failback_at = None;
         self.log(
             Severity::Info,
-            format!("auto_failback: giving the groups of {} back", self.config.peer),
+            format!(
+                "auto_failback: giving the groups of {} back",
+                self.config.peer
+            ),
         );
         self.send_ask_resources(Halves::FOREIGN, "me");
     }
@@ -477,7 +494,11 @@ impl Core {
             && !self.rsc.shutting_down
             && self.rsc.give_away.is_empty()
             && !self.groups_of(Halves::LOCAL).is_empty();
-        let orphan = !self.rsc.held.union(self.rsc.peer_held).contains(Halves::LOCAL);
+        let orphan = !self
+            .rsc
+            .held
+            .union(self.rsc.peer_held)
+            .contains(Halves::LOCAL);
         if !(calm && orphan) {
             self.rsc.orphan_since = None;
             return;
@@ -661,10 +682,18 @@ impl Core {
                     .groups
                     .get(i)
                     .is_some_and(|g| g.owner == self.config.local);
-                h = h.union(if local { Halves::LOCAL } else { Halves::FOREIGN });
+                h = h.union(if local {
+                    Halves::LOCAL
+                } else {
+                    Halves::FOREIGN
+                });
             }
         }
-        if self.legacy() { h.word() } else { self.rsc.held.word() }
+        if self.legacy() {
+            h.word()
+        } else {
+            self.rsc.held.word()
+        }
     }
 }
 

@@ -163,7 +163,10 @@ mod tests {
         assert_eq!(w.check_seq(4, 0), SeqVerdict::Duplicate);
         assert_eq!(w.check_seq(2, 0), SeqVerdict::Recovered { filled: false });
         assert_eq!(w.check_seq(3, 0), SeqVerdict::Recovered { filled: true });
-        assert_eq!(w.ack_for(3, &SeqVerdict::Recovered { filled: true }), Some(4));
+        assert_eq!(
+            w.ack_for(3, &SeqVerdict::Recovered { filled: true }),
+            Some(4)
+        );
         assert_eq!(w.check_seq(2, 0), SeqVerdict::Old);
     }
 

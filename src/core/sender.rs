@@ -74,7 +74,8 @@ impl Sender {
             let ld = if loadavg.is_empty() { "n/a" } else { loadavg };
             msg.push("ld", ld);
         }
-        let nodes = config.ha.nodes.len() + config.ha.ping_nodes.len() + config.ha.ping_groups.len();
+        let nodes =
+            config.ha.nodes.len() + config.ha.ping_nodes.len() + config.ha.ping_groups.len();
         msg.push("ttl", (usize::from(config.ha.hopfudge) + nodes).to_string());
         let bytes = transport::encode(&msg, &config.keys, config.ha.msgfmt)?;
         if !ns {

@@ -14,7 +14,9 @@ use crate::wire::Message;
 pub enum ShutdownPhase {
     Running,
     /// Waiting for the resource action in progress to end.
-    Waiting { delayed_logged: bool },
+    Waiting {
+        delayed_logged: bool,
+    },
     Releasing,
     Done,
 }
@@ -25,7 +27,10 @@ impl Core {
             return;
         }
         self.rsc.shutting_down = true;
-        self.log(Severity::Info, "Heartbeat shutdown in progress.".to_string());
+        self.log(
+            Severity::Info,
+            "Heartbeat shutdown in progress.".to_string(),
+        );
         self.standby_cancel("heartbeat is shutting down");
         self.rsc.failback_at = None;
         self.rsc.give_away = Halves::NONE;

@@ -102,7 +102,10 @@ impl Core {
     fn standby_refusal(&self) -> Option<String> {
         let peer = &self.config.peer;
         if self.legacy() {
-            return Some("Standby mode only implemented when nice_failback on (auto_failback is legacy)".to_string());
+            return Some(
+                "Standby mode only implemented when nice_failback on (auto_failback is legacy)"
+                    .to_string(),
+            );
         }
         if self.rsc.shutting_down {
             return Some("heartbeat is shutting down".to_string());
@@ -111,7 +114,9 @@ impl Core {
             return Some("communication is not up yet".to_string());
         }
         if self.mem.peer.status == NodeStatus::Dead || !self.mem.peer_alive() {
-            return Some(format!("peer {peer} is dead: nobody could take the resources"));
+            return Some(format!(
+                "peer {peer} is dead: nobody could take the resources"
+            ));
         }
         if self.sb.gs != Gs::Not {
             return Some("a standby operation is already in progress".to_string());
@@ -144,12 +149,20 @@ impl Core {
         let set = Halves::from(set);
         if takeover {
             if self.sb.takeover_client.is_some() {
-                self.reply(client, false, "a takeover request is already pending".to_string());
+                self.reply(
+                    client,
+                    false,
+                    "a takeover request is already pending".to_string(),
+                );
                 return;
             }
             self.log(
                 Severity::Info,
-                format!("Asking {} to go standby: takeover [{}].", self.config.peer, set.word()),
+                format!(
+                    "Asking {} to go standby: takeover [{}].",
+                    self.config.peer,
+                    set.word()
+                ),
             );
             let mut m = Message::new("hb_takeover");
             m.push("rsc_hold", set.word());
@@ -174,13 +187,20 @@ impl Core {
         if let Some(why) = self.standby_refusal() {
             self.log(
                 Severity::Warn,
-                format!("hb_takeover [{word}] from {} refused: {why}", self.config.peer),
+                format!(
+                    "hb_takeover [{word}] from {} refused: {why}",
+                    self.config.peer
+                ),
             );
             return;
         }
         self.log(
             Severity::Info,
-            format!("{} asks for takeover [{word}]: going standby [{}].", self.config.peer, ours.word()),
+            format!(
+                "{} asks for takeover [{word}]: going standby [{}].",
+                self.config.peer,
+                ours.word()
+            ),
         );
         self.send_ask_resources(ours, "me");
     }
@@ -234,7 +254,9 @@ impl Core {
                 if !self.rsc.peer_stable {
                     self.log(
                         Severity::Warn,
-                        format!("standby message [{info}] from {src} ignored.  Other side is in flux."),
+                        format!(
+                            "standby message [{info}] from {src} ignored.  Other side is in flux."
+                        ),
                     );
                     if from_self {
                         self.refuse_standby_client("other side is in flux");
@@ -244,14 +266,19 @@ impl Core {
                 if self.rsc.r != RState::Stable {
                     self.log(
                         Severity::Warn,
-                        format!("standby message [{info}] from {src} ignored.  local resources in flux."),
+                        format!(
+                            "standby message [{info}] from {src} ignored.  local resources in flux."
+                        ),
                     );
                     if from_self {
                         self.refuse_standby_client("local resources in flux");
                     }
                     return;
                 }
-                self.log(Severity::Info, format!("{src} wants to go standby [{}]", set_word(set)));
+                self.log(
+                    Severity::Info,
+                    format!("{src} wants to go standby [{}]", set_word(set)),
+                );
                 self.rsc.peer_stable = false;
                 if from_self {
                     self.sb.gs = Gs::Me;
@@ -269,53 +296,94 @@ impl Core {
             (Gs::Me, "other", false) => {
                 self.log(
                     Severity::Info,
-                    format!("standby: {} can take our {} resources", self.config.peer, set.word()),
+                    format!(
+                        "standby: {} can take our {} resources",
+                        self.config.peer,
+                        set.word()
+                    ),
                 );
                 self.sb.deadline = Some(now + TRANSFER_TIMEOUT);
                 self.rsc.held = self.rsc.held.minus(set);
                 self.send_resource(false, Some("standby"));
-                self.log(Severity::Info, format!("give up {} HA resources (standby).", set.word()));
+                self.log(
+                    Severity::Info,
+                    format!("give up {} HA resources (standby).", set.word()),
+                );
                 let mut groups = self.groups_of(set);
                 groups.reverse();
-                self.runner.enqueue(Op::Stop, groups, Purpose::StandbyRelease(set));
+                self.runner
+                    .enqueue(Op::Stop, groups, Purpose::StandbyRelease(set));
             }
             (Gs::Me, "done", true) => {
-                self.log(Severity::Info, format!("Local standby process completed [{}].", set.word()));
+                self.log(
+                    Severity::Info,
+                    format!("Local standby process completed [{}].", set.word()),
+                );
                 self.sb.gs = Gs::Done;
             }
             (Gs::Other, "done", false) => {
                 self.log(
                     Severity::Info,
-                    format!("standby: acquire [{}] resources from {}", set.word(), self.config.peer),
+                    format!(
+                        "standby: acquire [{}] resources from {}",
+                        set.word(),
+                        self.config.peer
+                    ),
                 );
                 self.sb.gs = Gs::Done;
                 let mine = set.mirror();
-                self.log(Severity::Info, format!("acquire {} HA resources (standby).", mine.word()));
+                self.log(
+                    Severity::Info,
+                    format!("acquire {} HA resources (standby).", mine.word()),
+                );
                 let groups = self.groups_of(mine);
-                self.runner.enqueue(Op::Start, groups, Purpose::StandbyAcquire(set));
+                self.runner
+                    .enqueue(Op::Start, groups, Purpose::StandbyAcquire(set));
             }
             (Gs::Other, "other", true) => {}
             (Gs::Done, "done", _) => {
                 self.sb.deadline = None;
                 self.sb.gs = Gs::Not;
                 if from_self {
-                    self.log(Severity::Info, format!("Standby resource acquisition done [{}].", set.word()));
+                    self.log(
+                        Severity::Info,
+                        format!("Standby resource acquisition done [{}].", set.word()),
+                    );
                     if self.sb.acquired_ok {
                         self.rsc.held = self.rsc.held.union(set.mirror());
                         if let Some((c, _)) = self.sb.takeover_client.take() {
-                            self.reply(c, true, format!("takeover [{}] complete: this node holds {}", set.mirror().word(), self.rsc.held.word()));
+                            self.reply(
+                                c,
+                                true,
+                                format!(
+                                    "takeover [{}] complete: this node holds {}",
+                                    set.mirror().word(),
+                                    self.rsc.held.word()
+                                ),
+                            );
                         }
                     } else if let Some((c, _)) = self.sb.takeover_client.take() {
-                        self.reply(c, false, "takeover failed: a resource could not be started here".to_string());
+                        self.reply(
+                            c,
+                            false,
+                            "takeover failed: a resource could not be started here".to_string(),
+                        );
                     }
                 } else {
                     self.log(
                         Severity::Info,
-                        format!("Other node completed standby takeover of {} resources.", set.word()),
+                        format!(
+                            "Other node completed standby takeover of {} resources.",
+                            set.word()
+                        ),
                     );
                     if let Some(c) = self.sb.standby_client.take() {
                         let peer = self.config.peer.clone();
-                        self.reply(c, true, format!("standby [{}] complete: {peer} took over", set.word()));
+                        self.reply(
+                            c,
+                            true,
+                            format!("standby [{}] complete: {peer} took over", set.word()),
+                        );
                     }
                 }
                 self.rsc.peer_stable = true;
@@ -324,7 +392,10 @@ impl Core {
             (gs, _, _) => {
                 self.log(
                     Severity::Error,
-                    format!("Ignored standby message '{info}' from {src} in state {}", gs.number()),
+                    format!(
+                        "Ignored standby message '{info}' from {src} in state {}",
+                        gs.number()
+                    ),
                 );
             }
         }
@@ -339,7 +410,10 @@ impl Core {
     /// Our give-up finished: tell the peer it may acquire.
     pub(super) fn standby_release_done(&mut self, set: Halves) {
         if self.sb.gs == Gs::Me {
-            self.log(Severity::Info, format!("{} HA resource release completed (standby).", set.word()));
+            self.log(
+                Severity::Info,
+                format!("{} HA resource release completed (standby).", set.word()),
+            );
             self.send_ask_resources(set, "done");
         }
     }
@@ -349,7 +423,13 @@ impl Core {
     pub(super) fn standby_acquire_done(&mut self, set: Halves, ok: bool) {
         self.sb.acquired_ok = ok;
         if ok {
-            self.log(Severity::Info, format!("{} HA resource acquisition completed (standby).", set.mirror().word()));
+            self.log(
+                Severity::Info,
+                format!(
+                    "{} HA resource acquisition completed (standby).",
+                    set.mirror().word()
+                ),
+            );
         }
         if self.sb.gs == Gs::Done {
             self.send_ask_resources(set, "done");
@@ -371,7 +451,11 @@ impl Core {
             self.rsc.peer_stable = true;
             self.refuse_standby_client("no reply from the peer: standby cancelled");
             if let Some((c, _)) = self.sb.takeover_client.take() {
-                self.reply(c, false, "no reply from the peer: takeover cancelled".to_string());
+                self.reply(
+                    c,
+                    false,
+                    "no reply from the peer: takeover cancelled".to_string(),
+                );
             }
         }
     }
@@ -379,7 +463,10 @@ impl Core {
     /// Cancels a pending standby (peer dead, restarted, shutting down).
     pub(super) fn standby_cancel(&mut self, why: &str) {
         if self.sb.gs != Gs::Not {
-            self.log(Severity::Info, "Cancelling pending standby operation".to_string());
+            self.log(
+                Severity::Info,
+                "Cancelling pending standby operation".to_string(),
+            );
         }
         self.sb.gs = Gs::Not;
         self.sb.deadline = None;
@@ -400,14 +487,25 @@ impl Core {
             self.reply(
                 c,
                 false,
-                format!("no answer from {}: it refused or is busy (see its log)", self.config.peer),
+                format!(
+                    "no answer from {}: it refused or is busy (see its log)",
+                    self.config.peer
+                ),
             );
         }
     }
 
     pub(super) fn standby_deadline(&self) -> Option<Millis> {
-        let a = if self.sb.gs != Gs::Not { self.sb.deadline } else { None };
-        let b = self.sb.takeover_client.map(|(_, t)| t).filter(|t| *t != Millis::MAX);
+        let a = if self.sb.gs != Gs::Not {
+            self.sb.deadline
+        } else {
+            None
+        };
+        let b = self
+            .sb
+            .takeover_client
+            .map(|(_, t)| t)
+            .filter(|t| *t != Millis::MAX);
         [a, b].into_iter().flatten().min()
     }
 }

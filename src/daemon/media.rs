@@ -320,7 +320,7 @@ fn iface_info(name: &str) -> Result<IfaceInfo, String> {
             && let Some(ip) = v4(&a.address)
         {
             info.addr = Some(ip);
-            info.broadcast = v4(&a.broadcast);
+            info.broadcast = broadcast_of(ip, v4(&a.netmask), v4(&a.broadcast));
         }
     }
     if !found {
@@ -330,6 +330,26 @@ fn iface_info(name: &str) -> Result<IfaceInfo, String> {
         return Err(format!("interface {name} is down"));
     }
     Ok(info)
+}
+
+/// The kernel's broadcast address when it has a real one; otherwise (an address added without
+/// `brd`) the one the netmask implies.
+fn broadcast_of(
+    addr: Ipv4Addr,
+    mask: Option<Ipv4Addr>,
+    kernel: Option<Ipv4Addr>,
+) -> Option<Ipv4Addr> {
+    if let Some(b) = kernel
+        && b != addr
+        && !b.is_unspecified()
+    {
+        return Some(b);
+    }
+    let m = u32::from(mask?);
+    if m == u32::MAX {
+        return None;
+    }
+    Some(Ipv4Addr::from(u32::from(addr) | !m))
 }
 
 fn open_medium(spec: &Medium, port: u16, target: Target) -> Result<OpenMedium, String> {
@@ -437,6 +457,19 @@ mod tests {
 
     fn can_bind_device() -> bool {
         nix::unistd::Uid::effective().is_root()
+    }
+
+    #[test]
+    fn broadcast_address_falls_back_to_the_netmask() {
+        let a = Ipv4Addr::new(198, 51, 100, 1);
+        let m = Some(Ipv4Addr::new(255, 255, 255, 0));
+        let b = Ipv4Addr::new(198, 51, 100, 255);
+        assert_eq!(broadcast_of(a, m, Some(a)), Some(b));
+        assert_eq!(broadcast_of(a, m, None), Some(b));
+        assert_eq!(broadcast_of(a, m, Some(Ipv4Addr::UNSPECIFIED)), Some(b));
+        let k = Ipv4Addr::new(198, 51, 100, 127);
+        assert_eq!(broadcast_of(a, m, Some(k)), Some(k));
+        assert_eq!(broadcast_of(a, Some(Ipv4Addr::BROADCAST), None), None);
     }
 
     #[test]

@@ -14,7 +14,17 @@ use crate::resource::Resolver;
 /// LSB exit code for "program is not configured".
 const EXIT_NOT_CONFIGURED: i32 = 6;
 
+/// Makes a path absolute against the current directory (the daemon and its scripts run in `/`).
+fn absolute(p: &std::path::Path) -> std::path::PathBuf {
+    std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
+}
+
 pub fn run(opts: &Options) -> i32 {
+    let mut opts = opts.clone();
+    opts.ha_dir = absolute(&opts.ha_dir);
+    opts.state_dir = absolute(&opts.state_dir);
+    opts.run_dir = absolute(&opts.run_dir);
+    let opts = &opts;
     let loaded = match crate::config::load(&opts.ha_dir, opts.node.as_deref()) {
         Ok(l) => l,
         Err(errors) => {
