@@ -53,7 +53,8 @@ pub fn request(run_dir: &Path, line: &str, limit: Duration) -> Result<String, Cl
         }
     };
     s.set_write_timeout(Some(limit)).map_err(io)?;
-    s.write_all(format!("{line}\n").as_bytes()).map_err(io)?;
+    // The daemon may answer (a refusal) and close before reading: keep that answer.
+    let write_error = s.write_all(format!("{line}\n").as_bytes()).err();
     let mut out = Vec::new();
     let mut buf = [0u8; 4096];
     loop {
@@ -66,8 +67,14 @@ pub fn request(run_dir: &Path, line: &str, limit: Duration) -> Result<String, Cl
             Ok(0) => break,
             Ok(n) => out.extend_from_slice(&buf[..n]),
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset && !out.is_empty() => break,
             Err(e) => return Err(io(e)),
         }
+    }
+    if out.is_empty()
+        && let Some(e) = write_error
+    {
+        return Err(io(e));
     }
     let text = String::from_utf8_lossy(&out).into_owned();
     if let Some(why) = text.strip_prefix("ERR permission denied: ") {
