@@ -158,3 +158,63 @@ fn admin_commands_report_usage_errors_like_the_original() {
     let (code, _, _) = run_tool(CL_STATUS, &["frobnicate"], &dir, None);
     assert_eq!(code, 11);
 }
+
+/// The LSB init script drives the daemon: start (detached, waits for the verdict), status,
+/// reload, stop, with LSB exit codes.
+#[test]
+fn init_script_start_status_reload_stop() {
+    if skip() {
+        return;
+    }
+    let pair = Pair::new("hdi", &Settings::default());
+    let d = &pair.a.dirs;
+    std::fs::write(d.ha_dir().join("nodeinfo"), "nodea\n").unwrap();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/etc/init.d/heartbeat");
+    let env = format!(
+        "HA_BIN={HEARTBEAT} HB_STANDBY={HB_STANDBY} HA_DIR={} RUN_DIR={} STATE_DIR={}",
+        d.ha_dir().display(),
+        d.run_dir().display(),
+        d.state_dir().display()
+    );
+    let init = |action: &str| {
+        let out = pair.a.ns.run(&format!("{env} sh {script} {action}"));
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let (code, out) = init("status");
+    assert_eq!(code, 3, "{out}");
+    let (code, out) = init("start");
+    assert_eq!(code, 0, "{out}\n{}", pair.logs());
+    assert!(
+        out.contains("Starting High-Availability services: Done."),
+        "{out}"
+    );
+    let (code, out) = init("status");
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("is running on"), "{out}");
+    let (code, out) = init("start");
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("already running"), "{out}");
+    let (code, out) = init("reload");
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        common::netns::wait_until(Duration::from_secs(10), Duration::from_millis(100), || {
+            d.log_text().contains("Configuration reloaded.")
+        }),
+        "{}",
+        pair.logs()
+    );
+    let (code, out) = init("stop");
+    assert_eq!(code, 0, "{out}\n{}", pair.logs());
+    assert!(
+        out.contains("Stopping High-Availability services: Done."),
+        "{out}"
+    );
+    assert!(d.log_text().contains("nodea Heartbeat shutdown complete."));
+    let (code, _) = init("status");
+    assert_eq!(code, 3);
+    let (code, _) = init("bogus");
+    assert_eq!(code, 2);
+}
