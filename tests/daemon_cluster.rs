@@ -234,3 +234,63 @@ fn hanging_script_is_killed_at_its_timeout_while_heartbeats_flow() {
     assert!(!a_log.contains("node nodeb: is dead"), "{}", pair.logs());
     assert_eq!(pair.b.dirs.status_of("nodea"), "active");
 }
+
+/// hb_standby on the holder moves its group to the peer and exits 0 once done; hb_takeover
+/// brings it back; with the peer gone the command is refused with exit 1 (spec §13.21).
+#[test]
+fn hb_standby_and_hb_takeover_report_their_outcome() {
+    if skip() {
+        return;
+    }
+    let mut pair = Pair::new("hda", &Settings::default());
+    pair.start_both();
+    assert!(
+        pair.wait_both_active(Duration::from_secs(15)),
+        "{}",
+        pair.logs()
+    );
+    let stable = |pair: &Pair| {
+        wait_until(Duration::from_secs(30), Duration::from_millis(100), || {
+            pair.a.dirs.cl_status(&["rscstatus"]).1.trim() == "local"
+                && pair.a.dirs.holds_resource()
+                && !pair.b.dirs.holds_resource()
+        })
+    };
+    assert!(
+        stable(&pair),
+        "a: {:?} b: {:?}\n{}",
+        pair.a.dirs.cl_status(&["rscstatus"]),
+        pair.b.dirs.cl_status(&["rscstatus"]),
+        pair.logs()
+    );
+
+    let (code, out, err) = run_tool(HB_STANDBY, &[], &pair.a.dirs.run_dir(), None);
+    assert_eq!(code, 0, "{out}{err}\n{}", pair.logs());
+    assert!(out.starts_with("Going standby [all].\n"), "{out}");
+    assert!(
+        wait_until(Duration::from_secs(20), Duration::from_millis(100), || {
+            pair.b.dirs.holds_resource() && !pair.a.dirs.holds_resource()
+        }),
+        "{}",
+        pair.logs()
+    );
+
+    let back = wait_until(Duration::from_secs(30), Duration::from_millis(300), || {
+        run_tool(HB_TAKEOVER, &["local"], &pair.a.dirs.run_dir(), None).0 == 0
+    });
+    assert!(back, "{}", pair.logs());
+    assert!(stable(&pair), "{}", pair.logs());
+
+    pair.b.signal(Signal::SIGKILL);
+    assert!(
+        wait_until(Duration::from_secs(15), Duration::from_millis(100), || {
+            pair.a.dirs.status_of("nodeb") == "dead"
+        }),
+        "{}",
+        pair.logs()
+    );
+    let (code, _, err) = run_tool(HB_STANDBY, &["all"], &pair.a.dirs.run_dir(), None);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("refused"), "{err}");
+    assert!(pair.a.dirs.holds_resource());
+}
