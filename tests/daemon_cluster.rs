@@ -294,3 +294,42 @@ fn hb_standby_and_hb_takeover_report_their_outcome() {
     assert!(err.contains("refused"), "{err}");
     assert!(pair.a.dirs.holds_resource());
 }
+
+/// A ping node answers over ICMP: cl_status shows it `ping`; after the link is cut nodea,
+/// whose ping node is beyond the link, shows it `dead`.
+#[test]
+fn ping_node_is_reported_up_then_dead() {
+    if skip() {
+        return;
+    }
+    let settings = Settings {
+        // nodeb's own address: reachable from both sides while the link is up.
+        extra: "ping 198.51.100.2\ndeadping 2\n".to_string(),
+        ..Settings::default()
+    };
+    let mut pair = Pair::new("hdg", &settings);
+    pair.start_both();
+    assert!(
+        pair.wait_both_active(Duration::from_secs(15)),
+        "{}",
+        pair.logs()
+    );
+    let up = wait_until(Duration::from_secs(15), Duration::from_millis(100), || {
+        pair.a.dirs.status_of("198.51.100.2") == "ping"
+    });
+    assert!(
+        up,
+        "{:?}\n{}",
+        pair.a.dirs.cl_status(&["listnodes", "-v"]),
+        pair.logs()
+    );
+    let (_, t, _) = pair.a.dirs.cl_status(&["nodetype", "198.51.100.2"]);
+    assert_eq!(t.trim(), "ping");
+    let (_, l, _) = pair.a.dirs.cl_status(&["listnodes", "-p"]);
+    assert_eq!(l, "198.51.100.2\n");
+    pair.cut();
+    let dead = wait_until(Duration::from_secs(15), Duration::from_millis(100), || {
+        pair.a.dirs.status_of("198.51.100.2") == "dead"
+    });
+    assert!(dead, "{}", pair.logs());
+}

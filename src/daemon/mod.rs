@@ -12,6 +12,7 @@ pub mod logging;
 pub mod media;
 pub mod notify;
 pub mod pidfile;
+pub mod ping;
 pub mod realtime;
 pub mod scripts;
 pub mod shell;

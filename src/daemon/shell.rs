@@ -14,6 +14,7 @@ use signal_hook_mio::v1_0::Signals;
 use super::control::{self, ControlServer, DaemonFacts, Incoming, Request};
 use super::logging;
 use super::media::Media;
+use super::ping::Pinger;
 use super::scripts::{Exit, ScriptRunner, ScriptSpec};
 use crate::config::{Config, Millis};
 use crate::core::{
@@ -23,6 +24,7 @@ use crate::resource::{Resolver, ScriptKind};
 
 const SIGNALS: Token = Token(0);
 const CONTROL: Token = Token(1);
+const PING: Token = Token(2);
 const MEDIA_BASE: usize = 1_000;
 const SCRIPT_BASE: usize = 100_000;
 const CLIENT_BASE: usize = 1_000_000;
@@ -86,6 +88,7 @@ pub struct Shell {
     clock: Clock,
     core: Core,
     media: Media,
+    pinger: Pinger,
     scripts: ScriptRunner,
     control: ControlServer,
     signals: Signals,
@@ -109,6 +112,15 @@ pub fn log_settings(config: &Config, stderr: bool, extra_debug: u8) -> logging::
         stderr,
         debug: config.ha.debug.saturating_add(extra_debug),
     }
+}
+
+/// Every ping node and ping group member, as written in ha.cf.
+fn ping_hosts(config: &Config) -> Vec<String> {
+    let mut hosts = config.ha.ping_nodes.clone();
+    for g in &config.ha.ping_groups {
+        hosts.extend(g.hosts.iter().cloned());
+    }
+    hosts
 }
 
 fn emit_notes(notes: Vec<(Severity, String)>) {
@@ -136,6 +148,9 @@ impl Shell {
             })?;
         let (media, notes) = Media::new(&config.ha.media, config.ha.udpport, MEDIA_BASE);
         emit_notes(notes);
+        let (mut pinger, notes) = Pinger::new(&ping_hosts(&config), PING);
+        emit_notes(notes);
+        pinger.register(poll.registry())?;
         let clock = Clock::new();
         let now = clock.now();
         let core = Core::new(config, setup.identity, now);
@@ -144,6 +159,7 @@ impl Shell {
             clock,
             core,
             media,
+            pinger,
             scripts: ScriptRunner::new(SCRIPT_BASE),
             control,
             signals,
@@ -230,6 +246,11 @@ impl Shell {
     fn dispatch(&mut self, token: Token) {
         if token == SIGNALS {
             self.on_signals();
+        } else if token == self.pinger.token() {
+            let now = self.clock.now();
+            for host in self.pinger.receive() {
+                self.feed(now, Input::PingReply { host });
+            }
         } else if self.control.is_listener(token) {
             self.control
                 .accept(self.poll.registry(), self.clock.now().mono);
@@ -418,6 +439,16 @@ impl Shell {
                 .open_due(self.poll.registry(), self.clock.now().mono);
             emit_notes(notes);
         }
+        let hosts = ping_hosts(&config);
+        if hosts != ping_hosts(self.core.config()) {
+            self.pinger.deregister(self.poll.registry());
+            let (pinger, notes) = Pinger::new(&hosts, PING);
+            self.pinger = pinger;
+            emit_notes(notes);
+            if let Err(e) = self.pinger.register(self.poll.registry()) {
+                log::error!("ping: cannot watch the ICMP socket: {e}");
+            }
+        }
         self.control.admission = control::Admission::lookup();
         let now = self.clock.now();
         self.feed(now, Input::Reload(Box::new(config)));
@@ -456,7 +487,9 @@ impl Shell {
                 emit_notes(notes);
             }
             Output::SendPing { host } => {
-                log::debug!("ping node {host}: ICMP not implemented in this shell");
+                if let Err(e) = self.pinger.send(&host) {
+                    log::debug!("{e}");
+                }
             }
             Output::RunScript {
                 id,
