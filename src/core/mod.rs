@@ -12,6 +12,7 @@ pub mod halves;
 mod legacy;
 pub mod machine;
 mod membership;
+mod pingnodes;
 mod protocol;
 mod resources;
 mod rxwindow;

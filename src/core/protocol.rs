@@ -129,7 +129,11 @@ impl Core {
 
     fn dispatch(&mut self, t: &str, msg: &Message, seq: u64, healed: bool) {
         match t {
-            "status" => self.on_peer_status(msg, seq, healed),
+            "status" => {
+                self.ping_peer_message(msg);
+                self.on_peer_status(msg, seq, healed);
+            }
+            "num_ping_nodes" | "you_are_dead" | "abort_giveup" => self.ping_peer_message(msg),
             "reqnodes" => self.answer_reqnodes(),
             "repnodes" => self.on_repnodes(),
             "starting" => self.on_peer_starting(),

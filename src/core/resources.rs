@@ -176,7 +176,10 @@ impl Core {
     }
 
     /// Foreign takeover and forced local acquisition of every half we lack.
-    fn acquire_missing(&mut self) {
+    pub(super) fn acquire_missing(&mut self) {
+        if !self.ping_guard_allows_takeover() {
+            return;
+        }
         let missing = Halves::ALL.minus(self.rsc.held);
         if missing.contains(Halves::FOREIGN) {
             self.log(

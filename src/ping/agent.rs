@@ -62,6 +62,8 @@ pub struct PingAgent {
     announced: Option<usize>,
     /// The last guard or ipfail reason logged, to log each situation once.
     last_reason: Option<String>,
+    /// The guard held back (or undid) a takeover: do it once a ping node answers.
+    takeover_held: bool,
 }
 
 impl PingAgent {
@@ -71,16 +73,50 @@ impl PingAgent {
             deadtime: ha.deadtime,
             keepalive: ha.keepalive,
             auto_failback_on: ha.auto_failback == crate::config::model::AutoFailback::On,
-            // Three keepalives let the weaker node hand over by itself first.
             ipfail: ha
                 .ipfail
-                .then(|| Ipfail::new(ha.ipfail_holddown, 3 * ha.keepalive)),
+                .then(|| Ipfail::for_keepalive(ha.ipfail_holddown, ha.keepalive)),
             theirs: None,
             giveup_at: None,
             ipfail_wake: None,
             announced: None,
             last_reason: None,
+            takeover_held: false,
         }
+    }
+
+    /// The guard's verdict now, without logging (for the takeover paths of the core).
+    pub fn guard_now(&self, peer_alive: bool, we_hold_any: bool) -> Guard {
+        guard(GuardView {
+            configured: self.tracker.configured(),
+            reachable: self.tracker.reachable(),
+            all_dead: self.tracker.all_dead(),
+            peer_alive,
+            we_hold_any,
+        })
+    }
+
+    /// A resource move happened (any standby exchange, whoever started it): the hold-down
+    /// counts from here on both nodes.
+    pub fn note_move(&mut self, now: Millis) {
+        if let Some(ip) = self.ipfail.as_mut() {
+            ip.note_move(now);
+        }
+    }
+
+    /// Remembers that the guard held a takeover back.
+    pub fn hold_takeover(&mut self) {
+        self.takeover_held = true;
+    }
+
+    /// True once (then forgotten) if a takeover was held back.
+    pub fn take_held_takeover(&mut self) -> bool {
+        std::mem::take(&mut self.takeover_held)
+    }
+
+    /// The peer is alive again: a held-back takeover no longer applies.
+    pub fn forget_held_takeover(&mut self) {
+        self.takeover_held = false;
     }
 
     /// True when at least one ping node or group is configured.
@@ -144,6 +180,11 @@ impl PingAgent {
             }
             PingStatus::Init => Vec::new(),
         }
+    }
+
+    /// Our process was stalled: do not blame the ping nodes for our silence.
+    pub fn forgive_stall(&mut self, now: Millis) {
+        self.tracker.forgive_stall(now);
     }
 
     /// The earliest time the core must call back (`on_tick`, `evaluate`).
@@ -219,13 +260,7 @@ impl PingAgent {
     /// at `deadline()`.
     pub fn evaluate(&mut self, now: Millis, peer_alive: bool, h: Holdings) -> Verdict {
         let mut notes = Vec::new();
-        let g = guard(GuardView {
-            configured: self.tracker.configured(),
-            reachable: self.tracker.reachable(),
-            all_dead: self.tracker.all_dead(),
-            peer_alive,
-            we_hold_any: h.we_hold_any,
-        });
+        let g = self.guard_now(peer_alive, h.we_hold_any);
         let mut action = None;
         self.ipfail_wake = None;
         if let Some(ip) = self.ipfail.as_mut().filter(|_| peer_alive) {
@@ -384,8 +419,16 @@ mod tests {
         s.push("pingcount", "1");
         a.on_peer_message(&s, 10_001);
         let v = a.evaluate(10_001, true, HOLD_ALL);
-        assert_eq!(v.ipfail, Some(Move::HandOver));
+        assert_eq!(v.ipfail, None, "confirming first");
         assert_eq!(v.guard, Guard::Allow);
+        assert_eq!(a.deadline(), Some(11_251));
+        assert_eq!(
+            a.evaluate(11_251, true, HOLD_ALL).ipfail,
+            Some(Move::HandOver)
+        );
+        // A standby seen on either side restarts the hold-down.
+        a.note_move(20_000);
+        assert_eq!(a.evaluate(25_000, true, HOLD_ALL).ipfail, None);
     }
 
     #[test]

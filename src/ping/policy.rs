@@ -3,10 +3,14 @@
 //!
 //! ipfail compares how many ping nodes each node reaches (`mine`, `theirs`, a group counting
 //! once) while both are alive:
-//! - fewer than the peer and holding resources: hand them all to the peer (`hb_standby all`);
+//! - fewer than the peer and holding resources: hand them all to the peer (`hb_standby all`)
+//!   once the difference has lasted `confirm` (a keepalive and a bit): when a shared upstream
+//!   fails, the two nodes notice up to one keepalive apart, and the slower one's count must
+//!   have arrived before anything moves;
 //! - more than the peer and the peer holds resources: take them (`hb_takeover all`), but only
-//!   after `take_grace`, so that normally the weaker node moves first and the two never start
-//!   the standby protocol against each other; the grace also covers a peer without ipfail;
+//!   after `take_grace` (longer than `confirm`), so that normally the weaker node moves first
+//!   and the two never start the standby protocol against each other; the grace also covers a
+//!   peer without ipfail;
 //! - equal: nothing, except that with `auto_failback on` a node holding foreign resources gives
 //!   them back (the original ipfail does the same once connectivity is even again);
 //! - after any move, nothing for `holddown`, so an upstream that flaps cannot bounce the
@@ -66,21 +70,31 @@ pub enum Decision {
 #[derive(Debug, Clone)]
 pub struct Ipfail {
     holddown: Millis,
+    confirm: Millis,
     take_grace: Millis,
     last_move: Option<Millis>,
-    advantage_since: Option<Millis>,
+    /// The move wanted and since when (reset when the wish changes).
+    wanted_since: Option<(Move, Millis)>,
 }
 
 impl Ipfail {
-    /// `holddown` is `ipfail_holddown`; `take_grace` is how long the stronger node leaves the
-    /// weaker one to hand over by itself (a few keepalives).
-    pub fn new(holddown: Millis, take_grace: Millis) -> Self {
+    /// `holddown` is `ipfail_holddown`; `confirm` how long a difference must last before a
+    /// hand-over; `take_grace` how long the stronger node leaves the weaker one to hand over by
+    /// itself (see [`Ipfail::for_keepalive`]).
+    pub fn new(holddown: Millis, confirm: Millis, take_grace: Millis) -> Self {
         Ipfail {
             holddown,
+            confirm,
             take_grace,
             last_move: None,
-            advantage_since: None,
+            wanted_since: None,
         }
+    }
+
+    /// The delays for a keepalive: confirm after one keepalive plus 250 ms (the counts of both
+    /// nodes have crossed by then), take over after three keepalives plus 500 ms.
+    pub fn for_keepalive(holddown: Millis, keepalive: Millis) -> Self {
+        Self::new(holddown, keepalive + 250, 3 * keepalive + 500)
     }
 
     /// When the last move was decided, if any.
@@ -92,13 +106,13 @@ impl Ipfail {
     /// to give up), so the hold-down covers it too.
     pub fn note_move(&mut self, now: Millis) {
         self.last_move = Some(now);
-        self.advantage_since = None;
+        self.wanted_since = None;
     }
 
     /// Evaluates the rules; call on every count or ownership change and at `Wait::until`.
     pub fn decide(&mut self, v: IpfailView) -> Decision {
         let (Some(mine), Some(theirs)) = (v.mine, v.theirs) else {
-            self.advantage_since = None;
+            self.wanted_since = None;
             return Decision::Stay;
         };
         let wanted = if mine < theirs && v.we_hold_any {
@@ -110,14 +124,13 @@ impl Ipfail {
         } else {
             None
         };
-        if wanted != Some(Move::TakeOver) {
-            self.advantage_since = None;
-        }
         let Some(action) = wanted else {
+            self.wanted_since = None;
             return Decision::Stay;
         };
         let counts = format!("we reach {mine} ping node(s), the peer reaches {theirs}");
         if !v.stable {
+            self.wanted_since = None;
             return Decision::Wait {
                 until: None,
                 why: format!("ipfail: {counts}; waiting for resources to settle"),
@@ -126,6 +139,9 @@ impl Ipfail {
         if let Some(last) = self.last_move {
             let until = last + self.holddown;
             if v.now < until {
+                // The delays below count from the end of the hold-down, so the weaker node
+                // still moves first when both hold-downs end together.
+                self.wanted_since = None;
                 return Decision::Wait {
                     until: Some(until),
                     why: format!(
@@ -135,15 +151,20 @@ impl Ipfail {
                 };
             }
         }
-        if action == Move::TakeOver {
-            let since = *self.advantage_since.get_or_insert(v.now);
-            let until = since + self.take_grace;
-            if v.now < until {
-                return Decision::Wait {
-                    until: Some(until),
-                    why: format!("ipfail: {counts}; giving the peer time to hand over"),
-                };
-            }
+        if self.wanted_since.map(|(m, _)| m) != Some(action) {
+            self.wanted_since = Some((action, v.now));
+        }
+        let since = self.wanted_since.map_or(v.now, |(_, t)| t);
+        let (grace, waiting) = match action {
+            Move::HandOver => (self.confirm, "making sure the difference lasts"),
+            Move::TakeOver => (self.take_grace, "giving the peer time to hand over"),
+            Move::ReturnForeign => (0, ""),
+        };
+        if v.now < since + grace {
+            return Decision::Wait {
+                until: Some(since + grace),
+                why: format!("ipfail: {counts}; {waiting}"),
+            };
         }
         self.note_move(v.now);
         let why = match action {
@@ -211,6 +232,7 @@ mod tests {
     use super::*;
 
     const HOLD: Millis = 90_000;
+    const CONFIRM: Millis = 1_250;
     const GRACE: Millis = 3_000;
 
     fn view(now: Millis, mine: usize, theirs: usize) -> IpfailView {
@@ -234,15 +256,42 @@ mod tests {
     }
 
     #[test]
-    fn fewer_than_peer_hands_over_at_once() {
-        let mut ip = Ipfail::new(HOLD, GRACE);
-        assert_eq!(acted(&ip.decide(view(1000, 0, 1))), Some(Move::HandOver));
-        assert_eq!(ip.last_move(), Some(1000));
+    fn fewer_than_peer_hands_over_once_confirmed() {
+        let mut ip = Ipfail::new(HOLD, CONFIRM, GRACE);
+        assert!(matches!(
+            ip.decide(view(1000, 0, 1)),
+            Decision::Wait {
+                until: Some(2250),
+                ..
+            }
+        ));
+        assert!(matches!(ip.decide(view(2249, 0, 1)), Decision::Wait { .. }));
+        assert_eq!(acted(&ip.decide(view(2250, 0, 1))), Some(Move::HandOver));
+        assert_eq!(ip.last_move(), Some(2250));
+    }
+
+    #[test]
+    fn shared_upstream_failure_seen_a_keepalive_apart_moves_nothing() {
+        // Both lose the same gateway; we notice first, the peer's count follows within the
+        // confirmation delay: nothing moves.
+        let mut ip = Ipfail::new(HOLD, CONFIRM, GRACE);
+        assert!(matches!(ip.decide(view(1000, 0, 1)), Decision::Wait { .. }));
+        assert_eq!(ip.decide(view(2100, 0, 0)), Decision::Stay);
+        assert_eq!(ip.decide(view(5000, 0, 0)), Decision::Stay);
+        assert_eq!(ip.last_move(), None);
+    }
+
+    #[test]
+    fn for_keepalive_orders_the_delays() {
+        let ip = Ipfail::for_keepalive(HOLD, 1000);
+        assert!(ip.confirm > 1000 && ip.take_grace > ip.confirm + 1000);
+        let fast = Ipfail::for_keepalive(HOLD, 100);
+        assert!(fast.take_grace > fast.confirm);
     }
 
     #[test]
     fn fewer_but_holding_nothing_stays() {
-        let mut ip = Ipfail::new(HOLD, GRACE);
+        let mut ip = Ipfail::new(HOLD, CONFIRM, GRACE);
         let v = IpfailView {
             we_hold_any: false,
             ..view(1000, 0, 2)
@@ -252,7 +301,7 @@ mod tests {
 
     #[test]
     fn more_than_peer_takes_over_after_grace() {
-        let mut ip = Ipfail::new(HOLD, GRACE);
+        let mut ip = Ipfail::new(HOLD, CONFIRM, GRACE);
         assert!(matches!(
             ip.decide(view(1000, 2, 1)),
             Decision::Wait {
@@ -266,7 +315,7 @@ mod tests {
 
     #[test]
     fn more_but_peer_holds_nothing_stays() {
-        let mut ip = Ipfail::new(HOLD, GRACE);
+        let mut ip = Ipfail::new(HOLD, CONFIRM, GRACE);
         let v = IpfailView {
             peer_holds_any: false,
             ..view(1000, 1, 0)
@@ -276,7 +325,7 @@ mod tests {
 
     #[test]
     fn advantage_that_vanishes_restarts_the_grace() {
-        let mut ip = Ipfail::new(HOLD, GRACE);
+        let mut ip = Ipfail::new(HOLD, CONFIRM, GRACE);
         ip.decide(view(1000, 1, 0));
         assert_eq!(ip.decide(view(2000, 1, 1)), Decision::Stay);
         assert!(matches!(
@@ -290,7 +339,7 @@ mod tests {
 
     #[test]
     fn equal_counts_change_nothing() {
-        let mut ip = Ipfail::new(HOLD, GRACE);
+        let mut ip = Ipfail::new(HOLD, CONFIRM, GRACE);
         for n in 0..3 {
             assert_eq!(ip.decide(view(1000 + n as u64, n, n)), Decision::Stay);
         }
@@ -304,7 +353,7 @@ mod tests {
 
     #[test]
     fn equal_with_auto_failback_returns_foreign() {
-        let mut ip = Ipfail::new(HOLD, GRACE);
+        let mut ip = Ipfail::new(HOLD, CONFIRM, GRACE);
         let v = IpfailView {
             we_hold_foreign: true,
             auto_failback: true,
@@ -315,7 +364,7 @@ mod tests {
 
     #[test]
     fn unknown_counts_change_nothing() {
-        let mut ip = Ipfail::new(HOLD, GRACE);
+        let mut ip = Ipfail::new(HOLD, CONFIRM, GRACE);
         let unsettled = IpfailView {
             mine: None,
             ..view(1000, 0, 1)
@@ -330,7 +379,7 @@ mod tests {
 
     #[test]
     fn transition_in_progress_waits() {
-        let mut ip = Ipfail::new(HOLD, GRACE);
+        let mut ip = Ipfail::new(HOLD, CONFIRM, GRACE);
         let v = IpfailView {
             stable: false,
             ..view(1000, 0, 1)
@@ -341,8 +390,9 @@ mod tests {
 
     #[test]
     fn holddown_blocks_a_second_move() {
-        let mut ip = Ipfail::new(HOLD, GRACE);
-        assert_eq!(acted(&ip.decide(view(1000, 0, 1))), Some(Move::HandOver));
+        let mut ip = Ipfail::new(HOLD, CONFIRM, GRACE);
+        ip.decide(view(0, 0, 1));
+        assert_eq!(acted(&ip.decide(view(1250, 0, 1))), Some(Move::HandOver));
         // The peer's link now fails: it would want everything back at once.
         let back = IpfailView {
             we_hold_any: false,
@@ -352,24 +402,24 @@ mod tests {
         assert!(matches!(
             ip.decide(back),
             Decision::Wait {
-                until: Some(91_000),
+                until: Some(91_250),
                 ..
             }
         ));
-        // Hold-down over, then the take-over grace, then the move.
+        // Hold-down over, then the take-over grace (counted from its end), then the move.
         assert!(matches!(
             ip.decide(IpfailView {
-                now: 91_000,
+                now: 91_250,
                 ..back
             }),
             Decision::Wait {
-                until: Some(94_000),
+                until: Some(94_250),
                 ..
             }
         ));
         assert_eq!(
             acted(&ip.decide(IpfailView {
-                now: 94_000,
+                now: 94_250,
                 ..back
             })),
             Some(Move::TakeOver)
@@ -378,7 +428,7 @@ mod tests {
 
     #[test]
     fn moves_noted_from_outside_start_the_holddown() {
-        let mut ip = Ipfail::new(HOLD, GRACE);
+        let mut ip = Ipfail::new(HOLD, CONFIRM, GRACE);
         ip.note_move(500);
         assert!(matches!(
             ip.decide(view(1000, 0, 1)),
@@ -392,7 +442,7 @@ mod tests {
     /// Simulates node A's ipfail while A's upstream flaps every `period` ms for ten minutes; the
     /// peer always reaches its single ping node. Resources start on A. Returns the move times.
     fn flapping(period: Millis, auto_failback: bool) -> Vec<(Millis, Move)> {
-        let mut ip = Ipfail::new(HOLD, GRACE);
+        let mut ip = Ipfail::new(HOLD, CONFIRM, GRACE);
         let mut a_holds = true;
         let mut moves = Vec::new();
         for now in (0..600_000).step_by(250) {
@@ -421,17 +471,19 @@ mod tests {
     fn flapping_upstream_moves_once_and_never_back() {
         // A counts 0/1 alternately; B always 1: A is never stronger, so after the one hand-over
         // nothing moves back however fast the link flaps.
-        for period in [1_000, 7_000, 45_000, 200_000] {
+        for period in [7_000, 45_000, 200_000] {
             let moves = flapping(period, false);
             assert_eq!(moves.len(), 1, "period {period}: {moves:?}");
             assert_eq!(moves[0].1, Move::HandOver);
         }
+        // Faster than the confirmation delay: nothing moves at all.
+        assert_eq!(flapping(1_000, false), []);
     }
 
     #[test]
     fn flapping_both_ways_is_bounded_by_holddown() {
         // Both uplinks flap out of phase: A and B alternate being the stronger.
-        let mut a = Ipfail::new(HOLD, GRACE);
+        let mut a = Ipfail::new(HOLD, CONFIRM, GRACE);
         let mut a_holds = true;
         let mut moves = Vec::new();
         for now in (0..1_800_000).step_by(250) {

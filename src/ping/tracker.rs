@@ -147,6 +147,16 @@ impl PingTracker {
         changes
     }
 
+    /// Our process was stalled until `now`: the silence was ours, not the ping nodes'. Nodes
+    /// that were answering get a fresh deadline instead of being declared dead.
+    pub fn forgive_stall(&mut self, now: Millis) {
+        for e in &mut self.entries {
+            if e.status == PingStatus::Ping {
+                e.last_reply = Some(now);
+            }
+        }
+    }
+
     /// The earliest time at which `on_tick` may declare a node dead.
     pub fn next_deadline(&self) -> Option<Millis> {
         self.entries
@@ -349,6 +359,21 @@ mod tests {
         );
         assert_eq!(t.on_reply("192.0.2.1", 10).len(), 2);
         assert_eq!(t.reachable(), 2);
+    }
+
+    #[test]
+    fn stall_is_forgiven_for_answering_nodes_only() {
+        let mut t = tracker();
+        t.on_reply("192.0.2.254", 2000);
+        t.forgive_stall(20_000);
+        let changes = t.on_tick(20_000 + DEADPING);
+        assert!(
+            changes.iter().all(|c| c.node != "192.0.2.254"),
+            "{changes:?}"
+        );
+        assert_eq!(t.status("192.0.2.254"), Some(PingStatus::Ping));
+        // The group never answered: the stall does not make it look alive.
+        assert_eq!(t.status("uplinks"), Some(PingStatus::Dead));
     }
 
     #[test]
