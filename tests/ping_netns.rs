@@ -157,3 +157,141 @@ fn cutting_heartbeat_and_public_links_b_takes_over_a_does_not() {
     }
     assert!(bed.nodes[1].has_vip());
 }
+
+/// Ours as A, the real Heartbeat 3.0.6 as B, both with the router as ping node and ipfail (the
+/// original program on B, the built-in one on A through the same `respawn` line).
+fn mixed_options(bin_dir: &Path) -> BedOptions {
+    let mut opts = BedOptions::new(Kind::Ours, bin_dir);
+    opts.kinds = [Kind::Ours, Kind::Heartbeat];
+    // The original rejects deadtime <= 2 x keepalive and wants initdead >= 10 s to be quiet.
+    opts.timers = Timers {
+        keepalive_ms: 500,
+        deadtime_ms: 3000,
+        warntime_ms: 2000,
+        initdead_ms: 10_000,
+    };
+    opts.extra_ha_cf = format!(
+        "ping {ROUTER}\ndeadping 2000ms\nrespawn hacluster /usr/libexec/heartbeat/ipfail\n"
+    );
+    opts
+}
+
+fn mixed_bed(opts: BedOptions) -> Testbed {
+    let mut bed = Testbed::new(opts).expect("test bed");
+    bed.add_router(ROUTER).expect("router address");
+    bed.start_both().expect("daemons start");
+    assert!(
+        bed.wait_peers_active(Duration::from_secs(40)),
+        "{}",
+        bed.logs_tail(60)
+    );
+    assert!(
+        bed.wait_owner(0, Duration::from_secs(40)),
+        "{}\n{}",
+        bed.describe(),
+        bed.logs_tail(60)
+    );
+    bed
+}
+
+fn real_heartbeat_available(bin_dir: &Path) -> bool {
+    match Kind::Heartbeat.missing(bin_dir) {
+        Some(why) => {
+            eprintln!("skipped: {why}");
+            false
+        }
+        None => true,
+    }
+}
+
+/// The same mixed pair: A's public link is cut; our `num_ping_nodes` reaches the original
+/// ipfail on B, which answers `you_are_dead`, and A hands the VIP over.
+#[test]
+fn real_ipfail_peer_takes_the_vip_when_our_uplink_fails() {
+    if skip() {
+        return;
+    }
+    let bin_dir = Path::new(env!("CARGO_BIN_EXE_heartbeat"))
+        .parent()
+        .expect("binary directory")
+        .to_path_buf();
+    if !real_heartbeat_available(&bin_dir) {
+        return;
+    }
+    let bed = mixed_bed(mixed_options(&bin_dir));
+    let pinging = wait_until(Duration::from_secs(15), Duration::from_millis(200), || {
+        (0..2).all(|i| bed.nodes[i].node_status(ROUTER).as_deref() == Some("ping"))
+    });
+    assert!(pinging, "{}", bed.logs_tail(60));
+    bed.cut_public(0, true).expect("cut");
+    let cut = Instant::now();
+    let moved = bed.wait_owner(1, Duration::from_secs(40));
+    for l in bed.nodes[1]
+        .log_text()
+        .lines()
+        .filter(|l| l.contains("ipfail"))
+    {
+        eprintln!("real peer: {l}");
+    }
+    for l in bed.nodes[0]
+        .log_text()
+        .lines()
+        .filter(|l| l.contains("ipfail"))
+    {
+        eprintln!("ours: {l}");
+    }
+    assert!(moved, "{}\n{}", bed.describe(), bed.logs_tail(80));
+    eprintln!(
+        "moved to the real peer after {} ms",
+        cut.elapsed().as_millis()
+    );
+}
+
+/// A real Heartbeat 3.0.6 as B, running the original ipfail, with the same ping node: it sees
+/// our node active and keeps accepting our heartbeats (which carry `pingcount`), and it shows
+/// the ping node as the original does.
+#[test]
+fn real_heartbeat_peer_is_not_disturbed_by_our_additions() {
+    if skip() {
+        return;
+    }
+    let bin_dir = Path::new(env!("CARGO_BIN_EXE_heartbeat"))
+        .parent()
+        .expect("binary directory")
+        .to_path_buf();
+    if !real_heartbeat_available(&bin_dir) {
+        return;
+    }
+    let opts = mixed_options(&bin_dir);
+    let bed = mixed_bed(opts);
+    let both_ping = wait_until(Duration::from_secs(15), Duration::from_millis(200), || {
+        (0..2).all(|i| bed.nodes[i].node_status(ROUTER).as_deref() == Some("ping"))
+    });
+    assert!(both_ping, "{}", bed.logs_tail(60));
+    // Ten seconds of traffic: the real node keeps seeing us active, never dead.
+    let end = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < end {
+        assert_eq!(
+            bed.nodes[1].node_status(NODE_NAMES[0]).as_deref(),
+            Some("active"),
+            "{}",
+            bed.logs_tail(60)
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let real_log = bed.nodes[1].log_text();
+    for bad in [
+        "failed authentication",
+        "authentication failed",
+        "is dead",
+        "bad node",
+        "replay",
+    ] {
+        assert!(
+            !real_log
+                .lines()
+                .any(|l| l.contains(bad) && l.contains(NODE_NAMES[0])),
+            "real peer logged '{bad}':\n{real_log}"
+        );
+    }
+}
