@@ -389,3 +389,38 @@ fn guard_at_start_alone_and_cut_off_waits_for_a_ping_node() {
     s.run_for(3 * KEEPALIVE + SCRIPTS);
     assert!(s.nodes[0].holds(0) && s.nodes[0].holds(1), "{}", s.logs(0));
 }
+
+mod random_uplinks {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+        /// Any schedule of uplink failures on either node (heartbeat link intact), with ipfail:
+        /// never a group on both nodes for longer than a keepalive, and once the uplinks are
+        /// back and the hold-down has passed, every group has exactly one holder.
+        #[test]
+        fn uplink_flaps_keep_single_ownership(
+            seed in 0u64..1000,
+            failback in any::<bool>(),
+            events in proptest::collection::vec((0usize..2, any::<bool>(), 500u64..20_000), 1..12),
+        ) {
+            let p = Params {
+                auto_failback: if failback { AutoFailback::On } else { AutoFailback::Off },
+                ..params(true)
+            };
+            let mut s = steady(p, seed);
+            for (node, up, wait) in events {
+                reach(&mut s, node, up);
+                s.run_for(wait);
+            }
+            reach(&mut s, 0, true);
+            reach(&mut s, 1, true);
+            s.run_for(HOLDDOWN + 30_000);
+            prop_assert!(s.violations.is_empty(), "{:?}", s.violations);
+            prop_assert!(s.settled_ownership().is_ok(), "{:?}\n{}\n---\n{}",
+                s.settled_ownership(), s.logs(0), s.logs(1));
+        }
+    }
+}
