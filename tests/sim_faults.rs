@@ -116,15 +116,9 @@ fn apply(s: &mut Sim, f: &Fault) {
         }
         Fault::LinkCut(m, ms) => {
             let m = m % s.net.len();
-            if s.net.len() == 1 {
-                s.excuse(s.now + ms);
-            }
             s.net[m].down = true;
             s.run_for(ms);
             s.net[m].down = false;
-            if s.net.len() == 1 {
-                s.excuse(s.now);
-            }
         }
         Fault::Reload(n) => {
             if s.nodes[n].alive() {
@@ -209,4 +203,9 @@ fn regression_standby_stall_takeovers() {
         (15234, Fault::Takeover(1, RscSet::All)),
     ];
     run_schedule(0, 1, 0, &schedule).unwrap();
+}
+
+#[test]
+fn regression_legacy_start() {
+    run_schedule(2, 1, 14382162241041652775, &[(0, Fault::Kill(0))]).unwrap();
 }

@@ -116,8 +116,9 @@ impl Membership {
         }
     }
 
+    /// We heard the peer (any status, `init` included) and have not declared it dead.
     pub fn peer_alive(&self) -> bool {
-        matches!(self.peer.status, NodeStatus::Up | NodeStatus::Active)
+        self.peer.status != NodeStatus::Dead && self.peer.last_status_at.is_some()
     }
 }
 
@@ -198,8 +199,9 @@ impl Core {
         );
         self.send_heartbeat();
         let now = self.now.mono;
+        let alive = self.mem.peer_alive();
         let p = &mut self.mem.peer;
-        if matches!(p.status, NodeStatus::Up | NodeStatus::Active) {
+        if alive {
             p.last_status_at = Some(now);
             p.warned = false;
         }
@@ -208,7 +210,7 @@ impl Core {
                 l.last_heard = Some(now);
             }
         }
-        if self.mem.peer.status == NodeStatus::Init && self.mem.comm != Comm::Up {
+        if self.mem.peer.last_status_at.is_none() && self.mem.comm != Comm::Up {
             // Still waiting for the first sign of life: extend initdead by the stall.
             self.started_at = self.started_at.saturating_add(gap);
         }
