@@ -209,3 +209,9 @@ fn regression_standby_stall_takeovers() {
 fn regression_legacy_start() {
     run_schedule(2, 1, 14382162241041652775, &[(0, Fault::Kill(0))]).unwrap();
 }
+
+#[test]
+fn regression_legacy_stall_then_peer_crash_restart() {
+    let schedule = [(0, Fault::Stall(0, 30486)), (0, Fault::CrashRestart(1))];
+    run_schedule(2, 1, 0, &schedule).unwrap();
+}

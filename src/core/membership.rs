@@ -401,8 +401,11 @@ impl Core {
                 ),
             );
         }
-        if healed {
-            self.rsc_partition_healed();
+        // Back from the dead, whatever its generation: it may hold groups we took meanwhile
+        // (partition, our stall, or it ran alone while we restarted), so both sides exchange
+        // claims and reconcile. Harmless for a peer that just started: it holds nothing.
+        if was == NodeStatus::Dead && self.mem.comm == Comm::Up {
+            self.rsc_peer_returned();
         }
         self.maybe_comm_up();
     }

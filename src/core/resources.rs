@@ -369,8 +369,9 @@ impl Core {
         }
     }
 
-    /// The partition ended: tell the peer what we hold so both sides can reconcile.
-    pub(super) fn rsc_partition_healed(&mut self) {
+    /// The peer we declared dead is back (partition healed, we or it stalled, or it restarted):
+    /// tell it what we hold so both sides can reconcile.
+    pub(super) fn rsc_peer_returned(&mut self) {
         if self.mem.comm != Comm::Up || self.rsc.shutting_down {
             return;
         }
