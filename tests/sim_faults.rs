@@ -215,3 +215,13 @@ fn regression_legacy_stall_then_peer_crash_restart() {
     let schedule = [(0, Fault::Stall(0, 30486)), (0, Fault::CrashRestart(1))];
     run_schedule(2, 1, 0, &schedule).unwrap();
 }
+
+#[test]
+fn regression_legacy_failed_start_and_two_crashes() {
+    let schedule = [
+        (0, Fault::ScriptFail(0, 0, 0)),
+        (0, Fault::CrashRestart(0)),
+        (900, Fault::CrashRestart(1)),
+    ];
+    run_schedule(2, 1, 1727964567267597751, &schedule).unwrap();
+}

@@ -40,6 +40,19 @@ impl Core {
         }
     }
 
+    /// The peer restarted: whatever we handed it (a group whose start failed here) is lost
+    /// with its old incarnation, so ask again for our groups that do not run here.
+    pub(super) fn legacy_peer_restarted(&mut self) {
+        for g in self.own_groups() {
+            if !self.runner.group_up[g] && !self.runner.has(Purpose::LegacyTake(g)) {
+                let key = self.config.groups[g].key().to_string();
+                let mut m = Message::new("ip-request");
+                m.push("ipaddr", key);
+                self.transmit(m);
+            }
+        }
+    }
+
     /// After a partition (or our stall) in legacy mode: ask for our groups, and hand the
     /// peer's groups we run back to it (release, then `ip-request-resp`; its hook takes them or,
     /// if it runs them already, keeps them). The owner ends up with each group.

@@ -394,6 +394,9 @@ impl Core {
         self.rsc.last_peer_seq = None;
         self.rsc.heard_peer = false;
         self.standby_cancel("peer restarted");
+        if self.legacy() && self.mem.comm == Comm::Up && !self.rsc.shutting_down {
+            self.legacy_peer_restarted();
+        }
     }
 
     /// `shutdone` from the peer (rule 8): it released everything; take over at once.
