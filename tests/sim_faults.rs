@@ -225,3 +225,15 @@ fn regression_legacy_failed_start_and_two_crashes() {
     ];
     run_schedule(2, 1, 1727964567267597751, &schedule).unwrap();
 }
+
+#[test]
+fn regression_legacy_failed_start_stall_crashes() {
+    let schedule = [
+        (18773, Fault::ScriptFail(0, 0, 0)),
+        (12250, Fault::Stall(1, 24318)),
+        (2991, Fault::CrashRestart(0)),
+        (4384, Fault::LossBurst(13642, 5)),
+        (2270, Fault::CrashRestart(1)),
+    ];
+    run_schedule(2, 1, 1727964567267597751, &schedule).unwrap();
+}
