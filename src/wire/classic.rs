@@ -6,12 +6,11 @@
 //! are exactly the text the original recomputes, and no structure is built before the
 //! authenticator has been checked.
 
-use super::auth::Digester;
 use super::base64;
 use super::error::DecodeError;
+use super::keyring::KeySource;
 use super::message::{Field, Message, Value};
 use super::rules::{AUTH_FIELD, parse_auth_value, valid_name, valid_str_value};
-use crate::config::model::AuthKeys;
 
 pub const START: &[u8] = b">>>\n";
 pub const END: &[u8] = b"<<<\n";
@@ -147,7 +146,9 @@ fn decode_line(line: &Line<'_>) -> Result<Field, DecodeError> {
 
 /// Parses a classic packet without authenticating it.
 pub fn parse(bytes: &[u8]) -> Result<Message, DecodeError> {
-    let mut msg = Message::default();
+    let mut msg = Message {
+        fields: Vec::with_capacity(16),
+    };
     for line in Lines::new(bytes)? {
         msg.fields.push(decode_line(&line?)?);
     }
@@ -155,7 +156,7 @@ pub fn parse(bytes: &[u8]) -> Result<Message, DecodeError> {
 }
 
 /// Checks the first `auth` field against the other lines, with that index's own key.
-pub fn verify(bytes: &[u8], keys: &AuthKeys) -> Result<(), DecodeError> {
+pub(crate) fn verify(bytes: &[u8], keys: KeySource<'_>) -> Result<(), DecodeError> {
     // Pass 1: framing, and the first `auth` line.
     let mut auth: Option<&[u8]> = None;
     let mut auth_is_string = false;
@@ -171,9 +172,8 @@ pub fn verify(bytes: &[u8], keys: &AuthKeys) -> Result<(), DecodeError> {
         return Err(DecodeError::BadAuth);
     }
     let (index, token) = parse_auth_value(value).ok_or(DecodeError::BadAuth)?;
-    let key = keys.keys.get(&index).ok_or(DecodeError::UnknownKeyIndex)?;
     // Pass 2: digest every other line as received.
-    let mut digest = Digester::new(key);
+    let mut digest = keys.digester(index)?;
     for line in Lines::new(bytes)? {
         let line = line?;
         if line.name != AUTH_FIELD.as_bytes() {

@@ -16,6 +16,7 @@ pub mod codec;
 pub mod crc;
 pub mod error;
 pub mod generation;
+pub mod keyring;
 pub mod message;
 pub mod netstring;
 pub mod rules;
@@ -24,5 +25,6 @@ pub mod window;
 
 pub use codec::{Format, decode_unverified, decode_verified, encode, encode_with_key};
 pub use error::{DecodeError, EncodeError};
+pub use keyring::KeyRing;
 pub use message::{Field, Message, Value};
 pub use rules::MAX_PACKET;

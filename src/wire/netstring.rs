@@ -23,6 +23,8 @@ pub struct Layout {
     pub signed_end: usize,
     /// Payload of the trailer netstring (`N digest`), if present.
     pub trailer: Option<(usize, usize)>,
+    /// Number of field netstrings (to size the message once).
+    pub fields: usize,
 }
 
 /// Reads one netstring at `pos`; returns its payload range and the index after its comma.
@@ -69,6 +71,7 @@ pub fn scan(bytes: &[u8]) -> Result<Layout, DecodeError> {
         return Err(DecodeError::BadFraming);
     }
     let mut pos = START.len();
+    let mut fields = 0;
     loop {
         let rest = &bytes[pos..];
         if rest.starts_with(END) {
@@ -79,12 +82,14 @@ pub fn scan(bytes: &[u8]) -> Result<Layout, DecodeError> {
         }
         let (_, _, next) = read_netstring(bytes, pos)?;
         pos = next;
+        fields += 1;
     }
     let signed_end = pos + END.len();
     if signed_end == bytes.len() {
         return Ok(Layout {
             signed_end,
             trailer: None,
+            fields,
         });
     }
     let (start, end, next) = read_netstring(bytes, signed_end)?;
@@ -94,13 +99,16 @@ pub fn scan(bytes: &[u8]) -> Result<Layout, DecodeError> {
     Ok(Layout {
         signed_end,
         trailer: Some((start, end)),
+        fields,
     })
 }
 
 /// Decodes the fields of a packet whose layout `scan` returned.
 pub fn parse_fields(bytes: &[u8], layout: &Layout) -> Result<Message, DecodeError> {
     let body_end = layout.signed_end - END.len();
-    let mut msg = Message::default();
+    let mut msg = Message {
+        fields: Vec::with_capacity(layout.fields),
+    };
     let mut pos = START.len();
     while pos < body_end {
         let (start, end, next) = read_netstring(bytes, pos)?;
