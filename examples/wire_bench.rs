@@ -127,6 +127,16 @@ fn main() {
     let ring = KeyRing::new(&keys);
     let with_ring = |p: &[u8]| ring.decode_verified(p).is_ok();
     let with_keys = |p: &[u8]| decode_verified(p, &keys).is_ok();
+    let forged_classic: Vec<Vec<u8>> = classic
+        .iter()
+        .map(|p| {
+            let mut f = p.clone();
+            let mid = f.len() / 2;
+            f[mid] ^= 0x20;
+            f
+        })
+        .collect();
+    let (fc_wall, fc_cpu, fc_ok) = measure(&forged_classic, with_ring);
     let (ns_wall, ns_cpu, ns_ok) = measure(&netstring, with_ring);
     let (nk_wall, nk_cpu, _) = measure(&netstring, with_keys);
     let (cl_wall, cl_cpu, cl_ok) = measure(&classic, with_ring);
@@ -136,7 +146,8 @@ fn main() {
          \"netstring_sha1_verified_per_cpu_sec\":{ns_cpu:.0},\"netstring_sha1_verified_per_wall_sec\":{ns_wall:.0},\"netstring_accepted\":{ns_ok},\
          \"netstring_rekeying_per_cpu_sec\":{nk_cpu:.0},\"netstring_rekeying_per_wall_sec\":{nk_wall:.0},\
          \"classic_sha1_verified_per_cpu_sec\":{cl_cpu:.0},\"classic_sha1_verified_per_wall_sec\":{cl_wall:.0},\"classic_accepted\":{cl_ok},\
-         \"forged_rejected_per_cpu_sec\":{fg_cpu:.0},\"forged_rejected_per_wall_sec\":{fg_wall:.0},\"forged_accepted\":{fg_ok}}}",
+         \"forged_rejected_per_cpu_sec\":{fg_cpu:.0},\"forged_rejected_per_wall_sec\":{fg_wall:.0},\"forged_accepted\":{fg_ok},\
+         \"forged_classic_rejected_per_cpu_sec\":{fc_cpu:.0},\"forged_classic_rejected_per_wall_sec\":{fc_wall:.0},\"forged_classic_accepted\":{fc_ok}}}",
         netstring[0].len()
     );
 }

@@ -86,18 +86,19 @@ impl<'a> Iterator for Lines<'a> {
             self.done = true;
             return None;
         }
-        let Some(len) = rest.iter().position(|&b| b == b'\n') else {
+        // One scan for the LF ending the line; a NUL before it ends the packet for the
+        // original, so the `<<<` marker is then missing.
+        let Some(len) = rest.iter().position(|&b| b == b'\n' || b == 0) else {
             self.done = true;
             return Some(Err(DecodeError::Truncated));
         };
-        let raw = &rest[..=len];
-        let text = &rest[..len];
-        self.pos += len + 1;
-        if text.contains(&0) {
-            // The original stops at a NUL: the `<<<` marker is then missing.
+        if rest[len] == 0 {
             self.done = true;
             return Some(Err(DecodeError::Truncated));
         }
+        let raw = &rest[..=len];
+        let text = &rest[..len];
+        self.pos += len + 1;
         Some(split_line(raw, text).inspect_err(|_| self.done = true))
     }
 }
@@ -129,11 +130,12 @@ fn decode_line(line: &Line<'_>) -> Result<Field, DecodeError> {
         .to_string();
     let value = match line.type_digit {
         None => {
-            let v: Vec<u8> = line
-                .value
-                .iter()
-                .map(|&b| if b == 0x13 { b'\n' } else { b })
-                .collect();
+            let mut v = line.value.to_vec();
+            if v.contains(&0x13) {
+                v.iter_mut()
+                    .filter(|b| **b == 0x13)
+                    .for_each(|b| *b = b'\n');
+            }
             Value::Str(v)
         }
         Some(b'1') => Value::Bin(base64::decode(line.value).ok_or(DecodeError::BadField)?),

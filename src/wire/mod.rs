@@ -2,6 +2,7 @@
 //! No I/O here.
 //!
 //! - [`decode_verified`]: authenticate first, then parse; classic and netstring framing.
+//!   [`KeyRing::decode_verified`] does the same with pre-keyed HMACs (build once per authkeys).
 //! - [`encode`]: sign and frame (`msgfmt classic` or 3.0.6-style netstring).
 //! - [`builders`]: one named constructor per message type the original exchanges.
 //! - [`sender::Sender`]: automatic fields, sequence numbers and retransmission history.

@@ -93,7 +93,8 @@ pub fn scan(bytes: &[u8]) -> Result<Layout, DecodeError> {
         });
     }
     let (start, end, next) = read_netstring(bytes, signed_end)?;
-    if next != bytes.len() {
+    // Nothing may follow the trailer but one NUL (a C-string sender's terminator).
+    if next != bytes.len() && &bytes[next..] != b"\0" {
         return Err(DecodeError::BadFraming);
     }
     Ok(Layout {
@@ -124,9 +125,11 @@ fn decode_field(data: &[u8]) -> Result<Field, DecodeError> {
         [b'(', d, b')', body @ ..] if d.is_ascii_digit() => (*d, body),
         _ => return Err(DecodeError::BadField),
     };
+    // One scan to the `=`, stopping early at bytes no name may hold.
     let eq = body
         .iter()
-        .position(|&b| b == b'=')
+        .position(|&b| b == b'=' || b == b'\n' || b == 0)
+        .filter(|&i| body[i] == b'=')
         .ok_or(DecodeError::BadField)?;
     let (name, value) = (&body[..eq], &body[eq + 1..]);
     if !valid_name(name) || value.is_empty() {
