@@ -11,6 +11,7 @@ use super::error::DecodeError;
 use super::keyring::KeySource;
 use super::message::{Field, Message, Value};
 use super::rules::{AUTH_FIELD, parse_auth_value, valid_name, valid_str_value};
+use super::scan::first_of;
 
 pub const START: &[u8] = b">>>\n";
 pub const END: &[u8] = b"<<<\n";
@@ -88,7 +89,7 @@ impl<'a> Iterator for Lines<'a> {
         }
         // One scan for the LF ending the line; a NUL before it ends the packet for the
         // original, so the `<<<` marker is then missing.
-        let Some(len) = rest.iter().position(|&b| b == b'\n' || b == 0) else {
+        let Some(len) = first_of(rest, [b'\n', 0]) else {
             self.done = true;
             return Some(Err(DecodeError::Truncated));
         };

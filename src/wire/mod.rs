@@ -21,6 +21,7 @@ pub mod keyring;
 pub mod message;
 pub mod netstring;
 pub mod rules;
+mod scan;
 pub mod sender;
 pub mod window;
 

@@ -9,6 +9,7 @@ use std::io::Write;
 use super::error::DecodeError;
 use super::message::{Field, Message, Value};
 use super::rules::valid_name;
+use super::scan::first_of;
 
 pub const START: &[u8] = b"###\n";
 pub const END: &[u8] = b"%%%\n";
@@ -126,9 +127,7 @@ fn decode_field(data: &[u8]) -> Result<Field, DecodeError> {
         _ => return Err(DecodeError::BadField),
     };
     // One scan to the `=`, stopping early at bytes no name may hold.
-    let eq = body
-        .iter()
-        .position(|&b| b == b'=' || b == b'\n' || b == 0)
+    let eq = first_of(body, [b'=', b'\n', 0])
         .filter(|&i| body[i] == b'=')
         .ok_or(DecodeError::BadField)?;
     let (name, value) = (&body[..eq], &body[eq + 1..]);
