@@ -42,7 +42,7 @@ mod tests {
                 let bytes: Vec<u8> = (0..len)
                     .map(|_| {
                         state = state.wrapping_mul(1_103_515_245).wrapping_add(12_345);
-                        // Mostly letters, sometimes a delimiter or a byte next to one.
+                        // Letters, delimiters, and bytes one bit away from one (borrow false positives).
                         [b'a', b'=', b'\n', 0, 0x01, 0x0b, 0x3c, 0x80, 0xff]
                             [(state >> 16) as usize % 9]
                     })
