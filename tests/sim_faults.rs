@@ -237,3 +237,13 @@ fn regression_legacy_failed_start_stall_crashes() {
     ];
     run_schedule(2, 1, 1727964567267597751, &schedule).unwrap();
 }
+
+#[test]
+fn regression_takeover_failure_then_stall() {
+    let schedule = [
+        (0, Fault::ScriptFail(1, 2, 0)),
+        (0, Fault::Takeover(1, RscSet::All)),
+        (28, Fault::Stall(0, 9974)),
+    ];
+    run_schedule(0, 1, 0, &schedule).unwrap();
+}

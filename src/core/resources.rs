@@ -322,6 +322,7 @@ impl Core {
             self.send_resource(true, None);
             self.try_failback();
         }
+        self.standby_check_report();
         self.reconcile();
     }
 
