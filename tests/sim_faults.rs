@@ -246,4 +246,10 @@ fn regression_takeover_failure_then_stall() {
         (28, Fault::Stall(0, 9974)),
     ];
     run_schedule(0, 1, 0, &schedule).unwrap();
+    let schedule = [
+        (0, Fault::ScriptFail(1, 2, 0)),
+        (0, Fault::Takeover(1, RscSet::All)),
+        (28, Fault::Stall(0, 10890)),
+    ];
+    run_schedule(0, 1, 0, &schedule).unwrap();
 }
