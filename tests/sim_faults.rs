@@ -116,15 +116,9 @@ fn apply(s: &mut Sim, f: &Fault) {
         }
         Fault::LinkCut(m, ms) => {
             let m = m % s.net.len();
-            if s.net.len() == 1 {
-                s.excuse(s.now + ms);
-            }
             s.net[m].down = true;
             s.run_for(ms);
             s.net[m].down = false;
-            if s.net.len() == 1 {
-                s.excuse(s.now);
-            }
         }
         Fault::Reload(n) => {
             if s.nodes[n].alive() {
@@ -207,6 +201,55 @@ fn regression_standby_stall_takeovers() {
         (1360, Fault::Stall(0, 9565)),
         (2884, Fault::Takeover(0, RscSet::All)),
         (15234, Fault::Takeover(1, RscSet::All)),
+    ];
+    run_schedule(0, 1, 0, &schedule).unwrap();
+}
+
+#[test]
+fn regression_legacy_start() {
+    run_schedule(2, 1, 14382162241041652775, &[(0, Fault::Kill(0))]).unwrap();
+}
+
+#[test]
+fn regression_legacy_stall_then_peer_crash_restart() {
+    let schedule = [(0, Fault::Stall(0, 30486)), (0, Fault::CrashRestart(1))];
+    run_schedule(2, 1, 0, &schedule).unwrap();
+}
+
+#[test]
+fn regression_legacy_failed_start_and_two_crashes() {
+    let schedule = [
+        (0, Fault::ScriptFail(0, 0, 0)),
+        (0, Fault::CrashRestart(0)),
+        (900, Fault::CrashRestart(1)),
+    ];
+    run_schedule(2, 1, 1727964567267597751, &schedule).unwrap();
+}
+
+#[test]
+fn regression_legacy_failed_start_stall_crashes() {
+    let schedule = [
+        (18773, Fault::ScriptFail(0, 0, 0)),
+        (12250, Fault::Stall(1, 24318)),
+        (2991, Fault::CrashRestart(0)),
+        (4384, Fault::LossBurst(13642, 5)),
+        (2270, Fault::CrashRestart(1)),
+    ];
+    run_schedule(2, 1, 1727964567267597751, &schedule).unwrap();
+}
+
+#[test]
+fn regression_takeover_failure_then_stall() {
+    let schedule = [
+        (0, Fault::ScriptFail(1, 2, 0)),
+        (0, Fault::Takeover(1, RscSet::All)),
+        (28, Fault::Stall(0, 9974)),
+    ];
+    run_schedule(0, 1, 0, &schedule).unwrap();
+    let schedule = [
+        (0, Fault::ScriptFail(1, 2, 0)),
+        (0, Fault::Takeover(1, RscSet::All)),
+        (28, Fault::Stall(0, 10890)),
     ];
     run_schedule(0, 1, 0, &schedule).unwrap();
 }

@@ -100,8 +100,9 @@ impl Membership {
         }
     }
 
+    /// We heard the peer (any status, `init` included) and have not declared it dead.
     pub fn peer_alive(&self) -> bool {
-        matches!(self.peer.status, NodeStatus::Up | NodeStatus::Active)
+        self.peer.status != NodeStatus::Dead && self.peer.last_status_at.is_some()
     }
 }
 
@@ -183,8 +184,9 @@ impl Core {
         );
         self.send_heartbeat();
         let now = self.now.mono;
+        let alive = self.mem.peer_alive();
         let p = &mut self.mem.peer;
-        if matches!(p.status, NodeStatus::Up | NodeStatus::Active) {
+        if alive {
             p.last_status_at = Some(now);
             p.warned = false;
         }
@@ -193,7 +195,7 @@ impl Core {
                 l.last_heard = Some(now);
             }
         }
-        if self.mem.peer.status == NodeStatus::Init && self.mem.comm != Comm::Up {
+        if self.mem.peer.last_status_at.is_none() && self.mem.comm != Comm::Up {
             // Still waiting for the first sign of life: extend initdead by the stall.
             self.started_at = self.started_at.saturating_add(gap);
         }
@@ -376,8 +378,11 @@ impl Core {
                 ),
             );
         }
-        if healed {
-            self.rsc_partition_healed();
+        // Back from the dead, whatever its generation: it may hold groups we took meanwhile
+        // (partition, our stall, or it ran alone while we restarted), so both sides exchange
+        // claims and reconcile. Harmless for a peer that just started: it holds nothing.
+        if was == NodeStatus::Dead && self.mem.comm == Comm::Up {
+            self.rsc_peer_returned();
         }
         self.maybe_comm_up();
     }

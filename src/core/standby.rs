@@ -14,7 +14,7 @@ use crate::wire::Message;
 
 /// `SR` for our own request (spec §7.2).
 const OWN_REQUEST_TIMEOUT: Millis = 10_000;
-/// `SR` once the transfer runs.
+/// `SR` once the transfer runs, at most (the original's hour).
 const TRANSFER_TIMEOUT: Millis = 3_600_000;
 /// How long `hb_takeover` waits for the peer to start its standby.
 const TAKEOVER_ANSWER_TIMEOUT: Millis = 10_000;
@@ -52,6 +52,8 @@ pub struct Standby {
     pub takeover_client: Option<(ClientId, Millis)>,
     /// Our standby acquisition succeeded.
     pub acquired_ok: bool,
+    /// The set of our own running request (our terms), while we are the requester.
+    pub own_set: Option<Halves>,
 }
 
 impl Standby {
@@ -62,6 +64,7 @@ impl Standby {
             standby_client: None,
             takeover_client: None,
             acquired_ok: true,
+            own_set: None,
         }
     }
 }
@@ -77,6 +80,24 @@ fn set_word(set: Halves) -> &'static str {
 }
 
 impl Core {
+    /// How long a standby transfer may take: every script of every group started and stopped
+    /// again, each killed at `resource_timeout` (§13.14), plus a deadtime. The original waits
+    /// an hour because its scripts had no timeout; a peer that silently abandoned the transfer
+    /// (it lost sight of us meanwhile) must not block us that long.
+    fn transfer_timeout(&self) -> Millis {
+        let scripts: u64 = self
+            .config
+            .groups
+            .iter()
+            .map(|g| g.resources.len() as u64)
+            .sum();
+        let bound = scripts
+            .saturating_mul(2)
+            .saturating_mul(self.config.ha.resource_timeout)
+            .saturating_add(self.config.ha.deadtime);
+        bound.min(TRANSFER_TIMEOUT)
+    }
+
     pub(super) fn standby_idle(&self) -> bool {
         self.sb.gs == Gs::Not
     }
@@ -231,6 +252,17 @@ impl Core {
             .and_then(Halves::from_word)
             .unwrap_or(Halves::ALL);
         self.standby_check_timeout();
+        if self.sb.gs == Gs::Done && self.sb.own_set.is_some() && info == "me" && !from_self {
+            // We gave up our set and wait for the peer's `done`; a new request from it means it
+            // abandoned ours (it lost sight of us meanwhile). Do not wait an hour.
+            self.log(
+                Severity::Warn,
+                format!(
+                    "standby: {src} abandoned our standby request (new request from it); cancelled"
+                ),
+            );
+            self.standby_reset("the peer abandoned the transfer");
+        }
         let now = self.now.mono;
         if let Some(sr) = self.sb.deadline
             && sr > now
@@ -282,10 +314,11 @@ impl Core {
                 self.rsc.peer_stable = false;
                 if from_self {
                     self.sb.gs = Gs::Me;
+                    self.sb.own_set = Some(set);
                     self.sb.deadline = Some(now + OWN_REQUEST_TIMEOUT);
                 } else {
                     self.sb.gs = Gs::Other;
-                    self.sb.deadline = Some(now + TRANSFER_TIMEOUT);
+                    self.sb.deadline = Some(now + self.transfer_timeout());
                     // The peer began: our takeover request (if any) was heard.
                     if let Some((c, _)) = self.sb.takeover_client {
                         self.sb.takeover_client = Some((c, Millis::MAX));
@@ -302,7 +335,7 @@ impl Core {
                         set.word()
                     ),
                 );
-                self.sb.deadline = Some(now + TRANSFER_TIMEOUT);
+                self.sb.deadline = Some(now + self.transfer_timeout());
                 self.rsc.held = self.rsc.held.minus(set);
                 self.send_resource(false, Some("standby"));
                 self.log(
@@ -344,6 +377,7 @@ impl Core {
             (Gs::Done, "done", _) => {
                 self.sb.deadline = None;
                 self.sb.gs = Gs::Not;
+                self.sb.own_set = None;
                 if from_self {
                     self.log(
                         Severity::Info,
@@ -452,6 +486,7 @@ impl Core {
             );
             self.sb.gs = Gs::Not;
             self.sb.deadline = None;
+            self.sb.own_set = None;
             self.rsc.peer_stable = true;
             self.refuse_standby_client("no reply from the peer: standby cancelled");
             if let Some((c, _)) = self.sb.takeover_client.take() {
@@ -459,6 +494,42 @@ impl Core {
                     c,
                     false,
                     "no reply from the peer: takeover cancelled".to_string(),
+                );
+            }
+        }
+    }
+
+    /// Back to no standby, failing whoever waits for ours.
+    fn standby_reset(&mut self, why: &str) {
+        self.sb.gs = Gs::Not;
+        self.sb.deadline = None;
+        self.sb.own_set = None;
+        self.refuse_standby_client(&format!("standby cancelled: {why}"));
+    }
+
+    /// The peer reports holding everything we gave away: our standby is complete even if its
+    /// `done` was lost with a cancelled transfer.
+    pub(super) fn standby_check_report(&mut self) {
+        let Some(set) = self.sb.own_set else {
+            return;
+        };
+        if self.sb.gs == Gs::Done && self.rsc.peer_stable && self.rsc.peer_held.contains(set) {
+            self.log(
+                Severity::Info,
+                format!(
+                    "Other node completed standby takeover of {} resources.",
+                    set.word()
+                ),
+            );
+            self.sb.gs = Gs::Not;
+            self.sb.deadline = None;
+            self.sb.own_set = None;
+            if let Some(c) = self.sb.standby_client.take() {
+                let peer = self.config.peer.clone();
+                self.reply(
+                    c,
+                    true,
+                    format!("standby [{}] complete: {peer} took over", set.word()),
                 );
             }
         }
@@ -472,9 +543,7 @@ impl Core {
                 "Cancelling pending standby operation".to_string(),
             );
         }
-        self.sb.gs = Gs::Not;
-        self.sb.deadline = None;
-        self.refuse_standby_client(&format!("standby cancelled: {why}"));
+        self.standby_reset(why);
         if let Some((c, _)) = self.sb.takeover_client.take() {
             self.reply(c, false, format!("takeover cancelled: {why}"));
         }

@@ -292,7 +292,9 @@ impl Node {
 #[derive(Debug, Default, Clone, Copy)]
 struct Conflict {
     since: Option<Millis>,
+    /// Began during a fault (or just after, while its consequences play out).
     excused: bool,
+    reported: bool,
 }
 
 /// The whole simulated cluster.
@@ -307,8 +309,10 @@ pub struct Sim {
     pub start_ms: Millis,
     pub stop_ms: Millis,
     next_client: u64,
-    /// Invariant: faults in progress excuse double ownership until this time.
-    pub excuse_until: Millis,
+    /// When the last fault (partition, stall, single-medium cut) ended.
+    pub fault_end: Millis,
+    /// A single-medium cluster whose medium is cut: a partition for the invariant.
+    pub link_fault: bool,
     conflicts: Vec<Conflict>,
     pub check_invariant: bool,
     pub violations: Vec<String>,
@@ -336,7 +340,8 @@ impl Sim {
             start_ms: 200,
             stop_ms: 100,
             next_client: 1,
-            excuse_until: 0,
+            fault_end: 0,
+            link_fault: false,
             check_invariant: true,
             violations: Vec::new(),
             trace: false,
@@ -397,7 +402,6 @@ impl Sim {
     pub fn freeze(&mut self, i: usize, ms: Millis) {
         if self.nodes[i].alive() {
             self.nodes[i].frozen_until = Some(self.now + ms);
-            self.excuse(self.now + ms);
         }
     }
 
@@ -406,24 +410,26 @@ impl Sim {
         for m in &mut self.net {
             m.down = cut;
         }
-        self.excuse(self.now);
     }
 
-    /// Double ownership is expected around faults; excuse it until the fault ends plus the
-    /// time reconciliation needs.
+    /// Marks a fault whose effects end at `fault_end` (a stall known in advance).
     pub fn excuse(&mut self, fault_end: Millis) {
+        self.fault_end = self.fault_end.max(fault_end);
+    }
+
+    /// A partition or a stall is in progress: double ownership is expected.
+    fn fault_active(&self) -> bool {
+        self.link_fault
+            || self.net.iter().all(|m| m.down)
+            || self.nodes.iter().any(|n| n.frozen_until.is_some())
+    }
+
+    /// How long after a fault a double ownership it caused may begin (takeovers already
+    /// decided finish their scripts) and by when it must be resolved.
+    fn grace(&self) -> (Millis, Millis) {
         let p = &self.params;
-        let slack = 2 * p.deadtime
-            + p.initdead
-            + 4 * p.keepalive
-            + 20 * (self.start_ms + self.stop_ms)
-            + 12_000;
-        self.excuse_until = self.excuse_until.max(fault_end + slack);
-        for c in &mut self.conflicts {
-            if c.since.is_some() {
-                c.excused = true;
-            }
-        }
+        let scripts = 10 * (self.start_ms + self.stop_ms);
+        (2 * p.keepalive + scripts, 4 * p.keepalive + scripts + 2000)
     }
 
     pub fn admin(&mut self, i: usize, command: AdminCommand) -> ClientId {
@@ -726,25 +732,40 @@ impl Sim {
         }
     }
 
-    /// Outside faults, a group may be held by both nodes for at most one keepalive.
+    /// Outside faults, a group may be held by both nodes for at most one keepalive; a double
+    /// ownership caused by a fault must be resolved soon after the fault ends.
     fn check(&mut self) {
         let now = self.now;
+        let active = self.fault_active();
+        if active {
+            self.fault_end = self.fault_end.max(now);
+        }
+        let (begin_grace, resolve) = self.grace();
         for g in 0..self.params.groups.len() {
             let both = self.nodes.iter().all(|n| n.alive() && n.touches(g));
             let c = &mut self.conflicts[g];
-            match (both, c.since) {
-                (true, None) => {
-                    c.since = Some(now);
-                    c.excused = now <= self.excuse_until;
-                }
-                (true, Some(since)) => {
-                    if !c.excused && now - since > self.params.keepalive {
-                        self.violations
-                            .push(format!("group {g} held by both since {since} (now {now})"));
-                        c.excused = true;
-                    }
-                }
-                (false, _) => *c = Conflict::default(),
+            if !both {
+                *c = Conflict::default();
+                continue;
+            }
+            let since = *c.since.get_or_insert(now);
+            if active || since <= self.fault_end + begin_grace {
+                c.excused = true;
+            }
+            if active || c.reported {
+                continue;
+            }
+            let limit = if c.excused {
+                since.max(self.fault_end) + resolve
+            } else {
+                since + self.params.keepalive
+            };
+            if now > limit {
+                c.reported = true;
+                self.violations.push(format!(
+                    "group {g} held by both since {since} (now {now}, last fault ended {}, excused {})",
+                    self.fault_end, c.excused
+                ));
             }
         }
     }
