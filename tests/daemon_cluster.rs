@@ -333,3 +333,58 @@ fn ping_node_is_reported_up_then_dead() {
     });
     assert!(dead, "{}", pair.logs());
 }
+
+/// crash_guard (default on): when the holder is killed outright, its address is removed by the
+/// guard so the peer's takeover does not duplicate it.
+#[test]
+fn crash_guard_removes_the_address_of_a_killed_daemon() {
+    if skip() {
+        return;
+    }
+    let settings = Settings {
+        haresources: "nodea IPaddr::198.51.100.10/24/hb0 testrsc\n".to_string(),
+        copy_scripts: vec!["IPaddr"],
+        ..Settings::default()
+    };
+    let mut pair = Pair::new("hdc", &settings);
+    pair.start_both();
+    assert!(
+        pair.wait_both_active(Duration::from_secs(15)),
+        "{}",
+        pair.logs()
+    );
+    let has_addr = |node: &Node| {
+        String::from_utf8_lossy(&node.ns.run("ip -4 addr show dev hb0").stdout)
+            .contains("198.51.100.10/")
+    };
+    assert!(
+        wait_until(Duration::from_secs(30), Duration::from_millis(100), || {
+            pair.a.dirs.holds_resource() && has_addr(&pair.a)
+        }),
+        "{}",
+        pair.logs()
+    );
+    // Give the daemon a moment to arm the guard after the group start completed.
+    std::thread::sleep(Duration::from_millis(500));
+    pair.a.signal(Signal::SIGKILL);
+    let removed = wait_until(Duration::from_secs(20), Duration::from_millis(100), || {
+        !has_addr(&pair.a)
+    });
+    assert!(removed, "address left behind\n{}", pair.logs());
+    assert!(
+        pair.a
+            .dirs
+            .log_text()
+            .contains("crash guard removing 1 address resource(s)"),
+        "{}",
+        pair.logs()
+    );
+    // The peer takes the group over after deadtime.
+    assert!(
+        wait_until(Duration::from_secs(20), Duration::from_millis(100), || {
+            has_addr(&pair.b)
+        }),
+        "{}",
+        pair.logs()
+    );
+}

@@ -74,6 +74,8 @@ pub struct ShellSetup {
     pub log_to_stderr: bool,
     /// Extra debug level from the command line.
     pub extra_debug: u8,
+    /// The crash guard, when `crash_guard on`.
+    pub guard: Option<super::guard::Guard>,
 }
 
 /// A script run in flight, as the core asked for it.
@@ -312,6 +314,7 @@ impl Shell {
         let done = self.scripts.reap(self.poll.registry(), &mut notes);
         emit_notes(notes);
         let now = self.clock.now();
+        let any = !done.is_empty();
         for f in done {
             let internal = f.id.0 >= INTERNAL_ACTION;
             let run = self.runs.remove(&f.id);
@@ -347,6 +350,46 @@ impl Shell {
             } else {
                 self.feed(now, Input::ScriptDone { id: f.id, outcome });
             }
+        }
+        if any && !self.stopped {
+            self.update_guard();
+        }
+    }
+
+    /// Tells the crash guard which address resources to remove should we die now.
+    fn update_guard(&mut self) {
+        if self.setup.guard.is_none() {
+            return;
+        }
+        let config = self.core.config();
+        let mut snapshot = super::guard::Snapshot {
+            env: crate::resource::script_env(config),
+            commands: Vec::new(),
+        };
+        let held = self.core.status_view().held_groups;
+        for gi in held.iter().rev() {
+            let Some(g) = config.groups.get(*gi) else {
+                continue;
+            };
+            for r in g
+                .resources
+                .iter()
+                .rev()
+                .filter(|r| r.name.starts_with("IPaddr"))
+            {
+                if let Ok(inv) = self.setup.resolver.resolve(r) {
+                    snapshot.commands.push(super::guard::GuardCommand {
+                        program: inv.program.display().to_string(),
+                        args: inv.argv(ScriptOp::Stop),
+                    });
+                }
+            }
+        }
+        if snapshot.commands.is_empty() {
+            snapshot.env.clear();
+        }
+        if let Some(g) = self.setup.guard.as_mut() {
+            g.update(snapshot);
         }
     }
 
@@ -452,6 +495,7 @@ impl Shell {
         self.control.admission = control::Admission::lookup();
         let now = self.clock.now();
         self.feed(now, Input::Reload(Box::new(config)));
+        self.update_guard();
         log::info!("Configuration reloaded.");
     }
 
@@ -509,7 +553,12 @@ impl Shell {
                 Ok(false) => {}
                 Err(e) => log::warn!("cannot notify systemd: {e}"),
             },
-            Output::Stopped => self.stopped = true,
+            Output::Stopped => {
+                self.stopped = true;
+                if let Some(g) = self.setup.guard.as_mut() {
+                    g.disarm();
+                }
+            }
         }
     }
 

@@ -50,6 +50,10 @@ pub struct Settings {
     pub extra: String,
     /// Body of `resource.d/testrsc` `start` (default: touch the flag file).
     pub start_body: String,
+    /// The haresources file (default: `nodea testrsc`).
+    pub haresources: String,
+    /// Scripts of the repository's `resource.d` copied into the node's `resource.d`.
+    pub copy_scripts: Vec<&'static str>,
 }
 
 impl Default for Settings {
@@ -59,6 +63,8 @@ impl Default for Settings {
             timers: "keepalive 200ms\ndeadtime 2\nwarntime 1\ninitdead 4\n".to_string(),
             extra: String::new(),
             start_body: "touch \"$FLAG\"".to_string(),
+            haresources: "nodea testrsc\n".to_string(),
+            copy_scripts: Vec::new(),
         }
     }
 }
@@ -103,7 +109,13 @@ impl NodeDirs {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(ha.join("authkeys"), std::fs::Permissions::from_mode(0o600))
             .unwrap();
-        std::fs::write(ha.join("haresources"), "nodea testrsc\n").unwrap();
+        std::fs::write(ha.join("haresources"), &s.haresources).unwrap();
+        for name in &s.copy_scripts {
+            let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("resource.d")
+                .join(name);
+            std::fs::copy(&src, ha.join("resource.d").join(name)).unwrap();
+        }
         let script = format!(
             "#!/bin/sh\nFLAG='{flag}'\ncase \"$1\" in\n\
              start) {start} ;;\n\
