@@ -568,3 +568,150 @@ fn every_broken_configuration_is_reported_at_its_line() {
         failures.join("\n")
     );
 }
+
+/// (ha.cf, authkeys, haresources overrides, file, line, fragment): accepted, with a warning.
+type WarningCase = (
+    Option<&'static str>,
+    Option<&'static str>,
+    F,
+    usize,
+    &'static str,
+);
+
+fn warning_cases() -> Vec<WarningCase> {
+    use F::*;
+    vec![
+        (
+            Some(
+                "keepalive 2\ndeadtime 3\nwarntime 2500ms\ninitdead 30\nbcast hb0\nnode alpha bravo\nauto_failback on\n",
+            ),
+            None,
+            HaCf,
+            2,
+            "not more than twice keepalive",
+        ),
+        (
+            Some("deadtime 10\ninitdead 15\nbcast hb0\nnode alpha bravo\nauto_failback on\n"),
+            None,
+            HaCf,
+            2,
+            "initdead (15000 ms) is under twice deadtime",
+        ),
+        (
+            Some("bcast hb0\nnode alpha bravo\n"),
+            None,
+            HaCf,
+            0,
+            "defaulting to legacy",
+        ),
+        (
+            Some("bcast hb0\nnode alpha bravo\nauto_failback legacy\n"),
+            None,
+            HaCf,
+            3,
+            "legacy is deprecated",
+        ),
+        (
+            Some("bcast hb0\nnode alpha bravo\nnice_failback on\n"),
+            None,
+            HaCf,
+            3,
+            "write auto_failback off instead",
+        ),
+        (
+            Some("udp hb0\nnode alpha bravo\nauto_failback on\n"),
+            None,
+            HaCf,
+            1,
+            "old alias of 'bcast'",
+        ),
+        (
+            Some("bcast no-such-if0\nnode alpha bravo\nauto_failback on\n"),
+            None,
+            HaCf,
+            1,
+            "interface 'no-such-if0' does not exist",
+        ),
+        (
+            Some("bcast hb0\nnode alpha bravo\nauto_failback on\nstonith_host * null bravo\n"),
+            None,
+            HaCf,
+            4,
+            "'stonith_host' is accepted but has no effect",
+        ),
+        (
+            Some("bcast hb0\nnode alpha bravo alpha\nauto_failback on\n"),
+            None,
+            HaCf,
+            2,
+            "listed twice",
+        ),
+        (
+            None,
+            Some("auth 1\n1 crc\n"),
+            Keys,
+            2,
+            "crc authenticates nothing",
+        ),
+        (
+            None,
+            Some("1 sha1 k\nauth 1\n"),
+            Keys,
+            2,
+            "comes after its key",
+        ),
+        (
+            None,
+            Some("auth 1\n1 sha1 k # comment\n"),
+            Keys,
+            2,
+            "text after the key is ignored",
+        ),
+        (
+            None,
+            Some("auth 1\n1 sha1 #k\n"),
+            Keys,
+            2,
+            "the key starts with '#'",
+        ),
+    ]
+}
+
+#[test]
+fn suspicious_configurations_are_accepted_with_a_warning() {
+    for (i, (hacf, keys, file, line, fragment)) in warning_cases().into_iter().enumerate() {
+        let loaded = config::parse_texts(
+            hacf.unwrap_or(HACF),
+            keys.unwrap_or(KEYS),
+            RES,
+            std::path::Path::new("/etc/ha.d"),
+            "alpha",
+        )
+        .unwrap_or_else(|e| panic!("case {i}: rejected: {e:?}"));
+        let path = std::path::Path::new("/etc/ha.d").join(file.name());
+        let all: Vec<String> = loaded.warnings.iter().map(|w| w.to_string()).collect();
+        assert!(
+            loaded
+                .warnings
+                .iter()
+                .any(|w| w.file == path && w.line == line && w.to_string().contains(fragment)),
+            "case {i}: wanted {}:{line} {fragment:?}, got {all:#?}",
+            file.name()
+        );
+        assert!(all.iter().all(|w| w.contains(": warning: ")));
+    }
+}
+
+#[test]
+fn nice_failback_maps_like_the_original() {
+    for (value, want) in [
+        ("on", config::AutoFailback::Off),
+        ("off", config::AutoFailback::Legacy),
+    ] {
+        let hacf = format!("bcast hb0\nnode alpha bravo\nnice_failback {value}\n");
+        let c = config::parse_texts(&hacf, KEYS, RES, std::path::Path::new("/etc/ha.d"), "alpha")
+            .unwrap()
+            .config;
+        assert_eq!(c.ha.auto_failback, want);
+    }
+}

@@ -61,6 +61,15 @@ fn arp_requests_sent(client: &Netns) -> u64 {
     words[pos + 1].parse().expect("packet count")
 }
 
+/// Command lines of the processes inside `ns` (the pid namespace is shared, so `ps` would
+/// show other tests' processes too).
+fn ns_commands(ns: &Netns) -> String {
+    sh(&format!(
+        "for p in $(ip netns pids {}); do tr '\\0' ' ' < /proc/$p/cmdline 2>/dev/null; echo; done",
+        ns.name
+    ))
+}
+
 fn neigh(client: &Netns, addr: &str) -> String {
     client
         .sh(&format!("ip neigh show {addr} dev c0"))
@@ -86,6 +95,10 @@ fn start_adds_labelled_address_and_neighbour_learns_mac_without_asking() {
 
     let (rc, _) = script(&s.node, &s.tmp, IPADDR, "192.0.2.10/24/e0 start");
     assert_eq!(rc, 0);
+    assert!(
+        ns_commands(&s.node).contains("arping -q -A"),
+        "no ARP sender running"
+    );
     let addrs = s.node.sh("ip -o -4 addr show dev e0 label e0:0");
     assert!(addrs.contains("inet 192.0.2.10/24"), "{addrs}");
     let (rc, out) = script(&s.node, &s.tmp, IPADDR, "192.0.2.10/24/e0 status");
@@ -114,9 +127,7 @@ fn start_adds_labelled_address_and_neighbour_learns_mac_without_asking() {
     assert!(out.contains("stopped") && !out.contains("running"), "{out}");
     // The background ARP sender was stopped with the address.
     let arping_left = wait_until(Duration::from_secs(5), Duration::from_millis(50), || {
-        !s.node
-            .sh("ps -eo args")
-            .contains("arping -q -U -c 5 -i 1 -I e0 -s 192.0.2.10")
+        !ns_commands(&s.node).contains("arping")
     });
     assert!(arping_left, "arping still running after stop");
 }

@@ -25,8 +25,18 @@ pub fn parse(text: &str, file: &Path, diags: &mut Diagnostics) -> Option<AuthKey
         let words: Vec<&str> = line.split_whitespace().collect();
         if line.starts_with('a') {
             match words.as_slice() {
-                ["auth", idx] => match idx.parse::<u8>().ok().filter(|v| *v <= 15) {
+                ["auth", idx, rest @ ..] => match idx.parse::<u8>().ok().filter(|v| *v <= 15) {
                     Some(v) => {
+                        if !rest.is_empty() {
+                            // The original reads `auth %d` and ignores the rest: so do we.
+                            diags.warn(
+                                file,
+                                n,
+                                raw,
+                                "text after 'auth N' is ignored".into(),
+                                "put comments on their own line",
+                            );
+                        }
                         if let Some((_, first)) = auth {
                             diags.error(
                                 file,

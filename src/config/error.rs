@@ -3,7 +3,8 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-/// A problem that stops the configuration from being used.
+/// A problem that stops the configuration from being used. Displayed as
+/// `FILE:LINE: message (hint)`; line 0 means the whole file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {
     pub file: PathBuf,
@@ -16,7 +17,8 @@ pub struct ConfigError {
     pub hint: String,
 }
 
-/// Something suspicious that does not stop the configuration from being used.
+/// Something suspicious that does not stop the configuration from being used. Displayed as
+/// `FILE:LINE: warning: message (hint)`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigWarning {
     pub file: PathBuf,
@@ -48,8 +50,8 @@ impl fmt::Display for ConfigError {
 
 impl fmt::Display for ConfigWarning {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "warning: ")?;
-        write_diag(f, &self.file, self.line, &self.message, &self.hint)
+        let message = format!("warning: {}", self.message);
+        write_diag(f, &self.file, self.line, &message, &self.hint)
     }
 }
 

@@ -126,6 +126,7 @@ struct Lines {
 /// What the parse of one line feeds into.
 struct State<'a> {
     file: &'a Path,
+    source: &'a str,
     diags: &'a mut Diagnostics,
     ha: HaCf,
     keepalive: Option<Timer>,
@@ -140,12 +141,15 @@ struct State<'a> {
     lines: Lines,
 }
 
-/// Default port: `ha-cluster` in /etc/services, else 694.
+/// Default port: `ha-cluster` in /etc/services, else 694 (read once per process).
 pub fn default_udpport() -> u16 {
-    std::fs::read_to_string("/etc/services")
-        .ok()
-        .and_then(|text| services_port(&text, "ha-cluster"))
-        .unwrap_or(694)
+    static PORT: std::sync::OnceLock<u16> = std::sync::OnceLock::new();
+    *PORT.get_or_init(|| {
+        std::fs::read_to_string("/etc/services")
+            .ok()
+            .and_then(|text| services_port(&text, "ha-cluster"))
+            .unwrap_or(694)
+    })
 }
 
 /// Finds `NAME PORT/udp` in /etc/services text.
@@ -231,6 +235,7 @@ pub fn parse_with_port(
 ) -> HaCf {
     let mut st = State {
         file,
+        source: text,
         diags,
         ha: empty_hacf(udpport),
         keepalive: None,
@@ -252,6 +257,25 @@ pub fn parse_with_port(
 }
 
 impl State<'_> {
+    /// The text of line `n` (1-based), for diagnostics raised after the whole file is read.
+    fn raw_at(&self, n: usize) -> String {
+        n.checked_sub(1)
+            .and_then(|i| self.source.lines().nth(i))
+            .unwrap_or("")
+            .to_string()
+    }
+
+    /// An error found after reading: the line's text is looked up.
+    fn late_err(&mut self, line: usize, message: String, hint: &str) {
+        let raw = self.raw_at(line);
+        self.err(line, &raw, message, hint);
+    }
+
+    fn late_warn(&mut self, line: usize, message: String, hint: &str) {
+        let raw = self.raw_at(line);
+        self.warn(line, &raw, message, hint);
+    }
+
     fn err(&mut self, line: usize, text: &str, message: String, hint: &str) {
         self.diags.error(self.file, line, text, message, hint);
     }
@@ -765,14 +789,13 @@ impl State<'_> {
         self.ha.keepalive = keepalive.value;
         self.ha.deadtime = deadtime.value;
         if keepalive.value == 0 {
-            self.err(keepalive.at(), "", "keepalive must be above 0".into(), "");
+            self.late_err(keepalive.at(), "keepalive must be above 0".into(), "");
         }
         let (dl, kl) = (deadtime.at(), keepalive.at());
         let at = if deadtime.line.is_some() { dl } else { kl };
         if deadtime.value <= keepalive.value {
-            self.err(
+            self.late_err(
                 at,
-                "",
                 format!(
                     "deadtime ({} ms) must be greater than keepalive ({} ms)",
                     deadtime.value, keepalive.value
@@ -780,9 +803,8 @@ impl State<'_> {
                 "deadtime is usually 2-4 times keepalive or more",
             );
         } else if deadtime.value <= 2 * keepalive.value {
-            self.warn(
+            self.late_warn(
                 at,
-                "",
                 format!(
                     "deadtime ({} ms) is not more than twice keepalive ({} ms)",
                     deadtime.value, keepalive.value
@@ -798,9 +820,8 @@ impl State<'_> {
         if warntime.line.is_some()
             && (warntime.value < keepalive.value || warntime.value >= deadtime.value)
         {
-            self.err(
+            self.late_err(
                 warntime.at(),
-                "",
                 format!(
                     "warntime ({} ms) must lie between keepalive ({} ms) and deadtime ({} ms)",
                     warntime.value, keepalive.value, deadtime.value
@@ -821,9 +842,8 @@ impl State<'_> {
         });
         self.ha.initdead = initdead.value;
         if initdead.value < deadtime.value {
-            self.err(
+            self.late_err(
                 initdead.at(),
-                "",
                 format!(
                     "initdead ({} ms) is smaller than deadtime ({} ms)",
                     initdead.value, deadtime.value
@@ -831,9 +851,8 @@ impl State<'_> {
                 "initdead covers slow network start-up: at least deadtime, better twice it",
             );
         } else if initdead.line.is_some() && initdead.value < 2 * deadtime.value {
-            self.warn(
+            self.late_warn(
                 initdead.at(),
-                "",
                 format!(
                     "initdead ({} ms) is under twice deadtime ({} ms)",
                     initdead.value, deadtime.value
@@ -848,9 +867,8 @@ impl State<'_> {
         self.ha.deadping = deadping.value;
         if deadping.line.is_some() {
             if deadping.value <= keepalive.value {
-                self.err(
+                self.late_err(
                     deadping.at(),
-                    "",
                     format!(
                         "deadping ({} ms) must be greater than keepalive ({} ms)",
                         deadping.value, keepalive.value
@@ -858,9 +876,8 @@ impl State<'_> {
                     "",
                 );
             } else if deadping.value <= 2 * keepalive.value {
-                self.warn(
+                self.late_warn(
                     deadping.at(),
-                    "",
                     "deadping is not more than twice keepalive".into(),
                     "heartbeat 3.0.6 refuses this",
                 );
@@ -871,19 +888,24 @@ impl State<'_> {
             .map(|t| t.value)
             .unwrap_or(deadtime.value.saturating_mul(3));
         if self.ha.media.is_empty() {
-            self.err(
+            self.late_err(
                 0,
-                "",
                 "no heartbeat medium configured".into(),
                 "add e.g. 'bcast eth1' or 'ucast eth1 PEER-IP'",
             );
         }
         if !self.auto_failback_set && self.ha.auto_failback == AutoFailback::Legacy {
-            self.warn(
+            self.late_warn(
                 0,
-                "",
                 "auto_failback not set: defaulting to legacy, which is deprecated".into(),
                 "add 'auto_failback on' or 'auto_failback off' to both nodes",
+            );
+        }
+        if self.ha.ipfail && self.ha.ping_nodes.is_empty() && self.ha.ping_groups.is_empty() {
+            self.late_warn(
+                0,
+                "ipfail is on but no ping node is configured: it will never act".into(),
+                "add 'ping ADDRESS' (e.g. the default gateway)",
             );
         }
         self.check_nodes(local);
@@ -894,9 +916,8 @@ impl State<'_> {
         let nodes = self.ha.nodes.clone();
         if nodes.len() > 2 {
             let third = self.node_lines.get(2).copied().unwrap_or(0);
-            self.err(
+            self.late_err(
                 third,
-                "",
                 format!(
                     "{} nodes configured; heartbeat-rs runs exactly two",
                     nodes.len()
@@ -904,9 +925,8 @@ impl State<'_> {
                 "for bigger clusters use Pacemaker with Corosync",
             );
         } else if nodes.len() < 2 {
-            self.err(
+            self.late_err(
                 self.lines.first_node.unwrap_or(0),
-                "",
                 format!(
                     "{} node(s) configured; a pair needs exactly two",
                     nodes.len()
@@ -914,10 +934,15 @@ impl State<'_> {
                 "add 'node NAME' lines for both machines (uname -n)",
             );
         }
-        if !local.is_empty() && !nodes.iter().any(|n| n == local) {
-            self.err(
+        if local.is_empty() {
+            self.late_err(
+                0,
+                "cannot tell which node this is".into(),
+                "pass --node NAME or write the name into nodeinfo",
+            );
+        } else if !nodes.iter().any(|n| n == local) {
+            self.late_err(
                 self.lines.first_node.unwrap_or(0),
-                "",
                 format!("this node '{local}' is not among the node lines"),
                 "node names must match 'uname -n', or pass --node NAME",
             );
@@ -1004,5 +1029,44 @@ mod tests {
         let ha = parse_with_port(text, Path::new("ha.cf"), "a", 694, &mut d);
         assert!(ha.ipfail);
         assert!(ha.respawn.is_empty());
+    }
+
+    #[test]
+    fn reads_every_supported_kind_of_line() {
+        let text = "udpport 695\nbcast lo, lo\nucast lo 192.0.2.2\nmcast lo 239.0.0.1 694 1 1\n\
+                    node Alpha,bravo # the pair\nkeepalive 500ms\ndeadtime 2.5\nwarntime 1\n\
+                    initdead 6\ndeadping 4\nping 192.0.2.254 192.0.2.253\nping_group gw 192.0.2.1 192.0.2.2\n\
+                    respawn root /usr/bin/logger hello\nmsgfmt netstring\nhopfudge 2\ndebug 3\n\
+                    realtime off\nmax_rexmit_delay 100\nlogfacility LOCAL0\nlogfile /tmp/x\n\
+                    auto_failback yes\nipfail_holddown 30\nresource_timeout 1500ms\ncrash_guard no\n";
+        let mut d = Diagnostics::default();
+        let ha = parse_with_port(text, Path::new("ha.cf"), "alpha", 694, &mut d);
+        assert!(d.errors.is_empty(), "{:?}", d.errors);
+        assert_eq!(ha.udpport, 695);
+        assert_eq!(ha.media.len(), 4);
+        assert_eq!(
+            ha.media[3],
+            Medium::Mcast {
+                iface: "lo".into(),
+                group: Ipv4Addr::new(239, 0, 0, 1),
+                port: 694,
+                ttl: 1,
+                loopback: true
+            }
+        );
+        assert_eq!(ha.nodes, ["alpha", "bravo"]);
+        assert_eq!((ha.keepalive, ha.deadtime, ha.warntime), (500, 2500, 1000));
+        assert_eq!((ha.initdead, ha.deadping), (6000, 4000));
+        assert_eq!(ha.ping_nodes.len(), 2);
+        assert_eq!(ha.ping_groups[0].hosts.len(), 2);
+        assert_eq!(ha.respawn[0].command, "/usr/bin/logger hello");
+        assert_eq!(ha.msgfmt, MsgFmt::Netstring);
+        assert_eq!((ha.hopfudge, ha.debug, ha.realtime), (2, 3, false));
+        assert_eq!(ha.max_rexmit_delay, 100);
+        assert_eq!(ha.logfacility.as_deref(), Some("local0"));
+        assert_eq!(ha.auto_failback, AutoFailback::On);
+        assert_eq!((ha.ipfail_holddown, ha.resource_timeout), (30000, 1500));
+        assert!(!ha.crash_guard);
+        assert!(ha.directives.contains(&("deadtime".into(), "2.5".into())));
     }
 }

@@ -57,7 +57,10 @@ pub fn load(ha_dir: &Path, node: Option<&str>) -> Result<Loaded, Vec<ConfigError
     }
     match (hacf_text, keys_text, res_text) {
         (Some(h), Some(k), Some(r)) => parse_into(&h, &k, &r, ha_dir, &local, diags),
-        _ => Err(diags.errors),
+        _ => {
+            sort_by_position(&mut diags);
+            Err(diags.errors)
+        }
     }
 }
 
@@ -91,6 +94,7 @@ fn parse_into(
     let ha = hacf::parse(hacf_text, &ha_dir.join("ha.cf"), local, &mut diags);
     let keys = authkeys::parse(keys_text, &ha_dir.join("authkeys"), &mut diags);
     let groups = haresources::parse(res_text, &ha_dir.join("haresources"), &ha.nodes, &mut diags);
+    sort_by_position(&mut diags);
     let peer = ha.nodes.iter().find(|n| *n != local).cloned();
     match (keys, peer) {
         (Some(keys), Some(peer)) if diags.errors.is_empty() => Ok(Loaded {
@@ -117,4 +121,18 @@ fn parse_into(
             Err(diags.errors)
         }
     }
+}
+
+/// Orders diagnostics by file (ha.cf, authkeys, haresources) then line, so they read top-down.
+fn sort_by_position(diags: &mut Diagnostics) {
+    fn rank(f: &Path) -> usize {
+        match f.file_name().and_then(|n| n.to_str()) {
+            Some("ha.cf") => 0,
+            Some("authkeys") => 1,
+            Some("haresources") => 2,
+            _ => 3,
+        }
+    }
+    diags.errors.sort_by_key(|e| (rank(&e.file), e.line));
+    diags.warnings.sort_by_key(|w| (rank(&w.file), w.line));
 }

@@ -184,6 +184,36 @@ mod tests {
     }
 
     #[test]
+    fn our_scripts_read_the_same_by_code_and_by_text() {
+        // Exact status lines of resource.d/*: copied into <ha_dir>/resource.d they still work.
+        let cases = [
+            ("IPaddr 192.0.2.10 running on e0 \n", 0, Ok),
+            ("IPaddr 192.0.2.10 stopped\n", 3, NotRunning),
+            ("LVS /etc/ha.d/lvs.rules running (backend: nft)\n", 0, Ok),
+            (
+                "LVS /etc/ha.d/lvs.rules stopped (backend: nft; no table ip x)\n",
+                3,
+                NotRunning,
+            ),
+            ("httpd (pid 42) running\n", 0, Ok),
+            ("httpd stopped\n", 3, NotRunning),
+            (
+                "httpd (pid 42) alive but not answering at http://192.0.2.10/: not running\n",
+                1,
+                NotRunning,
+            ),
+        ];
+        for (text, code, want) in cases {
+            assert_eq!(interpret(Builtin, Status, Some(code), text), want, "{text}");
+            assert_eq!(
+                interpret(HaResourceD, Status, Some(code), text),
+                want,
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
     fn not_running_pattern_matches_the_original_glob() {
         assert!(says_not_running("foo is Not currently Running"));
         assert!(says_not_running("NOT running"));

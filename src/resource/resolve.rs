@@ -77,6 +77,19 @@ impl Invocation {
     }
 }
 
+impl Invocation {
+    /// The whole command as the original logs it before a start/stop
+    /// (`info: Running <path> <args> <action>`).
+    pub fn command_line(&self, op: ScriptOp) -> String {
+        let mut line = self.program.display().to_string();
+        for a in self.argv(op) {
+            line.push(' ');
+            line.push_str(&a);
+        }
+        line
+    }
+}
+
 /// Why a resource name could not be resolved.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ResolveError {
@@ -441,6 +454,10 @@ mod tests {
             ["/dev/sda1", "/data1", "ext2", "start"]
         );
         assert_eq!(inv.argv(ScriptOp::Status).last().unwrap(), "status");
+        assert_eq!(
+            inv.command_line(ScriptOp::Stop),
+            "/etc/ha.d/resource.d/Filesystem /dev/sda1 /data1 ext2 stop"
+        );
         let unit = Invocation {
             program: PathBuf::from("/usr/bin/systemctl"),
             args: vec!["nginx.service".into()],
