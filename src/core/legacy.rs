@@ -40,6 +40,20 @@ impl Core {
         }
     }
 
+    /// After a partition (or our stall) in legacy mode: ask for our groups, and hand the
+    /// peer's groups we run back to it (release, then `ip-request-resp`; its hook takes them or,
+    /// if it runs them already, keeps them). The owner ends up with each group.
+    pub(super) fn legacy_heal(&mut self) {
+        self.legacy_request_ours();
+        for g in 0..self.config.groups.len() {
+            let theirs = self.config.groups[g].owner != self.config.local;
+            if theirs && (self.runner.group_up[g] || self.runner.has(Purpose::LegacyTake(g))) {
+                self.runner
+                    .enqueue(Op::Stop, vec![g], Purpose::LegacyRelease(g));
+            }
+        }
+    }
+
     /// Alone (peer dead, shut down, or never seen): take every group not held yet.
     pub(super) fn legacy_takeover_all(&mut self) {
         self.log(Severity::Warn, "No STONITH device configured.".to_string());

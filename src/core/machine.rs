@@ -6,12 +6,12 @@ use std::collections::{BTreeMap, VecDeque};
 use super::groups::{Op, Purpose, Runner};
 use super::membership::{Comm, LocalStatus, Membership, PingNode};
 use super::resources::Resources;
-use super::sender::Sender;
 use super::shutdown::ShutdownPhase;
 use super::standby::Standby;
 use super::vocab::*;
 use crate::config::{Config, Millis};
 use crate::wire::Message;
+use crate::wire::sender::Sender;
 
 /// Who we are on the wire: persisted by the shell (`hb_uuid`, `hb_generation`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,6 +33,8 @@ pub struct Core {
     /// The time of the previous call (stall detection).
     pub(super) last_call: Millis,
     pub(super) sender: Sender,
+    /// When each seq was last retransmitted (requests repeat; do not flood).
+    pub(super) rexmit_times: BTreeMap<u64, Millis>,
     pub(super) mem: Membership,
     pub(super) rsc: Resources,
     pub(super) sb: Standby,
@@ -68,7 +70,14 @@ impl Core {
         let groups = config.groups.len();
         let mut core = Core {
             mem: Membership::new(media, config.ha.deadtime, ack_trigger, pings, now.mono),
-            sender: Sender::new(identity.generation, identity.uuid),
+            sender: Sender::new(
+                &config.local,
+                identity.uuid,
+                identity.generation,
+                ttl(&config),
+                config.ha.msgfmt,
+            ),
+            rexmit_times: BTreeMap::new(),
             config,
             identity,
             outputs: VecDeque::new(),
@@ -204,6 +213,7 @@ impl Core {
         );
         let peer_dt_was_ours = self.mem.peer.dt == self.config.ha.deadtime;
         self.config = cfg;
+        self.sender.set_format(self.config.ha.msgfmt);
         if peer_dt_was_ours {
             self.mem.peer.dt = self.config.ha.deadtime;
         }
@@ -230,6 +240,12 @@ impl Core {
             .flatten()
         {
             next = next.min(t);
+        }
+        // Every timer due at `now` fired during the last call, so a deadline at or before it
+        // is a bug. Tests (debug builds) see it as is, so the simulator catches the spin; a
+        // release build re-checks every 250 ms instead of spinning.
+        if !cfg!(debug_assertions) && next <= self.now.mono {
+            return self.now.mono + 250;
         }
         next
     }
@@ -325,20 +341,25 @@ impl Core {
         let t = msg.msg_type().unwrap_or("?").to_string();
         let bytes = self.sender.stamp_and_encode(
             msg,
-            &self.config,
-            self.mem.peer.uuid,
-            self.now.unix_secs,
+            self.now.unix_secs.max(1),
             &self.loadavg,
+            &self.config.keys,
         );
         match bytes {
-            Some(bytes) => self.outputs.push_back(Output::Transmit {
+            Ok(bytes) => self.outputs.push_back(Output::Transmit {
                 medium: None,
                 bytes,
             }),
-            None => self.log(
+            Err(e) => self.log(
                 Severity::Error,
-                format!("cannot encode a [{t}] message: not sent"),
+                format!("cannot encode a [{t}] message ({e}): not sent"),
             ),
         }
     }
+}
+
+/// `ttl`: `hopfudge` + every configured node, ping nodes included (spec §2.1).
+fn ttl(config: &Config) -> u32 {
+    let nodes = config.ha.nodes.len() + config.ha.ping_nodes.len() + config.ha.ping_groups.len();
+    u32::from(config.ha.hopfudge) + u32::try_from(nodes).unwrap_or(u32::MAX - 255)
 }

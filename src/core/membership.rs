@@ -11,6 +11,8 @@ use crate::wire::Message;
 const STARTUP_DT_WINDOW: Millis = 5000;
 /// How often an unanswered `reqnodes` is repeated (spec §4.7).
 const REQNODES_RESEND: Millis = 1000;
+/// The largest `dt` we believe from a peer (one day).
+const MAX_PEER_DT: Millis = 86_400_000;
 
 /// Our own status (spec §5.3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,8 +116,9 @@ impl Membership {
         }
     }
 
+    /// We heard the peer (any status, `init` included) and have not declared it dead.
     pub fn peer_alive(&self) -> bool {
-        matches!(self.peer.status, NodeStatus::Up | NodeStatus::Active)
+        self.peer.status != NodeStatus::Dead && self.peer.last_status_at.is_some()
     }
 }
 
@@ -196,8 +199,9 @@ impl Core {
         );
         self.send_heartbeat();
         let now = self.now.mono;
+        let alive = self.mem.peer_alive();
         let p = &mut self.mem.peer;
-        if matches!(p.status, NodeStatus::Up | NodeStatus::Active) {
+        if alive {
             p.last_status_at = Some(now);
             p.warned = false;
         }
@@ -206,7 +210,7 @@ impl Core {
                 l.last_heard = Some(now);
             }
         }
-        if self.mem.peer.status == NodeStatus::Init && self.mem.comm != Comm::Up {
+        if self.mem.peer.last_status_at.is_none() && self.mem.comm != Comm::Up {
             // Still waiting for the first sign of life: extend initdead by the stall.
             self.started_at = self.started_at.saturating_add(gap);
         }
@@ -347,7 +351,8 @@ impl Core {
             }
         };
         if let Some(dt) = msg.get_hex("dt").filter(|d| *d > 0) {
-            self.mem.peer.dt = dt;
+            // Bounded: a silly value must not make the peer immortal (or overflow a timer).
+            self.mem.peer.dt = dt.min(MAX_PEER_DT);
         }
         if msg.get("protocol").is_none() && self.mem.peer.protocol {
             self.mem.peer.protocol = false;
@@ -396,8 +401,11 @@ impl Core {
                 ),
             );
         }
-        if healed {
-            self.rsc_partition_healed();
+        // Back from the dead, whatever its generation: it may hold groups we took meanwhile
+        // (partition, our stall, or it ran alone while we restarted), so both sides exchange
+        // claims and reconcile. Harmless for a peer that just started: it holds nothing.
+        if was == NodeStatus::Dead && self.mem.comm == Comm::Up {
+            self.rsc_peer_returned();
         }
         self.maybe_comm_up();
     }
@@ -457,20 +465,15 @@ impl Core {
         }
     }
 
-    /// Answers `reqnodes` with every normal node, ourselves included (spec §4.7).
+    /// Answers `reqnodes` with every normal node, ourselves included (spec §4.7), fields in
+    /// 3.0.6 order (`dest` first).
     pub(super) fn answer_reqnodes(&mut self) {
-        let mut list = String::new();
-        for n in &self.config.ha.nodes {
-            list.push_str(n);
-            list.push(' ');
-        }
-        if list.is_empty() {
-            list.push(' ');
-        }
-        let mut m = Message::new("repnodes");
-        m.push("dest", &self.config.peer);
-        m.push("nodelist", list);
-        m.push("delnodelist", " ");
+        let nodes: Vec<String> = self.config.ha.nodes.clone();
+        let m = crate::wire::builders::repnodes(
+            &self.config.peer,
+            nodes.iter().map(String::as_str),
+            std::iter::empty(),
+        );
         self.transmit(m);
     }
 

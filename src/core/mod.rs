@@ -4,8 +4,8 @@
 //! `Input`s and yields `Output`s plus its next deadline. The other files each add one concern
 //! to `Core`: `membership` (liveness, links, heartbeats), `protocol` (receive path, ACKs,
 //! retransmission, node lists), `resources` (§6.7 ownership), `standby` (§7), `legacy` (§6.8),
-//! `shutdown` (§12.6), `groups` (script sequencing); `halves`, `rxwindow`, `sender` and
-//! `transport` are small helpers.
+//! `shutdown` (§12.6), `groups` (script sequencing); `halves`, `rxwindow` and `transport`
+//! are small helpers; the wire module stamps, signs and frames (`wire::sender::Sender`).
 
 pub mod groups;
 pub mod halves;
@@ -15,7 +15,6 @@ mod membership;
 mod protocol;
 mod resources;
 mod rxwindow;
-mod sender;
 mod shutdown;
 mod standby;
 mod transport;

@@ -4,10 +4,10 @@
 
 use super::Core;
 use super::rxwindow::{GenVerdict, SeqVerdict};
-use super::sender::Rexmit;
 use super::transport;
 use super::vocab::{NodeStatus, Severity};
 use crate::wire::Message;
+use crate::wire::sender::{AckOutcome, RexmitAnswer};
 
 /// At most this many retransmissions answer one request (spec §4.5).
 const MAX_REXMIT_PER_REQUEST: u64 = 50;
@@ -176,6 +176,8 @@ impl Core {
             );
         }
         self.mem.peer.uuid = Some(uuid);
+        let peer = self.config.peer.clone();
+        self.sender.learn_peer_uuid(&peer, uuid);
     }
 
     /// `NS_*` messages addressed to us.
@@ -194,7 +196,17 @@ impl Core {
                     self.mem.peer.rx.forget_missing(seq);
                 }
             }
-            // ACKs only free history in the original; our history is a fixed ring.
+            "NS_ackmsg" => {
+                if let Some(ack) = msg.get_hex("ackseq") {
+                    let peer = self.config.peer.clone();
+                    if self.sender.on_ack(&peer, ack) == AckOutcome::Corrupted {
+                        self.log(
+                            Severity::Error,
+                            format!("corrupted ackseq {ack:x} from {peer}"),
+                        );
+                    }
+                }
+            }
             _ => {}
         }
     }
@@ -213,28 +225,43 @@ impl Core {
         }
         let min_gap = self.config.ha.max_rexmit_delay.saturating_sub(10);
         let now = self.now.mono;
-        for seq in first..=last.min(first + MAX_REXMIT_PER_REQUEST - 1) {
-            match self.sender.rexmit(seq, now, min_gap) {
-                Rexmit::Resend(bytes) => self.outputs.push_back(super::Output::Transmit {
-                    medium: None,
-                    bytes,
-                }),
-                Rexmit::TooSoon => {}
-                Rexmit::NotYetSent { max } => self.log(
+        let peer = self.config.peer.clone();
+        for seq in first..=last.min(first.saturating_add(MAX_REXMIT_PER_REQUEST - 1)) {
+            match self.sender.retransmit(&peer, seq) {
+                RexmitAnswer::Packet(bytes) => {
+                    if self
+                        .rexmit_times
+                        .get(&seq)
+                        .is_some_and(|t| now.saturating_sub(*t) < min_gap)
+                    {
+                        continue;
+                    }
+                    self.rexmit_times.insert(seq, now);
+                    while self.rexmit_times.len() > 500 {
+                        self.rexmit_times.pop_first();
+                    }
+                    self.outputs.push_back(super::Output::Transmit {
+                        medium: None,
+                        bytes,
+                    });
+                }
+                RexmitAnswer::AlreadyAcked => {}
+                RexmitAnswer::AboveMax { max } => self.log(
                     Severity::Warn,
                     format!("Rexmit of seq {seq} requested. {max} is max."),
                 ),
-                Rexmit::TooLow => {
-                    let peer = self.config.peer.clone();
+                RexmitAnswer::TooLow | RexmitAnswer::NotFound => {
+                    let reason =
+                        if matches!(self.sender.retransmit(&peer, seq), RexmitAnswer::TooLow) {
+                            "seqno too low"
+                        } else {
+                            "seqno not found"
+                        };
                     self.log(
                         Severity::Error,
-                        format!("Cannot rexmit pkt {seq} for {peer}: seqno too low"),
+                        format!("Cannot rexmit pkt {seq} for {peer}: {reason}"),
                     );
-                    let mut m = Message::new("NS_nak_rexmit");
-                    m.push("dest", &peer);
-                    m.push("firstseq", format!("{seq:x}"));
-                    m.push("info", "seqno too low");
-                    self.transmit(m);
+                    self.transmit(crate::wire::builders::rexmit_nak(&peer, seq, reason));
                 }
             }
         }

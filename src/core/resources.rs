@@ -362,18 +362,27 @@ impl Core {
                     self.outputs.push_back(Output::Announce { group: g });
                 }
             }
+            // Answer each conflicting report with our claim so the peer sees it and releases
+            // (the peer's release sends no report until done: no ping-pong).
+            let stable = self.rsc.r == RState::Stable;
+            self.send_resource(stable, None);
         }
     }
 
-    /// The partition ended: tell the peer what we hold so both sides can reconcile.
-    pub(super) fn rsc_partition_healed(&mut self) {
+    /// The peer we declared dead is back (partition healed, we or it stalled, or it restarted):
+    /// tell it what we hold so both sides can reconcile.
+    pub(super) fn rsc_peer_returned(&mut self) {
         if self.mem.comm != Comm::Up || self.rsc.shutting_down {
             return;
         }
         if self.legacy() {
-            self.legacy_request_ours();
+            self.legacy_heal();
             return;
         }
+        // Our status first so the peer heals too, then what we hold; `OS := false` makes us
+        // answer the peer's report with ours (rule 3), so both sides see both claims.
+        self.rsc.peer_stable = false;
+        self.send_heartbeat();
         let stable = self.rsc.r == RState::Stable;
         self.send_resource(stable, None);
     }

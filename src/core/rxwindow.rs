@@ -86,7 +86,7 @@ impl RxWindow {
             self.last_seq = Some(seq);
             return SeqVerdict::InOrder;
         };
-        if seq == last + 1 {
+        if last.checked_add(1) == Some(seq) {
             self.last_seq = Some(seq);
             SeqVerdict::InOrder
         } else if seq == last {

@@ -350,7 +350,6 @@ impl Core {
                         format!("Standby resource acquisition done [{}].", set.word()),
                     );
                     if self.sb.acquired_ok {
-                        self.rsc.held = self.rsc.held.union(set.mirror());
                         if let Some((c, _)) = self.sb.takeover_client.take() {
                             self.reply(
                                 c,
@@ -418,11 +417,13 @@ impl Core {
         }
     }
 
-    /// Our standby acquisition finished (or failed): answer `done` either way so the peer
-    /// is not left waiting; a failure is handed back separately.
+    /// Our standby acquisition finished (or failed): claim what now runs here, and answer
+    /// `done` either way so the peer is not left waiting (a failure is handed back separately).
+    /// If the standby was cancelled meanwhile (peer died or restarted), report the claim.
     pub(super) fn standby_acquire_done(&mut self, set: Halves, ok: bool) {
         self.sb.acquired_ok = ok;
         if ok {
+            self.rsc.held = self.rsc.held.union(set.mirror());
             self.log(
                 Severity::Info,
                 format!(
@@ -433,6 +434,9 @@ impl Core {
         }
         if self.sb.gs == Gs::Done {
             self.send_ask_resources(set, "done");
+        } else if ok && !self.rsc.shutting_down {
+            let stable = self.rsc.r == RState::Stable;
+            self.send_resource(stable, None);
         }
     }
 
@@ -479,9 +483,9 @@ impl Core {
     /// Standby timers.
     pub(super) fn standby_timers(&mut self) {
         self.standby_check_timeout();
+        // `until` is MAX once the peer began its standby for us.
         if let Some((c, until)) = self.sb.takeover_client
             && self.now.mono >= until
-            && self.sb.gs == Gs::Not
         {
             self.sb.takeover_client = None;
             self.reply(
