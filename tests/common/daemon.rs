@@ -195,6 +195,11 @@ pub struct Node {
 impl Node {
     /// Starts the daemon in the foreground inside the namespace.
     pub fn start(&mut self) {
+        self.start_with_env(&[]);
+    }
+
+    /// Same, with extra environment variables (through `env`, which execs: same pid).
+    pub fn start_with_env(&mut self, env: &[(&str, &str)]) {
         let d = &self.dirs;
         let args = [
             "--ha-dir",
@@ -207,8 +212,11 @@ impl Node {
             &d.name,
         ]
         .map(|s| s.to_string());
-        let refs: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
-        self.daemon = Some(self.ns.spawn(HEARTBEAT, &refs));
+        let mut full: Vec<String> = env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        full.push(HEARTBEAT.to_string());
+        full.extend(args);
+        let refs: Vec<&str> = full.iter().map(|s| s.as_str()).collect();
+        self.daemon = Some(self.ns.spawn("env", &refs));
     }
 
     /// The daemon's pid (`ip netns exec` execs, so it is the spawned child's).
