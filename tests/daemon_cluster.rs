@@ -388,3 +388,51 @@ fn crash_guard_removes_the_address_of_a_killed_daemon() {
         pair.logs()
     );
 }
+
+/// A medium whose interface is missing is reported and retried, not fatal: the node runs on
+/// its other medium and picks the missing one up once the interface appears.
+#[test]
+fn missing_interface_is_retried_not_fatal() {
+    if skip() {
+        return;
+    }
+    let settings = Settings {
+        extra: "bcast hb1\n".to_string(),
+        ..Settings::default()
+    };
+    let mut pair = Pair::new("hdf", &settings);
+    pair.start_both();
+    assert!(
+        pair.wait_both_active(Duration::from_secs(15)),
+        "{}",
+        pair.logs()
+    );
+    let log = pair.a.dirs.log_text();
+    assert!(
+        log.contains("bcast hb1: interface hb1 not found; retrying every 5 s"),
+        "{log}"
+    );
+    assert!(!log.contains("device: hb1"));
+    pair.a.ns.sh(
+        "ip link add hb1 type veth peer name hb1p && ip link set hb1p up \
+         && ip addr add 203.0.113.1/24 dev hb1 && ip link set hb1 up",
+    );
+    assert!(
+        wait_until(Duration::from_secs(20), Duration::from_millis(100), || {
+            pair.a
+                .dirs
+                .log_text()
+                .contains("bcast: bound receive socket to device: hb1")
+        }),
+        "{}",
+        pair.logs()
+    );
+    assert!(
+        pair.a
+            .dirs
+            .log_text()
+            .contains("bcast hb1: medium is usable again")
+    );
+    assert!(pair.a.alive());
+    assert_eq!(pair.b.dirs.status_of("nodea"), "active");
+}
