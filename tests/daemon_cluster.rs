@@ -281,10 +281,39 @@ fn hb_standby_and_hb_takeover_report_their_outcome() {
     assert!(back, "{}", pair.logs());
     assert!(stable(&pair), "{}", pair.logs());
 
+    // The original's hb_standby writes into the FIFO instead: same effect, outcome logged.
+    std::fs::write(
+        pair.a.dirs.state_dir().join("fifo"),
+        ">>>\nt=ask_resources\nrsc_hold=all\ninfo=me\n<<<\n",
+    )
+    .unwrap();
+    assert!(
+        wait_until(Duration::from_secs(20), Duration::from_millis(100), || {
+            pair.b.dirs.holds_resource() && !pair.a.dirs.holds_resource()
+        }),
+        "{}",
+        pair.logs()
+    );
+    assert!(
+        wait_until(Duration::from_secs(10), Duration::from_millis(100), || {
+            pair.a.dirs.log_text().contains("FIFO request done")
+        }),
+        "{}",
+        pair.logs()
+    );
+
     pair.b.signal(Signal::SIGKILL);
     assert!(
         wait_until(Duration::from_secs(15), Duration::from_millis(100), || {
             pair.a.dirs.status_of("nodeb") == "dead"
+        }),
+        "{}",
+        pair.logs()
+    );
+    // nodea took everything back when nodeb died.
+    assert!(
+        wait_until(Duration::from_secs(20), Duration::from_millis(100), || {
+            pair.a.dirs.holds_resource()
         }),
         "{}",
         pair.logs()

@@ -8,6 +8,7 @@ pub mod client;
 pub mod clstatus;
 pub mod control;
 pub mod detach;
+pub mod fifo;
 pub mod guard;
 pub mod logging;
 pub mod media;

@@ -18,13 +18,16 @@ use super::ping::Pinger;
 use super::scripts::{Exit, ScriptRunner, ScriptSpec};
 use crate::config::{Config, Millis};
 use crate::core::{
-    ActionId, Core, Identity, Input, Now, Output, ScriptOp, ScriptOutcome, Severity,
+    ActionId, ClientId, Core, Identity, Input, Now, Output, ScriptOp, ScriptOutcome, Severity,
 };
 use crate::resource::{Resolver, ScriptKind};
 
 const SIGNALS: Token = Token(0);
 const CONTROL: Token = Token(1);
 const PING: Token = Token(2);
+const FIFO: Token = Token(3);
+/// Admin requests that came through the FIFO: their answers are logged.
+const FIFO_CLIENT: ClientId = ClientId(u64::MAX);
 const MEDIA_BASE: usize = 1_000;
 const SCRIPT_BASE: usize = 100_000;
 const CLIENT_BASE: usize = 1_000_000;
@@ -66,6 +69,7 @@ impl Default for Clock {
 pub struct ShellSetup {
     pub ha_dir: PathBuf,
     pub run_dir: PathBuf,
+    pub state_dir: PathBuf,
     pub node: Option<String>,
     pub resolver: Resolver,
     pub identity: Identity,
@@ -91,6 +95,7 @@ pub struct Shell {
     core: Core,
     media: Media,
     pinger: Pinger,
+    fifo: Option<super::fifo::Fifo>,
     scripts: ScriptRunner,
     control: ControlServer,
     signals: Signals,
@@ -153,6 +158,13 @@ impl Shell {
         let (mut pinger, notes) = Pinger::new(&ping_hosts(&config), PING);
         emit_notes(notes);
         pinger.register(poll.registry())?;
+        let fifo = match super::fifo::Fifo::open(&setup.state_dir, poll.registry(), FIFO) {
+            Ok(f) => Some(f),
+            Err(e) => {
+                log::error!("cannot open the FIFO in {}: {e}", setup.state_dir.display());
+                None
+            }
+        };
         let clock = Clock::new();
         let now = clock.now();
         let core = Core::new(config, setup.identity, now);
@@ -162,6 +174,7 @@ impl Shell {
             core,
             media,
             pinger,
+            fifo,
             scripts: ScriptRunner::new(SCRIPT_BASE),
             control,
             signals,
@@ -248,6 +261,25 @@ impl Shell {
     fn dispatch(&mut self, token: Token) {
         if token == SIGNALS {
             self.on_signals();
+        } else if token == FIFO {
+            let requests = self.fifo.as_mut().map(|f| f.receive()).unwrap_or_default();
+            for r in requests {
+                match r {
+                    super::fifo::FifoRequest::Admin(command) => {
+                        log::info!("FIFO: admin request {command:?}");
+                        self.feed(
+                            self.clock.now(),
+                            Input::Admin {
+                                client: FIFO_CLIENT,
+                                command,
+                            },
+                        );
+                    }
+                    super::fifo::FifoRequest::Unsupported(t) => {
+                        log::warn!("FIFO: message type [{t}] not supported; ignored");
+                    }
+                }
+            }
         } else if token == self.pinger.token() {
             let now = self.clock.now();
             for host in self.pinger.receive() {
@@ -543,6 +575,13 @@ impl Shell {
             } => self.run_script(now, id, group, resource, op),
             Output::Announce { group } => self.announce(now, group),
             Output::Log { severity, text } => logging::emit(severity, &text),
+            Output::Reply { client, reply } if client == FIFO_CLIENT => {
+                if reply.ok {
+                    log::info!("FIFO request done: {}", reply.text);
+                } else {
+                    log::warn!("FIFO request refused: {}", reply.text);
+                }
+            }
             Output::Reply { client, reply } => {
                 let word = if reply.ok { "OK" } else { "ERR" };
                 let text = format!("{word} {}\n", reply.text.replace('\n', " "));

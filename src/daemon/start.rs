@@ -150,6 +150,7 @@ pub fn run(opts: &Options) -> i32 {
     let setup = ShellSetup {
         ha_dir: opts.ha_dir.clone(),
         run_dir: opts.run_dir.clone(),
+        state_dir: opts.state_dir.clone(),
         node: opts.node.clone(),
         resolver,
         identity: Identity {
