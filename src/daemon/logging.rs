@@ -64,12 +64,16 @@ pub fn configure(settings: LogSettings) {
             pid: std::process::id(),
         }),
     });
+    let syslog_missing = sinks.settings.facility.is_some() && sinks.syslog.is_none();
     if let Ok(mut guard) = logger.sinks.lock() {
         *guard = sinks;
     }
     // Fails only when another logger was installed first (tests): harmless.
     let _ = log::set_logger(logger);
     log::set_max_level(log::LevelFilter::Trace);
+    if syslog_missing {
+        log::warn!("logfacility set but /dev/log is not available: logging to files only");
+    }
 }
 
 /// Current debug level.
