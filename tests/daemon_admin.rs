@@ -137,6 +137,13 @@ fn non_root_user_not_in_the_group_is_refused() {
     let (code, _, err) = run_tool(HB_STANDBY, &[], &run_dir, Some(nobody));
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("permission denied"), "{err}");
+    // A member of haclient (supplementary group) is admitted through the 0660 socket.
+    if let Ok(Some(g)) = nix::unistd::Group::from_name("haclient") {
+        let groups = format!("--groups={}", g.gid);
+        let member: &[&str] = &["setpriv", "--reuid=65534", "--regid=65534", &groups];
+        let (code, out, err) = run_tool(CL_STATUS, &["listnodes"], &run_dir, Some(member));
+        assert_eq!((code, out.as_str()), (0, "nodeb\nnodea\n"), "{err}");
+    }
     // Even with the socket opened up, the daemon's credential check refuses.
     let sock = run_dir.join("control.sock");
     std::fs::set_permissions(&sock, std::fs::Permissions::from_mode(0o666)).unwrap();
