@@ -215,3 +215,35 @@ fn regression_legacy_stall_then_peer_crash_restart() {
     let schedule = [(0, Fault::Stall(0, 30486)), (0, Fault::CrashRestart(1))];
     run_schedule(2, 1, 0, &schedule).unwrap();
 }
+
+#[test]
+fn regression_legacy_failed_start_and_two_crashes() {
+    let schedule = [
+        (0, Fault::ScriptFail(0, 0, 0)),
+        (0, Fault::CrashRestart(0)),
+        (900, Fault::CrashRestart(1)),
+    ];
+    run_schedule(2, 1, 1727964567267597751, &schedule).unwrap();
+}
+
+#[test]
+fn regression_legacy_failed_start_stall_crashes() {
+    let schedule = [
+        (18773, Fault::ScriptFail(0, 0, 0)),
+        (12250, Fault::Stall(1, 24318)),
+        (2991, Fault::CrashRestart(0)),
+        (4384, Fault::LossBurst(13642, 5)),
+        (2270, Fault::CrashRestart(1)),
+    ];
+    run_schedule(2, 1, 1727964567267597751, &schedule).unwrap();
+}
+
+#[test]
+fn regression_takeover_failure_then_stall() {
+    let schedule = [
+        (0, Fault::ScriptFail(1, 2, 0)),
+        (0, Fault::Takeover(1, RscSet::All)),
+        (28, Fault::Stall(0, 9974)),
+    ];
+    run_schedule(0, 1, 0, &schedule).unwrap();
+}

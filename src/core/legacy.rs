@@ -40,6 +40,32 @@ impl Core {
         }
     }
 
+    /// The peer restarted: whatever we handed it (a group whose start failed here) is lost
+    /// with its old incarnation, so ask again for our groups that do not run here.
+    pub(super) fn legacy_peer_restarted(&mut self) {
+        for g in self.own_groups() {
+            if !self.runner.group_up[g] && !self.runner.has(Purpose::LegacyTake(g)) {
+                let key = self.config.groups[g].key().to_string();
+                let mut m = Message::new("ip-request");
+                m.push("ipaddr", key);
+                self.transmit(m);
+            }
+        }
+    }
+
+    /// A retry after a failed start, the peer now alive: ask for our groups that do not run
+    /// here (the peer releases or says it has none, then we start them), and offer the peer's
+    /// groups that do not run here to it (it starts them, or re-announces if it runs them).
+    pub(super) fn legacy_retry(&mut self) {
+        self.legacy_peer_restarted();
+        for g in 0..self.config.groups.len() {
+            let theirs = self.config.groups[g].owner != self.config.local;
+            if theirs && !self.runner.group_up[g] && !self.runner.has(Purpose::LegacyTake(g)) {
+                self.send_ip_request_resp(g, false);
+            }
+        }
+    }
+
     /// After a partition (or our stall) in legacy mode: ask for our groups, and hand the
     /// peer's groups we run back to it (release, then `ip-request-resp`; its hook takes them or,
     /// if it runs them already, keeps them). The owner ends up with each group.

@@ -133,7 +133,7 @@ impl Core {
 
     /// The peer was declared dead (rule 6).
     pub(super) fn rsc_peer_dead(&mut self) {
-        self.rsc.heard_peer_reset();
+        self.rsc.forget_peer_seq();
         if self.mem.comm != Comm::Up || self.rsc.shutting_down {
             return;
         }
@@ -322,6 +322,7 @@ impl Core {
             self.send_resource(true, None);
             self.try_failback();
         }
+        self.standby_check_report();
         self.reconcile();
     }
 
@@ -394,6 +395,9 @@ impl Core {
         self.rsc.last_peer_seq = None;
         self.rsc.heard_peer = false;
         self.standby_cancel("peer restarted");
+        if self.legacy() && self.mem.comm == Comm::Up && !self.rsc.shutting_down {
+            self.legacy_peer_restarted();
+        }
     }
 
     /// `shutdone` from the peer (rule 8): it released everything; take over at once.
@@ -477,7 +481,10 @@ impl Core {
         }
         if self.rsc.retry_at.is_some_and(|t| now >= t) {
             self.rsc.retry_at = None;
-            if !self.peer_available() && self.mem.comm == Comm::Up && !self.rsc.shutting_down {
+            if self.legacy() && self.peer_available() && !self.rsc.shutting_down {
+                self.legacy_retry();
+            } else if !self.peer_available() && self.mem.comm == Comm::Up && !self.rsc.shutting_down
+            {
                 self.log(
                     Severity::Info,
                     "Retrying the acquisition of resources nobody holds.".to_string(),
@@ -707,7 +714,7 @@ impl Core {
 }
 
 impl Resources {
-    fn heard_peer_reset(&mut self) {
+    fn forget_peer_seq(&mut self) {
         self.last_peer_seq = None;
     }
 }

@@ -52,6 +52,8 @@ pub struct Standby {
     pub takeover_client: Option<(ClientId, Millis)>,
     /// Our standby acquisition succeeded.
     pub acquired_ok: bool,
+    /// The set of our own running request (our terms), while we are the requester.
+    pub own_set: Option<Halves>,
 }
 
 impl Standby {
@@ -62,6 +64,7 @@ impl Standby {
             standby_client: None,
             takeover_client: None,
             acquired_ok: true,
+            own_set: None,
         }
     }
 }
@@ -231,6 +234,17 @@ impl Core {
             .and_then(Halves::from_word)
             .unwrap_or(Halves::ALL);
         self.standby_check_timeout();
+        if self.sb.gs == Gs::Done && self.sb.own_set.is_some() && info == "me" && !from_self {
+            // We gave up our set and wait for the peer's `done`; a new request from it means it
+            // abandoned ours (it lost sight of us meanwhile). Do not wait an hour.
+            self.log(
+                Severity::Warn,
+                format!(
+                    "standby: {src} abandoned our standby request (new request from it); cancelled"
+                ),
+            );
+            self.standby_reset("the peer abandoned the transfer");
+        }
         let now = self.now.mono;
         if let Some(sr) = self.sb.deadline
             && sr > now
@@ -282,6 +296,7 @@ impl Core {
                 self.rsc.peer_stable = false;
                 if from_self {
                     self.sb.gs = Gs::Me;
+                    self.sb.own_set = Some(set);
                     self.sb.deadline = Some(now + OWN_REQUEST_TIMEOUT);
                 } else {
                     self.sb.gs = Gs::Other;
@@ -344,6 +359,7 @@ impl Core {
             (Gs::Done, "done", _) => {
                 self.sb.deadline = None;
                 self.sb.gs = Gs::Not;
+                self.sb.own_set = None;
                 if from_self {
                     self.log(
                         Severity::Info,
@@ -452,6 +468,7 @@ impl Core {
             );
             self.sb.gs = Gs::Not;
             self.sb.deadline = None;
+            self.sb.own_set = None;
             self.rsc.peer_stable = true;
             self.refuse_standby_client("no reply from the peer: standby cancelled");
             if let Some((c, _)) = self.sb.takeover_client.take() {
@@ -459,6 +476,42 @@ impl Core {
                     c,
                     false,
                     "no reply from the peer: takeover cancelled".to_string(),
+                );
+            }
+        }
+    }
+
+    /// Back to no standby, failing whoever waits for ours.
+    fn standby_reset(&mut self, why: &str) {
+        self.sb.gs = Gs::Not;
+        self.sb.deadline = None;
+        self.sb.own_set = None;
+        self.refuse_standby_client(&format!("standby cancelled: {why}"));
+    }
+
+    /// The peer reports holding everything we gave away: our standby is complete even if its
+    /// `done` was lost with a cancelled transfer.
+    pub(super) fn standby_check_report(&mut self) {
+        let Some(set) = self.sb.own_set else {
+            return;
+        };
+        if self.sb.gs == Gs::Done && self.rsc.peer_stable && self.rsc.peer_held.contains(set) {
+            self.log(
+                Severity::Info,
+                format!(
+                    "Other node completed standby takeover of {} resources.",
+                    set.word()
+                ),
+            );
+            self.sb.gs = Gs::Not;
+            self.sb.deadline = None;
+            self.sb.own_set = None;
+            if let Some(c) = self.sb.standby_client.take() {
+                let peer = self.config.peer.clone();
+                self.reply(
+                    c,
+                    true,
+                    format!("standby [{}] complete: {peer} took over", set.word()),
                 );
             }
         }
@@ -472,9 +525,7 @@ impl Core {
                 "Cancelling pending standby operation".to_string(),
             );
         }
-        self.sb.gs = Gs::Not;
-        self.sb.deadline = None;
-        self.refuse_standby_client(&format!("standby cancelled: {why}"));
+        self.standby_reset(why);
         if let Some((c, _)) = self.sb.takeover_client.take() {
             self.reply(c, false, format!("takeover cancelled: {why}"));
         }
