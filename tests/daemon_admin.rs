@@ -40,7 +40,12 @@ fn pid_lock_status_and_bounded_stop() {
     if skip() {
         return;
     }
-    let mut pair = Pair::new("hdp", &Settings::default());
+    // A long initdead: a stop requested before comm is up must not wait for it (spec §13.24).
+    let settings = Settings {
+        timers: "keepalive 200ms\ndeadtime 2\nwarntime 1\ninitdead 40\n".to_string(),
+        ..Settings::default()
+    };
+    let mut pair = Pair::new("hdp", &settings);
     let (code, out, _) = heartbeat(&["-s"], &pair.a.dirs);
     assert_eq!((code, out.trim()), (3, "heartbeat is stopped. No process"));
     pair.a.start();
@@ -75,9 +80,14 @@ fn pid_lock_status_and_bounded_stop() {
             .len(),
         16
     );
-    // -k stops it (bounded) and it exits 0.
+    // -k stops it (bounded) and it exits 0, long before initdead.
+    let t0 = std::time::Instant::now();
     let (code, _, err) = heartbeat(&["-k"], &pair.a.dirs);
     assert_eq!(code, 0, "{err}");
+    assert!(
+        t0.elapsed() < Duration::from_secs(20),
+        "stop waited for initdead"
+    );
     assert_eq!(pair.a.wait_exit(Duration::from_secs(20)), Some(0));
     let (code, _, _) = heartbeat(&["-s"], &pair.a.dirs);
     assert_eq!(code, 3);
@@ -127,6 +137,13 @@ fn non_root_user_not_in_the_group_is_refused() {
     let (code, _, err) = run_tool(HB_STANDBY, &[], &run_dir, Some(nobody));
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("permission denied"), "{err}");
+    // A member of haclient (supplementary group) is admitted through the 0660 socket.
+    if let Ok(Some(g)) = nix::unistd::Group::from_name("haclient") {
+        let groups = format!("--groups={}", g.gid);
+        let member: &[&str] = &["setpriv", "--reuid=65534", "--regid=65534", &groups];
+        let (code, out, err) = run_tool(CL_STATUS, &["listnodes"], &run_dir, Some(member));
+        assert_eq!((code, out.as_str()), (0, "nodeb\nnodea\n"), "{err}");
+    }
     // Even with the socket opened up, the daemon's credential check refuses.
     let sock = run_dir.join("control.sock");
     std::fs::set_permissions(&sock, std::fs::Permissions::from_mode(0o666)).unwrap();
@@ -217,4 +234,51 @@ fn init_script_start_status_reload_stop() {
     assert_eq!(code, 3);
     let (code, _) = init("bogus");
     assert_eq!(code, 2);
+}
+
+/// systemd readiness: READY=1 reaches $NOTIFY_SOCKET once communication is up; SIGUSR1 and
+/// SIGUSR2 move the debug level up and down.
+#[test]
+fn readiness_notification_and_debug_signals() {
+    if skip() {
+        return;
+    }
+    let mut pair = Pair::new("hdn", &Settings::default());
+    let sock_path = pair.a.dirs.root.join("notify.sock");
+    let rx = std::os::unix::net::UnixDatagram::bind(&sock_path).unwrap();
+    rx.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let started = std::time::Instant::now();
+    pair.a
+        .start_with_env(&[("NOTIFY_SOCKET", &sock_path.display().to_string())]);
+    let mut buf = [0u8; 256];
+    let n = rx.recv(&mut buf).expect("no readiness notification");
+    assert_eq!(&buf[..n], b"READY=1");
+    // Alone, comm comes up at initdead (4 s), not before.
+    assert!(
+        started.elapsed() >= Duration::from_secs(3),
+        "ready too early"
+    );
+    assert!(pair.a.dirs.log_text().contains("Comm_now_up()"));
+
+    pair.a.signal(nix::sys::signal::Signal::SIGUSR1);
+    assert!(common::netns::wait_until(
+        Duration::from_secs(10),
+        Duration::from_millis(50),
+        || { pair.a.dirs.log_text().contains("debug now set to 1 [pid") }
+    ));
+    pair.a.signal(nix::sys::signal::Signal::SIGUSR2);
+    assert!(common::netns::wait_until(
+        Duration::from_secs(10),
+        Duration::from_millis(50),
+        || { pair.a.dirs.log_text().contains("debug now set to 0 [pid") }
+    ));
+    pair.a.signal(nix::sys::signal::Signal::SIGTERM);
+    assert_eq!(
+        pair.a.wait_exit(Duration::from_secs(20)),
+        Some(0),
+        "{}",
+        pair.logs()
+    );
+    let n = rx.recv(&mut buf).expect("no stopping notification");
+    assert_eq!(&buf[..n], b"STOPPING=1");
 }

@@ -281,10 +281,39 @@ fn hb_standby_and_hb_takeover_report_their_outcome() {
     assert!(back, "{}", pair.logs());
     assert!(stable(&pair), "{}", pair.logs());
 
+    // The original's hb_standby writes into the FIFO instead: same effect, outcome logged.
+    std::fs::write(
+        pair.a.dirs.state_dir().join("fifo"),
+        ">>>\nt=ask_resources\nrsc_hold=all\ninfo=me\n<<<\n",
+    )
+    .unwrap();
+    assert!(
+        wait_until(Duration::from_secs(20), Duration::from_millis(100), || {
+            pair.b.dirs.holds_resource() && !pair.a.dirs.holds_resource()
+        }),
+        "{}",
+        pair.logs()
+    );
+    assert!(
+        wait_until(Duration::from_secs(10), Duration::from_millis(100), || {
+            pair.a.dirs.log_text().contains("FIFO request done")
+        }),
+        "{}",
+        pair.logs()
+    );
+
     pair.b.signal(Signal::SIGKILL);
     assert!(
         wait_until(Duration::from_secs(15), Duration::from_millis(100), || {
             pair.a.dirs.status_of("nodeb") == "dead"
+        }),
+        "{}",
+        pair.logs()
+    );
+    // nodea took everything back when nodeb died.
+    assert!(
+        wait_until(Duration::from_secs(20), Duration::from_millis(100), || {
+            pair.a.dirs.holds_resource()
         }),
         "{}",
         pair.logs()
@@ -332,4 +361,107 @@ fn ping_node_is_reported_up_then_dead() {
         pair.a.dirs.status_of("198.51.100.2") == "dead"
     });
     assert!(dead, "{}", pair.logs());
+}
+
+/// crash_guard (default on): when the holder is killed outright, its address is removed by the
+/// guard so the peer's takeover does not duplicate it.
+#[test]
+fn crash_guard_removes_the_address_of_a_killed_daemon() {
+    if skip() {
+        return;
+    }
+    let settings = Settings {
+        haresources: "nodea IPaddr::198.51.100.10/24/hb0 testrsc\n".to_string(),
+        copy_scripts: vec!["IPaddr"],
+        ..Settings::default()
+    };
+    let mut pair = Pair::new("hdc", &settings);
+    pair.start_both();
+    assert!(
+        pair.wait_both_active(Duration::from_secs(15)),
+        "{}",
+        pair.logs()
+    );
+    let has_addr = |node: &Node| {
+        String::from_utf8_lossy(&node.ns.run("ip -4 addr show dev hb0").stdout)
+            .contains("198.51.100.10/")
+    };
+    assert!(
+        wait_until(Duration::from_secs(30), Duration::from_millis(100), || {
+            pair.a.dirs.holds_resource() && has_addr(&pair.a)
+        }),
+        "{}",
+        pair.logs()
+    );
+    // Give the daemon a moment to arm the guard after the group start completed.
+    std::thread::sleep(Duration::from_millis(500));
+    pair.a.signal(Signal::SIGKILL);
+    let removed = wait_until(Duration::from_secs(20), Duration::from_millis(100), || {
+        !has_addr(&pair.a)
+    });
+    assert!(removed, "address left behind\n{}", pair.logs());
+    assert!(
+        pair.a
+            .dirs
+            .log_text()
+            .contains("crash guard removing 1 address resource(s)"),
+        "{}",
+        pair.logs()
+    );
+    // The peer takes the group over after deadtime.
+    assert!(
+        wait_until(Duration::from_secs(20), Duration::from_millis(100), || {
+            has_addr(&pair.b)
+        }),
+        "{}",
+        pair.logs()
+    );
+}
+
+/// A medium whose interface is missing is reported and retried, not fatal: the node runs on
+/// its other medium and picks the missing one up once the interface appears.
+#[test]
+fn missing_interface_is_retried_not_fatal() {
+    if skip() {
+        return;
+    }
+    let settings = Settings {
+        extra: "bcast hb1\n".to_string(),
+        ..Settings::default()
+    };
+    let mut pair = Pair::new("hdf", &settings);
+    pair.start_both();
+    assert!(
+        pair.wait_both_active(Duration::from_secs(15)),
+        "{}",
+        pair.logs()
+    );
+    let log = pair.a.dirs.log_text();
+    assert!(
+        log.contains("bcast hb1: interface hb1 not found; retrying every 5 s"),
+        "{log}"
+    );
+    assert!(!log.contains("device: hb1"));
+    pair.a.ns.sh(
+        "ip link add hb1 type veth peer name hb1p && ip link set hb1p up \
+         && ip addr add 203.0.113.1/24 dev hb1 && ip link set hb1 up",
+    );
+    assert!(
+        wait_until(Duration::from_secs(20), Duration::from_millis(100), || {
+            pair.a
+                .dirs
+                .log_text()
+                .contains("bcast: bound receive socket to device: hb1")
+        }),
+        "{}",
+        pair.logs()
+    );
+    assert!(
+        pair.a
+            .dirs
+            .log_text()
+            .contains("bcast hb1: medium is usable again")
+    );
+    assert!(pair.a.alive());
+    assert_eq!(pair.b.dirs.status_of("nodea"), "active");
 }

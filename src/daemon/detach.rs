@@ -21,6 +21,12 @@ impl Starter {
         Starter { pipe: None }
     }
 
+    /// In a forked helper: close our copy of the pipe so the launcher still sees EOF if the
+    /// daemon dies during start-up.
+    pub fn forget_in_child(&mut self) {
+        self.pipe = None;
+    }
+
     pub fn is_detached(&self) -> bool {
         self.pipe.is_some()
     }

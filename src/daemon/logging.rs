@@ -41,6 +41,9 @@ struct Sinks {
     debugfile: Option<File>,
     syslog: Option<UnixDatagram>,
     syslog_facility: u8,
+    /// stderr is a socket (journald under systemd): written with MSG_DONTWAIT so a stalled
+    /// journal drops lines instead of stalling heartbeats.
+    stderr_is_socket: bool,
     pid: u32,
 }
 
@@ -61,15 +64,20 @@ pub fn configure(settings: LogSettings) {
             debugfile: None,
             syslog: None,
             syslog_facility: 3,
+            stderr_is_socket: false,
             pid: std::process::id(),
         }),
     });
+    let syslog_missing = sinks.settings.facility.is_some() && sinks.syslog.is_none();
     if let Ok(mut guard) = logger.sinks.lock() {
         *guard = sinks;
     }
     // Fails only when another logger was installed first (tests): harmless.
     let _ = log::set_logger(logger);
     log::set_max_level(log::LevelFilter::Trace);
+    if syslog_missing {
+        log::warn!("logfacility set but /dev/log is not available: logging to files only");
+    }
 }
 
 /// Current debug level.
@@ -119,8 +127,27 @@ fn open_sinks(settings: LogSettings) -> Sinks {
         debugfile: open(&settings.debugfile),
         syslog,
         syslog_facility,
+        stderr_is_socket: stderr_is_socket(),
         pid: std::process::id(),
         settings,
+    }
+}
+
+fn stderr_is_socket() -> bool {
+    nix::sys::stat::fstat(std::io::stderr())
+        .map(|st| st.st_mode & nix::libc::S_IFMT == nix::libc::S_IFSOCK)
+        .unwrap_or(false)
+}
+
+fn write_stderr(text: &str, is_socket: bool) {
+    if is_socket {
+        let _ = nix::sys::socket::send(
+            nix::libc::STDERR_FILENO,
+            text.as_bytes(),
+            nix::sys::socket::MsgFlags::MSG_DONTWAIT | nix::sys::socket::MsgFlags::MSG_NOSIGNAL,
+        );
+    } else {
+        let _ = std::io::stderr().write_all(text.as_bytes());
     }
 }
 
@@ -251,7 +278,7 @@ impl log::Log for Logger {
             let _ = f.write_all(text.as_bytes());
         }
         if s.settings.stderr {
-            let _ = std::io::stderr().write_all(text.as_bytes());
+            write_stderr(&text, s.stderr_is_socket);
         }
         let pri = s.syslog_facility * 8 + syslog_severity(word);
         if let Some(sock) = s.syslog.as_ref() {

@@ -8,6 +8,8 @@ pub mod client;
 pub mod clstatus;
 pub mod control;
 pub mod detach;
+pub mod fifo;
+pub mod guard;
 pub mod logging;
 pub mod media;
 pub mod notify;

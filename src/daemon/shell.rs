@@ -18,13 +18,16 @@ use super::ping::Pinger;
 use super::scripts::{Exit, ScriptRunner, ScriptSpec};
 use crate::config::{Config, Millis};
 use crate::core::{
-    ActionId, Core, Identity, Input, Now, Output, ScriptOp, ScriptOutcome, Severity,
+    ActionId, ClientId, Core, Identity, Input, Now, Output, ScriptOp, ScriptOutcome, Severity,
 };
 use crate::resource::{Resolver, ScriptKind};
 
 const SIGNALS: Token = Token(0);
 const CONTROL: Token = Token(1);
 const PING: Token = Token(2);
+const FIFO: Token = Token(3);
+/// Admin requests that came through the FIFO: their answers are logged.
+const FIFO_CLIENT: ClientId = ClientId(u64::MAX);
 const MEDIA_BASE: usize = 1_000;
 const SCRIPT_BASE: usize = 100_000;
 const CLIENT_BASE: usize = 1_000_000;
@@ -66,6 +69,7 @@ impl Default for Clock {
 pub struct ShellSetup {
     pub ha_dir: PathBuf,
     pub run_dir: PathBuf,
+    pub state_dir: PathBuf,
     pub node: Option<String>,
     pub resolver: Resolver,
     pub identity: Identity,
@@ -74,6 +78,8 @@ pub struct ShellSetup {
     pub log_to_stderr: bool,
     /// Extra debug level from the command line.
     pub extra_debug: u8,
+    /// The crash guard, when `crash_guard on`.
+    pub guard: Option<super::guard::Guard>,
 }
 
 /// A script run in flight, as the core asked for it.
@@ -89,6 +95,7 @@ pub struct Shell {
     core: Core,
     media: Media,
     pinger: Pinger,
+    fifo: Option<super::fifo::Fifo>,
     scripts: ScriptRunner,
     control: ControlServer,
     signals: Signals,
@@ -151,6 +158,13 @@ impl Shell {
         let (mut pinger, notes) = Pinger::new(&config, PING);
         emit_notes(notes);
         pinger.register(poll.registry())?;
+        let fifo = match super::fifo::Fifo::open(&setup.state_dir, poll.registry(), FIFO) {
+            Ok(f) => Some(f),
+            Err(e) => {
+                log::error!("cannot open the FIFO in {}: {e}", setup.state_dir.display());
+                None
+            }
+        };
         let clock = Clock::new();
         let now = clock.now();
         let core = Core::new(config, setup.identity, now);
@@ -160,6 +174,7 @@ impl Shell {
             core,
             media,
             pinger,
+            fifo,
             scripts: ScriptRunner::new(SCRIPT_BASE),
             control,
             signals,
@@ -246,6 +261,25 @@ impl Shell {
     fn dispatch(&mut self, token: Token) {
         if token == SIGNALS {
             self.on_signals();
+        } else if token == FIFO {
+            let requests = self.fifo.as_mut().map(|f| f.receive()).unwrap_or_default();
+            for r in requests {
+                match r {
+                    super::fifo::FifoRequest::Admin(command) => {
+                        log::info!("FIFO: admin request {command:?}");
+                        self.feed(
+                            self.clock.now(),
+                            Input::Admin {
+                                client: FIFO_CLIENT,
+                                command,
+                            },
+                        );
+                    }
+                    super::fifo::FifoRequest::Unsupported(t) => {
+                        log::warn!("FIFO: message type [{t}] not supported; ignored");
+                    }
+                }
+            }
         } else if token == self.pinger.token() {
             let now = self.clock.now();
             for host in self.pinger.receive() {
@@ -312,6 +346,7 @@ impl Shell {
         let done = self.scripts.reap(self.poll.registry(), &mut notes);
         emit_notes(notes);
         let now = self.clock.now();
+        let any = !done.is_empty();
         for f in done {
             let internal = f.id.0 >= INTERNAL_ACTION;
             let run = self.runs.remove(&f.id);
@@ -347,6 +382,46 @@ impl Shell {
             } else {
                 self.feed(now, Input::ScriptDone { id: f.id, outcome });
             }
+        }
+        if any && !self.stopped {
+            self.update_guard();
+        }
+    }
+
+    /// Tells the crash guard which address resources to remove should we die now.
+    fn update_guard(&mut self) {
+        if self.setup.guard.is_none() {
+            return;
+        }
+        let config = self.core.config();
+        let mut snapshot = super::guard::Snapshot {
+            env: crate::resource::script_env(config),
+            commands: Vec::new(),
+        };
+        let held = self.core.status_view().held_groups;
+        for gi in held.iter().rev() {
+            let Some(g) = config.groups.get(*gi) else {
+                continue;
+            };
+            for r in g
+                .resources
+                .iter()
+                .rev()
+                .filter(|r| r.name.starts_with("IPaddr"))
+            {
+                if let Ok(inv) = self.setup.resolver.resolve(r) {
+                    snapshot.commands.push(super::guard::GuardCommand {
+                        program: inv.program.display().to_string(),
+                        args: inv.argv(ScriptOp::Stop),
+                    });
+                }
+            }
+        }
+        if snapshot.commands.is_empty() {
+            snapshot.env.clear();
+        }
+        if let Some(g) = self.setup.guard.as_mut() {
+            g.update(snapshot);
         }
     }
 
@@ -455,6 +530,7 @@ impl Shell {
         self.control.admission = control::Admission::lookup();
         let now = self.clock.now();
         self.feed(now, Input::Reload(Box::new(config)));
+        self.update_guard();
         log::info!("Configuration reloaded.");
     }
 
@@ -502,6 +578,13 @@ impl Shell {
             } => self.run_script(now, id, group, resource, op),
             Output::Announce { group } => self.announce(now, group),
             Output::Log { severity, text } => logging::emit(severity, &text),
+            Output::Reply { client, reply } if client == FIFO_CLIENT => {
+                if reply.ok {
+                    log::info!("FIFO request done: {}", reply.text);
+                } else {
+                    log::warn!("FIFO request refused: {}", reply.text);
+                }
+            }
             Output::Reply { client, reply } => {
                 let word = if reply.ok { "OK" } else { "ERR" };
                 let text = format!("{word} {}\n", reply.text.replace('\n', " "));
@@ -512,7 +595,12 @@ impl Shell {
                 Ok(false) => {}
                 Err(e) => log::warn!("cannot notify systemd: {e}"),
             },
-            Output::Stopped => self.stopped = true,
+            Output::Stopped => {
+                self.stopped = true;
+                if let Some(g) = self.setup.guard.as_mut() {
+                    g.disarm();
+                }
+            }
         }
     }
 

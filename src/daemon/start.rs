@@ -5,6 +5,7 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::detach::{self, Starter};
+use super::guard::Guard;
 use super::shell::{Shell, ShellSetup, log_settings};
 use super::{logging, pidfile, realtime, state};
 use crate::cli::Options;
@@ -70,6 +71,20 @@ pub fn run(opts: &Options) -> i32 {
         Starter::foreground()
     };
 
+    let stderr = !starter.is_detached();
+    logging::configure(log_settings(&config, stderr, opts.debug));
+    logging::refresh_pid();
+    let guard = if config.ha.crash_guard {
+        match Guard::spawn(&mut starter) {
+            Ok(g) => Some(g),
+            Err(e) => {
+                log::warn!("crash guard not started: {e}");
+                None
+            }
+        }
+    } else {
+        None
+    };
     let _pid_lock = match pidfile::acquire(&opts.run_dir) {
         Ok(l) => l,
         Err(pidfile::PidError::AlreadyRunning(pid)) => {
@@ -91,9 +106,6 @@ pub fn run(opts: &Options) -> i32 {
         }
     };
 
-    let stderr = !starter.is_detached();
-    logging::configure(log_settings(&config, stderr, opts.debug));
-    logging::refresh_pid();
     let version = env!("CARGO_PKG_VERSION");
     log::info!("Configuration validated. Starting heartbeat {version} (heartbeat-rs)");
     for w in &loaded.warnings {
@@ -138,6 +150,7 @@ pub fn run(opts: &Options) -> i32 {
     let setup = ShellSetup {
         ha_dir: opts.ha_dir.clone(),
         run_dir: opts.run_dir.clone(),
+        state_dir: opts.state_dir.clone(),
         node: opts.node.clone(),
         resolver,
         identity: Identity {
@@ -147,6 +160,7 @@ pub fn run(opts: &Options) -> i32 {
         uuid_text: state::uuid_text(&uuid),
         log_to_stderr: stderr,
         extra_debug: opts.debug,
+        guard,
     };
     let mut shell = match Shell::new(config, setup) {
         Ok(s) => s,

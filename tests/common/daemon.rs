@@ -58,6 +58,10 @@ pub struct Settings {
     pub extra: String,
     /// Body of `resource.d/testrsc` `start` (default: touch the flag file).
     pub start_body: String,
+    /// The haresources file (default: `nodea testrsc`).
+    pub haresources: String,
+    /// Scripts of the repository's `resource.d` copied into the node's `resource.d`.
+    pub copy_scripts: Vec<&'static str>,
 }
 
 impl Default for Settings {
@@ -67,6 +71,8 @@ impl Default for Settings {
             timers: "keepalive 200ms\ndeadtime 2\nwarntime 1\ninitdead 4\n".to_string(),
             extra: String::new(),
             start_body: "touch \"$FLAG\"".to_string(),
+            haresources: "nodea testrsc\n".to_string(),
+            copy_scripts: Vec::new(),
         }
     }
 }
@@ -111,7 +117,13 @@ impl NodeDirs {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(ha.join("authkeys"), std::fs::Permissions::from_mode(0o600))
             .unwrap();
-        std::fs::write(ha.join("haresources"), "nodea testrsc\n").unwrap();
+        std::fs::write(ha.join("haresources"), &s.haresources).unwrap();
+        for name in &s.copy_scripts {
+            let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("resource.d")
+                .join(name);
+            std::fs::copy(&src, ha.join("resource.d").join(name)).unwrap();
+        }
         let script = format!(
             "#!/bin/sh\nFLAG='{flag}'\ncase \"$1\" in\n\
              start) {start} ;;\n\
@@ -191,6 +203,11 @@ pub struct Node {
 impl Node {
     /// Starts the daemon in the foreground inside the namespace.
     pub fn start(&mut self) {
+        self.start_with_env(&[]);
+    }
+
+    /// Same, with extra environment variables (through `env`, which execs: same pid).
+    pub fn start_with_env(&mut self, env: &[(&str, &str)]) {
         let d = &self.dirs;
         let args = [
             "--ha-dir",
@@ -203,8 +220,11 @@ impl Node {
             &d.name,
         ]
         .map(|s| s.to_string());
-        let refs: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
-        self.daemon = Some(self.ns.spawn(HEARTBEAT, &refs));
+        let mut full: Vec<String> = env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        full.push(HEARTBEAT.to_string());
+        full.extend(args);
+        let refs: Vec<&str> = full.iter().map(|s| s.as_str()).collect();
+        self.daemon = Some(self.ns.spawn("env", &refs));
     }
 
     /// The daemon's pid (`ip netns exec` execs, so it is the spawned child's).
