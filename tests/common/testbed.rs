@@ -637,7 +637,7 @@ impl Testbed {
         let mut dir_guard = dir_guard;
         dir_guard.0 = None;
         if let Ok(mut live) = LIVE.lock() {
-            let names = [&public, &client, &nodes_ns(&na), &nodes_ns(&nb)]
+            let names = [&public, &client, &na.ns, &nb.ns]
                 .iter()
                 .map(|n| n.name.clone())
                 .collect();
@@ -761,10 +761,6 @@ impl Drop for Testbed {
             live.retain(|(_, d)| d != &self.dir);
         }
     }
-}
-
-fn nodes_ns(n: &Node) -> &Netns {
-    &n.ns
 }
 
 /// Removes a directory on drop unless disarmed.
