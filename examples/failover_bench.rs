@@ -57,6 +57,8 @@ struct Args {
     faults: Vec<Fault>,
     json: Option<String>,
     compare: Vec<PathBuf>,
+    /// Overrides of the "fast" profile: keepalive and deadtime in ms.
+    fast_override: Option<(u64, u64)>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -68,6 +70,7 @@ fn parse_args() -> Result<Args, String> {
         faults: Fault::all(),
         json: None,
         compare: Vec::new(),
+        fast_override: None,
     };
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -95,6 +98,13 @@ fn parse_args() -> Result<Args, String> {
                     .collect::<Result<_, _>>()?
             }
             "--json" => a.json = Some(need()?),
+            "--fast" => {
+                let v = need()?;
+                let (k, d) = v.split_once('/').ok_or("--fast KEEPALIVE_MS/DEADTIME_MS")?;
+                let k = k.parse().map_err(|_| "--fast: keepalive ms")?;
+                let d = d.parse().map_err(|_| "--fast: deadtime ms")?;
+                a.fast_override = Some((k, d));
+            }
             "--compare" => {
                 a.compare.push(PathBuf::from(need()?));
             }
@@ -205,9 +215,28 @@ fn steady(bed: &Testbed, timers: Timers) -> bool {
     if !(bed.wait_owner(0, limit) && bed.wait_peers_active(Duration::from_secs(20))) {
         return false;
     }
-    // Heartbeat refuses a standby while either side is "in flux" after a failback.
-    std::thread::sleep(Duration::from_millis(1500));
-    bed.wait_owner(0, Duration::from_secs(5))
+    // Heartbeat advertises `deadtime + 2 s` for 5 s after a start, and refuses a standby while
+    // either side is "in flux": measure from a settled pair only.
+    for n in &bed.nodes {
+        if let Some(t) = n.started_at {
+            let settle = Duration::from_secs(6);
+            if t.elapsed() < settle {
+                std::thread::sleep(settle - t.elapsed());
+            }
+        }
+    }
+    let settled =
+        common::netns::wait_until(Duration::from_secs(30), Duration::from_millis(200), || {
+            let a = bed.nodes[0].rscstatus();
+            let b = bed.nodes[1].rscstatus();
+            match (a.as_deref(), b.as_deref()) {
+                (None, None) => true,
+                (Some(a), Some(b)) => a != "transition" && b != "transition",
+                _ => false,
+            }
+        });
+    std::thread::sleep(Duration::from_millis(500));
+    settled && bed.wait_owner(0, Duration::from_secs(5))
 }
 
 fn one_run(bed: &mut Testbed, fault: Fault, timers: Timers) -> Result<(f64, f64, f64), String> {
@@ -312,7 +341,13 @@ fn measure_idle(bed: &Testbed, secs: u64) -> Idle {
 }
 
 fn run_profile(args: &Args, profile: &str) -> Result<ProfileResult, String> {
-    let timers = timers_for(args.kind, profile);
+    let mut timers = timers_for(args.kind, profile);
+    if let (Some((k, d)), "fast") = (args.fast_override, profile) {
+        timers.keepalive_ms = k;
+        timers.deadtime_ms = d;
+        timers.warntime_ms = d.saturating_sub(k).max(k);
+        timers.initdead_ms = timers.initdead_ms.max(d);
+    }
     eprintln!("== {} / {profile}: {:?}", args.kind.label(), timers);
     let mut bed = bring_up(args.kind, timers)?;
     let mut res = ProfileResult {
@@ -330,8 +365,12 @@ fn run_profile(args: &Args, profile: &str) -> Result<ProfileResult, String> {
             if !steady(&bed, timers) {
                 // Start from a fresh bed rather than measure a half-broken one.
                 eprintln!(
-                    "   not steady before run {run}, rebuilding: {}",
-                    bed.describe()
+                    "   not steady before run {run}, rebuilding: {}; rscstatus {:?}/{:?}; A sees B {:?}, B sees A {:?}",
+                    bed.describe(),
+                    bed.nodes[0].rscstatus(),
+                    bed.nodes[1].rscstatus(),
+                    bed.nodes[0].node_status("nodeb"),
+                    bed.nodes[1].node_status("nodea")
                 );
                 drop(bed);
                 bed = bring_up(args.kind, timers)?;
@@ -560,6 +599,7 @@ fn main() {
         eprintln!("failover_bench: {}: {why}", args.kind.label());
         std::process::exit(2);
     }
+    common::testbed::cleanup_on_signals();
     let mut results = Vec::new();
     for p in &args.profiles {
         match run_profile(&args, p) {

@@ -158,6 +158,8 @@ pub struct Node {
     pub kind: Kind,
     pub dir: PathBuf,
     pub bin_dir: PathBuf,
+    /// When the daemon was last started (Heartbeat advertises a longer dead time for 5 s).
+    pub started_at: Option<Instant>,
     daemon: Option<ChildGuard>,
     /// Declared last so that the namespace (and every process in it) goes after the daemon guard.
     pub ns: Netns,
@@ -277,6 +279,7 @@ impl Node {
             .spawn()
             .map_err(|e| format!("spawn daemon: {e}"))?;
         self.daemon = Some(ChildGuard { child: Some(child) });
+        self.started_at = Some(Instant::now());
         Ok(())
     }
 
@@ -398,6 +401,12 @@ impl Node {
         }
     }
 
+    /// `cl_status rscstatus`: `all`, `local`, `foreign`, `none` or `transition`.
+    pub fn rscstatus(&self) -> Option<String> {
+        let out = self.cl_status("rscstatus")?;
+        Some(String::from_utf8_lossy(&out.stdout).trim().to_string())
+    }
+
     /// What this node's daemon says of a node (`active`, `dead`...), via cl_status.
     pub fn node_status(&self, node: &str) -> Option<String> {
         let out = self.cl_status(&format!("nodestatus {node}"))?;
@@ -512,6 +521,49 @@ impl Node {
     }
 }
 
+/// Namespaces and directories of the beds alive in this process, for [`cleanup_all`].
+static LIVE: std::sync::Mutex<Vec<(Vec<String>, PathBuf)>> = std::sync::Mutex::new(Vec::new());
+
+/// Removes every bed of this process without unwinding (for a SIGINT/SIGTERM handler): kills all
+/// processes in their namespaces, deletes the namespaces and the directories.
+pub fn cleanup_all() {
+    let beds = LIVE
+        .lock()
+        .map(|mut v| std::mem::take(&mut *v))
+        .unwrap_or_default();
+    for (names, dir) in beds {
+        for n in &names {
+            for p in pids_in_netns(n) {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(p),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+        for n in &names {
+            let _ = run(&format!("ip netns del {n} 2>/dev/null"));
+        }
+        let _ = fs::remove_dir_all(dir);
+    }
+}
+
+/// Makes SIGINT / SIGTERM / SIGHUP tear every bed down before exiting (status 130), for the
+/// long-running demo and benchmark.
+pub fn cleanup_on_signals() {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let Ok(mut sigs) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]) else {
+        return;
+    };
+    std::thread::spawn(move || {
+        if sigs.forever().next().is_some() {
+            eprintln!("interrupted: tearing the test bed down");
+            cleanup_all();
+            std::process::exit(130);
+        }
+    });
+}
+
 /// The whole bed: public segment, client, two nodes, temp directory.
 pub struct Testbed {
     pub opts: BedOptions,
@@ -577,6 +629,7 @@ impl Testbed {
                 kind: opts.kinds[idx],
                 dir: dir.join(NODE_NAMES[idx]),
                 bin_dir: opts.bin_dir.clone(),
+                started_at: None,
                 daemon: None,
                 ns,
             };
@@ -586,6 +639,13 @@ impl Testbed {
         let [na, nb]: [Node; 2] = nodes.try_into().map_err(|_| "two nodes".to_string())?;
         let mut dir_guard = dir_guard;
         dir_guard.0 = None;
+        if let Ok(mut live) = LIVE.lock() {
+            let names = [&public, &client, &na.ns, &nb.ns]
+                .iter()
+                .map(|n| n.name.clone())
+                .collect();
+            live.push((names, dir.clone()));
+        }
         Ok(Testbed {
             opts,
             nodes: [na, nb],
@@ -708,6 +768,9 @@ impl Drop for Testbed {
         }
         if std::env::var_os("HB_TESTBED_KEEP").is_none() {
             let _ = fs::remove_dir_all(&self.dir);
+        }
+        if let Ok(mut live) = LIVE.lock() {
+            live.retain(|(_, d)| d != &self.dir);
         }
     }
 }
