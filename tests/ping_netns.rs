@@ -75,6 +75,18 @@ fn ping_node_listed_like_the_original() {
     let out = a.cl_status("listnodes").expect("cl_status");
     let listed = String::from_utf8_lossy(&out.stdout).to_string();
     assert!(listed.lines().any(|l| l == ROUTER), "{listed}");
+    let out = a.cl_status("listnodes -v").expect("cl_status");
+    let verbose = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        verbose.contains(&format!(
+            "\n{ROUTER}\tping\t(nodetype: ping)\n\t{ROUTER}\tup\n"
+        )),
+        "{verbose}"
+    );
+    let out = a
+        .cl_status(&format!("hblinkstatus {ROUTER} {ROUTER}"))
+        .expect("cl_status");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "up");
     let out = a
         .cl_status(&format!("listhblinks {ROUTER}"))
         .expect("cl_status");
