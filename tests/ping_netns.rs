@@ -3,7 +3,7 @@
 //! a client, and the dedicated heartbeat link.
 //!
 //! - Cutting A's public link moves the VIP to B within deadping + the ipfail confirmation (one
-//!   keepalive and 250 ms) + script time, and the client reaches http://VIP/ through B.
+//!   keepalive and 100 ms) + script time, and the client reaches http://VIP/ through B.
 //! - Cutting the heartbeat link and A's public link together: B takes over, A (reaching neither
 //!   its peer nor a ping node) does not, and releases what it held; after that, never both.
 
@@ -113,9 +113,9 @@ fn cutting_a_public_link_moves_the_vip_to_b() {
         elapsed.as_millis(),
         t.keepalive_ms
     );
-    // deadping + confirmation (keepalive + 250 ms) + script time: the test bed's scripts take
+    // deadping + confirmation (keepalive + 100 ms) + script time: the test bed's scripts take
     // well under a second; allow 5 s for a loaded machine.
-    let bound = Duration::from_millis(DEADPING_MS + t.keepalive_ms + 250 + 5000);
+    let bound = Duration::from_millis(DEADPING_MS + t.keepalive_ms + 100 + 5000);
     assert!(elapsed <= bound, "took {elapsed:?} > {bound:?}");
     assert_eq!(bed.served_by(), Some(NODE_NAMES[1]));
     assert!(

@@ -153,9 +153,9 @@ fn ipfail_node_reaching_fewer_hands_its_groups_to_the_peer() {
             s.holders(0) == [1] && s.holders(1) == [1]
         })
         .unwrap_or_else(|| panic!("not moved\n{}\n---\n{}", s.logs(0), s.logs(1)));
-    // deadping + the confirmation (one keepalive + 250 ms) + the standby exchange and scripts.
+    // deadping + the confirmation (one keepalive + 100 ms) + the standby exchange and scripts.
     assert!(
-        moved - cut <= DEADPING + KEEPALIVE + 250 + SCRIPTS,
+        moved - cut <= DEADPING + KEEPALIVE + 100 + SCRIPTS,
         "moved after {} ms",
         moved - cut
     );

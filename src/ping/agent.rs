@@ -421,9 +421,9 @@ mod tests {
         let v = a.evaluate(10_001, true, HOLD_ALL);
         assert_eq!(v.ipfail, None, "confirming first");
         assert_eq!(v.guard, Guard::Allow);
-        assert_eq!(a.deadline(), Some(11_251));
+        assert_eq!(a.deadline(), Some(11_101));
         assert_eq!(
-            a.evaluate(11_251, true, HOLD_ALL).ipfail,
+            a.evaluate(11_101, true, HOLD_ALL).ipfail,
             Some(Move::HandOver)
         );
         // A standby seen on either side restarts the hold-down.

@@ -24,6 +24,11 @@
 
 use crate::config::model::Millis;
 
+/// Beyond one keepalive, what a hand-over waits for the peer's count: the two nodes notice a
+/// shared failure less than a keepalive apart and each says so at once (a heartbeat on every
+/// count change), so this only covers transit and processing.
+pub const CONFIRM_MARGIN: Millis = 100;
+
 /// What ipfail sees at one instant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct IpfailView {
@@ -91,10 +96,10 @@ impl Ipfail {
         }
     }
 
-    /// The delays for a keepalive: confirm after one keepalive plus 250 ms (the counts of both
+    /// The delays for a keepalive: confirm after one keepalive plus 100 ms (the counts of both
     /// nodes have crossed by then), take over after three keepalives plus 500 ms.
     pub fn for_keepalive(holddown: Millis, keepalive: Millis) -> Self {
-        Self::new(holddown, keepalive + 250, 3 * keepalive + 500)
+        Self::new(holddown, keepalive + CONFIRM_MARGIN, 3 * keepalive + 500)
     }
 
     /// When the last move was decided, if any.
