@@ -29,6 +29,8 @@ enum Fault {
     LinkCut(usize, u64),
     /// SIGHUP with a faster keepalive.
     Reload(usize),
+    /// Nothing reaches node `n` for a while (it still sends).
+    OneWayCut(usize, u64),
 }
 
 fn rsc_set() -> impl Strategy<Value = RscSet> {
@@ -54,7 +56,8 @@ fn fault() -> impl Strategy<Value = Fault> {
         (node.clone(), rsc_set()).prop_map(|(n, s)| Fault::Takeover(n, s)),
         node.clone().prop_map(Fault::CrashRestart),
         (0usize..2, 2_000u64..40_000).prop_map(|(m, d)| Fault::LinkCut(m, d)),
-        node.prop_map(Fault::Reload),
+        node.clone().prop_map(Fault::Reload),
+        (node, 2_000u64..40_000).prop_map(|(n, d)| Fault::OneWayCut(n, d)),
     ]
 }
 
@@ -119,6 +122,15 @@ fn apply(s: &mut Sim, f: &Fault) {
             s.net[m].down = true;
             s.run_for(ms);
             s.net[m].down = false;
+        }
+        Fault::OneWayCut(n, ms) => {
+            for m in &mut s.net {
+                m.blocked_to[n] = true;
+            }
+            s.run_for(ms);
+            for m in &mut s.net {
+                m.blocked_to[n] = false;
+            }
         }
         Fault::Reload(n) => {
             if s.nodes[n].alive() {
