@@ -197,7 +197,7 @@ proptest! {
         mode in 0u8..3,
         media in 1usize..3,
         seed in any::<u64>(),
-        schedule in prop::collection::vec((0u64..30_000, fault()), 1..8),
+        schedule in prop::collection::vec((0u64..30_000, fault()), 1..12),
     ) {
         if let Err(e) = run_schedule(mode, media, seed, &schedule) {
             prop_assert!(false, "schedule {:?}\n{}", schedule, e);
