@@ -603,7 +603,13 @@ fn main() {
     let mut results = Vec::new();
     for p in &args.profiles {
         match run_profile(&args, p) {
-            Ok(r) => results.push(r),
+            Ok(r) => {
+                results.push(r);
+                // Keep what was measured so far should a later profile fail.
+                if let Some(path) = args.json.as_deref().filter(|p| *p != "-") {
+                    let _ = std::fs::write(path, to_json(args.kind, &args, &results));
+                }
+            }
             Err(e) => {
                 eprintln!("failover_bench: profile {p}: {e}");
                 std::process::exit(1);

@@ -461,8 +461,9 @@ impl Node {
 
     /// A crashed machine comes back: every process of the node killed, the VIP and /run state
     /// gone (as after a reboot), then the daemon started again.
+    /// A frozen node is killed without being thawed first: thawing would let it send one more
+    /// heartbeat with its old generation, which the original takes as a healed partition.
     pub fn reboot(&mut self) -> Result<(), String> {
-        self.thaw();
         self.power_off();
         self.start()
     }
@@ -475,7 +476,6 @@ impl Node {
                 break;
             }
             signal_all(&left, nix::sys::signal::Signal::SIGKILL);
-            signal_all(&left, nix::sys::signal::Signal::SIGCONT);
             std::thread::sleep(Duration::from_millis(20));
             left = self.pids();
         }
