@@ -1,9 +1,100 @@
 //! `heartbeat --check`: validate the three files and print a summary.
 
+use std::fmt::Write as _;
+
+use super::model::{AutoFailback, Config, Medium};
+use super::time::format_millis;
 use crate::cli::Options;
 
 /// Runs the check; returns the exit code (0 valid, 1 errors).
-pub fn run(_opts: &Options) -> i32 {
-    eprintln!("heartbeat --check: not implemented yet");
-    1
+pub fn run(opts: &Options) -> i32 {
+    match super::load(&opts.ha_dir, opts.node.as_deref()) {
+        Ok(loaded) => {
+            for w in &loaded.warnings {
+                eprintln!("{w}");
+            }
+            print!("{}", summary(&loaded.config));
+            0
+        }
+        Err(errors) => {
+            for e in &errors {
+                eprintln!("{e}");
+            }
+            eprintln!("heartbeat --check: {} error(s)", errors.len());
+            1
+        }
+    }
+}
+
+fn medium_text(m: &Medium, udpport: u16) -> String {
+    match m {
+        Medium::Bcast { iface } => format!("bcast {iface} port {udpport}"),
+        Medium::Ucast { iface, peer } => format!("ucast {iface} to {peer} port {udpport}"),
+        Medium::Mcast {
+            iface,
+            group,
+            port,
+            ttl,
+            loopback,
+        } => format!(
+            "mcast {iface} group {group} port {port} ttl {ttl} loop {}",
+            u8::from(*loopback)
+        ),
+    }
+}
+
+/// The human summary printed on success.
+pub fn summary(c: &Config) -> String {
+    let ha = &c.ha;
+    let mut s = String::new();
+    let _ = writeln!(s, "configuration in {}: OK", c.ha_dir.display());
+    let _ = writeln!(s, "this node: {}", c.local);
+    let _ = writeln!(s, "peer: {}", c.peer);
+    for m in &ha.media {
+        let _ = writeln!(s, "medium: {}", medium_text(m, ha.udpport));
+    }
+    let _ = writeln!(
+        s,
+        "timers: keepalive {}, deadtime {}, warntime {}, initdead {}, deadping {}",
+        format_millis(ha.keepalive),
+        format_millis(ha.deadtime),
+        format_millis(ha.warntime),
+        format_millis(ha.initdead),
+        format_millis(ha.deadping)
+    );
+    let af = match ha.auto_failback {
+        AutoFailback::On => "on",
+        AutoFailback::Off => "off",
+        AutoFailback::Legacy => "legacy",
+    };
+    let _ = writeln!(s, "auto_failback: {af}");
+    if ha.ping_nodes.is_empty() {
+        let _ = writeln!(s, "ping nodes: none");
+    } else {
+        let _ = writeln!(s, "ping nodes: {}", ha.ping_nodes.join(" "));
+    }
+    for g in &ha.ping_groups {
+        let _ = writeln!(s, "ping group {}: {}", g.name, g.hosts.join(" "));
+    }
+    let _ = writeln!(s, "ipfail: {}", if ha.ipfail { "on" } else { "off" });
+    let method = c
+        .keys
+        .send_key()
+        .map(|k| super::authkeys::method_name(k.method))
+        .unwrap_or("?");
+    let _ = writeln!(s, "auth: sending with key {} ({method})", c.keys.send_index);
+    if c.groups.is_empty() {
+        let _ = writeln!(s, "resource groups: none");
+    }
+    for g in &c.groups {
+        let texts: Vec<&str> = g.resources.iter().map(|r| r.text.as_str()).collect();
+        let _ = writeln!(
+            s,
+            "group {} (owner {}): {}",
+            g.key(),
+            g.owner,
+            texts.join(" ")
+        );
+    }
+    s
 }

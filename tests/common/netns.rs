@@ -164,3 +164,37 @@ pub fn wait_until(limit: Duration, step: Duration, mut cond: impl FnMut() -> boo
         std::thread::sleep(step);
     }
 }
+
+/// A temporary directory removed on drop (per-test config files, pid files, web roots).
+pub struct TempDir {
+    pub path: std::path::PathBuf,
+}
+
+impl TempDir {
+    pub fn new(prefix: &str) -> TempDir {
+        let path = std::env::temp_dir().join(unique(prefix));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).expect("create temp dir");
+        TempDir { path }
+    }
+
+    /// The path as a string (for shell command lines).
+    pub fn s(&self) -> String {
+        self.path.display().to_string()
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
+}
+
+impl Netns {
+    /// The MAC address of `iface` inside this namespace, lower-case.
+    pub fn mac(&self, iface: &str) -> String {
+        self.sh(&format!("cat /sys/class/net/{iface}/address"))
+            .trim()
+            .to_lowercase()
+    }
+}
