@@ -9,8 +9,16 @@
 //! [--idle-secs S] [--timers common|fast|both] [--faults kill9,freeze,sigterm,standby]
 //! [--json FILE|-] [--compare FILE...]`.
 
-#[path = "../tests/common/mod.rs"]
-mod common;
+// The shared test-bed modules (tests/common/mod.rs also holds test-only helpers).
+#[path = "../tests/common/netns.rs"]
+#[allow(dead_code)]
+mod netns;
+#[path = "../tests/common/testbed.rs"]
+#[allow(dead_code)]
+mod testbed;
+mod common {
+    pub(crate) use super::{netns, testbed};
+}
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};

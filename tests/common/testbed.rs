@@ -13,7 +13,9 @@
 //! default paths. Everything is torn down on drop; every wait is bounded.
 #![allow(dead_code)]
 
+#[path = "testbed/config.rs"]
 pub mod config;
+#[path = "testbed/probe.rs"]
 pub mod probe;
 
 use std::fs;
