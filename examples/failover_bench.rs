@@ -11,10 +11,8 @@
 
 // The shared test-bed modules (tests/common/mod.rs also holds test-only helpers).
 #[path = "../tests/common/netns.rs"]
-#[allow(dead_code)]
 mod netns;
 #[path = "../tests/common/testbed.rs"]
-#[allow(dead_code)]
 mod testbed;
 mod common {
     pub(crate) use super::{netns, testbed};
