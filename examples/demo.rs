@@ -8,8 +8,14 @@
 //!
 //! `demo [--peer ours|heartbeat|keepalived]` (default: ours, i.e. heartbeat-rs).
 
-#[path = "../tests/common/mod.rs"]
-mod common;
+// The shared test-bed modules (tests/common/mod.rs also holds test-only helpers).
+#[path = "../tests/common/netns.rs"]
+mod netns;
+#[path = "../tests/common/testbed.rs"]
+mod testbed;
+mod common {
+    pub(crate) use super::{netns, testbed};
+}
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};

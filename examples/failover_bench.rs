@@ -9,8 +9,14 @@
 //! [--idle-secs S] [--timers common|fast|both] [--faults kill9,freeze,sigterm,standby]
 //! [--json FILE|-] [--compare FILE...]`.
 
-#[path = "../tests/common/mod.rs"]
-mod common;
+// The shared test-bed modules (tests/common/mod.rs also holds test-only helpers).
+#[path = "../tests/common/netns.rs"]
+mod netns;
+#[path = "../tests/common/testbed.rs"]
+mod testbed;
+mod common {
+    pub(crate) use super::{netns, testbed};
+}
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -603,7 +609,13 @@ fn main() {
     let mut results = Vec::new();
     for p in &args.profiles {
         match run_profile(&args, p) {
-            Ok(r) => results.push(r),
+            Ok(r) => {
+                results.push(r);
+                // Keep what was measured so far should a later profile fail.
+                if let Some(path) = args.json.as_deref().filter(|p| *p != "-") {
+                    let _ = std::fs::write(path, to_json(args.kind, &args, &results));
+                }
+            }
             Err(e) => {
                 eprintln!("failover_bench: profile {p}: {e}");
                 std::process::exit(1);

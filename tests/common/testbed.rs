@@ -13,7 +13,9 @@
 //! default paths. Everything is torn down on drop; every wait is bounded.
 #![allow(dead_code)]
 
+#[path = "testbed/config.rs"]
 pub mod config;
+#[path = "testbed/probe.rs"]
 pub mod probe;
 
 use std::fs;
@@ -75,6 +77,13 @@ impl Kind {
         let exe = self.daemon_exe(bin_dir);
         if !exe.exists() {
             return Some(format!("{} not found", exe.display()));
+        }
+        if self == Kind::Ours {
+            return ["cl_status", "hb_standby", "hb_takeover"]
+                .iter()
+                .map(|t| bin_dir.join(t))
+                .find(|p| !p.exists())
+                .map(|p| format!("{} not built", p.display()));
         }
         let tools: &[&str] = match self {
             Kind::Ours => &[],
@@ -148,6 +157,43 @@ impl BedOptions {
             resource_dir: Path::new(env!("CARGO_MANIFEST_DIR")).join("resource.d"),
             extra_ha_cf: String::new(),
         }
+    }
+}
+
+/// The daemon kind the suite runs: `HB_E2E_KIND` = ours (default) | heartbeat | keepalived.
+pub fn suite_kind() -> Kind {
+    std::env::var("HB_E2E_KIND")
+        .ok()
+        .and_then(|k| Kind::parse(&k))
+        .unwrap_or(Kind::Ours)
+}
+
+/// A bed for one suite test, or None (with the reason printed) when the test must be skipped:
+/// not root, a tool missing, or the kind cannot express the scenario.
+pub fn suite_bed(bin_dir: &Path, auto_failback: bool, test: &str) -> Option<Testbed> {
+    if !super::netns::can_use_netns() {
+        eprintln!("{test}: skipped: needs root and iproute2");
+        return None;
+    }
+    let kind = suite_kind();
+    let mut opts = BedOptions::new(kind, bin_dir);
+    opts.auto_failback = auto_failback;
+    let mut missing = kind.missing(bin_dir);
+    for tool in ["nft", "unshare", "/usr/bin/python3"] {
+        if missing.is_none() && !run(&format!("command -v {tool}")).status.success() {
+            missing = Some(format!("{tool} not installed"));
+        }
+    }
+    if kind == Kind::Ours && missing.is_none() && !opts.resource_dir.join("IPaddr").exists() {
+        missing = Some(format!("{}/IPaddr missing", opts.resource_dir.display()));
+    }
+    if let Some(why) = missing {
+        eprintln!("{test}: skipped for {}: {why}", kind.label());
+        return None;
+    }
+    match Testbed::new(opts) {
+        Ok(bed) => Some(bed),
+        Err(e) => panic!("{test}: cannot build the test bed: {e}"),
     }
 }
 
@@ -420,8 +466,9 @@ impl Node {
 
     /// A crashed machine comes back: every process of the node killed, the VIP and /run state
     /// gone (as after a reboot), then the daemon started again.
+    /// A frozen node is killed without being thawed first: thawing would let it send one more
+    /// heartbeat with its old generation, which the original takes as a healed partition.
     pub fn reboot(&mut self) -> Result<(), String> {
-        self.thaw();
         self.power_off();
         self.start()
     }
@@ -434,7 +481,6 @@ impl Node {
                 break;
             }
             signal_all(&left, nix::sys::signal::Signal::SIGKILL);
-            signal_all(&left, nix::sys::signal::Signal::SIGCONT);
             std::thread::sleep(Duration::from_millis(20));
             left = self.pids();
         }
@@ -519,6 +565,31 @@ impl Node {
             .parse()
             .unwrap_or(0)
     }
+}
+
+/// The VIP sampled on both nodes.
+pub struct VipWatch {
+    a: probe::AddrWatch,
+    b: probe::AddrWatch,
+}
+
+impl VipWatch {
+    /// Stops sampling; returns the intervals in which the VIP was on both nodes.
+    pub fn both_intervals(self) -> Vec<(Instant, Instant)> {
+        let end = Instant::now();
+        let a = self.a.finish();
+        let b = self.b.finish();
+        probe::overlaps(&a, &b, end)
+    }
+}
+
+/// Whether every interval lies inside one of the allowed windows. The end of a window gets 500 ms
+/// of slack: a sampler thread on a busy machine notices a removed address a little late.
+pub fn inside_windows(intervals: &[(Instant, Instant)], windows: &[(Instant, Instant)]) -> bool {
+    let slack = Duration::from_millis(500);
+    intervals
+        .iter()
+        .all(|(s, e)| windows.iter().any(|(ws, we)| s >= ws && *e <= *we + slack))
 }
 
 /// Namespaces and directories of the beds alive in this process, for [`cleanup_all`].
@@ -666,6 +737,52 @@ impl Testbed {
     pub fn start_both(&mut self) -> Result<(), String> {
         self.nodes[0].start()?;
         self.nodes[1].start()
+    }
+
+    /// Starts both daemons and waits (bounded) until A holds and serves, both see each other, and
+    /// the pair has settled (Heartbeat advertises `deadtime + 2 s` for 5 s after a start).
+    pub fn bring_up(&mut self) -> Result<(), String> {
+        self.start_both()?;
+        let t = self.opts.timers;
+        let limit = Duration::from_millis(t.initdead_ms + t.deadtime_ms) + Duration::from_secs(30);
+        if !self.wait_owner(0, limit) {
+            return Err(format!(
+                "A did not take the group: {}\n{}",
+                self.describe(),
+                self.logs_tail(20)
+            ));
+        }
+        if !self.wait_peers_active(Duration::from_secs(20)) {
+            return Err(format!("peers not active\n{}", self.logs_tail(20)));
+        }
+        self.settle();
+        Ok(())
+    }
+
+    /// Waits until both daemons have run 6 s and neither reports a resource transition.
+    pub fn settle(&self) {
+        for n in &self.nodes {
+            if let Some(t) = n.started_at {
+                let need = Duration::from_secs(6);
+                if t.elapsed() < need {
+                    std::thread::sleep(need - t.elapsed());
+                }
+            }
+        }
+        super::netns::wait_until(Duration::from_secs(20), Duration::from_millis(200), || {
+            self.nodes
+                .iter()
+                .all(|n| n.rscstatus().is_none_or(|s| s != "transition"))
+        });
+    }
+
+    /// Starts sampling where the VIP is on both nodes every 20 ms (bounded to `limit`).
+    pub fn watch_vip(&self, limit: Duration) -> VipWatch {
+        let step = Duration::from_millis(20);
+        VipWatch {
+            a: probe::AddrWatch::start(&self.nodes[0].ns.name, VIP, step, limit),
+            b: probe::AddrWatch::start(&self.nodes[1].ns.name, VIP, step, limit),
+        }
     }
 
     /// One GET of the page through the VIP from the client.

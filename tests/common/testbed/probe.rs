@@ -254,3 +254,35 @@ pub fn watch_log(
         tail.wait_any(&refs, step, limit)
     })
 }
+
+/// The intervals in which both change records say "present" (records as from [`AddrWatch`]).
+pub fn overlaps(
+    a: &[(Instant, bool)],
+    b: &[(Instant, bool)],
+    end: Instant,
+) -> Vec<(Instant, Instant)> {
+    let mut events: Vec<(Instant, usize, bool)> = a
+        .iter()
+        .map(|&(t, v)| (t, 0, v))
+        .chain(b.iter().map(|&(t, v)| (t, 1, v)))
+        .collect();
+    events.sort_by_key(|e| e.0);
+    let mut state = [false, false];
+    let mut open: Option<Instant> = None;
+    let mut out = Vec::new();
+    for (t, who, v) in events {
+        state[who] = v;
+        match (state[0] && state[1], open) {
+            (true, None) => open = Some(t),
+            (false, Some(s)) => {
+                out.push((s, t));
+                open = None;
+            }
+            _ => {}
+        }
+    }
+    if let Some(s) = open {
+        out.push((s, end));
+    }
+    out
+}
