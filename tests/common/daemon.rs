@@ -9,18 +9,10 @@ use std::time::{Duration, Instant};
 
 use super::netns::{ChildGuard, Netns, TempDir, veth, wait_until};
 
-// `option_env!`: examples include these helpers too and get no CARGO_BIN_EXE_* variables.
-const fn bin(built: Option<&'static str>, name: &'static str) -> &'static str {
-    match built {
-        Some(path) => path,
-        None => name,
-    }
-}
-
-pub const HEARTBEAT: &str = bin(option_env!("CARGO_BIN_EXE_heartbeat"), "heartbeat");
-pub const CL_STATUS: &str = bin(option_env!("CARGO_BIN_EXE_cl_status"), "cl_status");
-pub const HB_STANDBY: &str = bin(option_env!("CARGO_BIN_EXE_hb_standby"), "hb_standby");
-pub const HB_TAKEOVER: &str = bin(option_env!("CARGO_BIN_EXE_hb_takeover"), "hb_takeover");
+pub const HEARTBEAT: &str = env!("CARGO_BIN_EXE_heartbeat");
+pub const CL_STATUS: &str = env!("CARGO_BIN_EXE_cl_status");
+pub const HB_STANDBY: &str = env!("CARGO_BIN_EXE_hb_standby");
+pub const HB_TAKEOVER: &str = env!("CARGO_BIN_EXE_hb_takeover");
 
 /// The media line of each test, in ha.cf words.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
