@@ -380,10 +380,13 @@ impl Core {
             self.legacy_heal();
             return;
         }
-        // Our status first so the peer heals too, then what we hold; `OS := false` makes us
-        // answer the peer's report with ours (rule 3), so both sides see both claims.
+        // Our status first so the peer heals too, then what we hold, twice: `isstable=0` makes
+        // the peer consider us unstable, so the following `isstable=1` draws its own report in
+        // reply (rule 3) even if it never lost sight of us. `OS := false` makes us answer its
+        // report likewise, so both sides see both claims (the original returner does the same).
         self.rsc.peer_stable = false;
         self.send_heartbeat();
+        self.send_resource(false, None);
         let stable = self.rsc.r == RState::Stable;
         self.send_resource(stable, None);
     }
