@@ -441,18 +441,18 @@ fn table(kind: Kind, results: &[ProfileResult]) -> String {
         );
         let _ = writeln!(
             t,
-            "{:<11} {:>4} | {:^20} | {:^20} | {:^20}",
+            "{:<11} {:>5} | {:^20} | {:^20} | {:^20}",
             "fault", "ok", "detection ms", "VIP ms", "service ms"
         );
         let _ = writeln!(
             t,
-            "{:<11} {:>4} | {:^20} | {:^20} | {:^20}",
+            "{:<11} {:>5} | {:^20} | {:^20} | {:^20}",
             "", "", "min    med    max", "min    med    max", "min    med    max"
         );
         for (f, s) in &r.faults {
             let _ = writeln!(
                 t,
-                "{:<11} {:>4} | {} | {} | {}",
+                "{:<11} {:>5} | {} | {} | {}",
                 f.key(),
                 format!("{}/{}", s.service.len(), s.service.len() + s.failures),
                 fmt_stats(&s.detection),
