@@ -63,6 +63,8 @@ struct Args {
     faults: Vec<Fault>,
     json: Option<String>,
     compare: Vec<PathBuf>,
+    /// `--report FILE`: print the ratios of an earlier result against `--compare` files, no run.
+    report: Option<PathBuf>,
     /// Overrides of the "fast" profile: keepalive and deadtime in ms.
     fast_override: Option<(u64, u64)>,
 }
@@ -77,6 +79,7 @@ fn parse_args() -> Result<Args, String> {
         json: None,
         compare: Vec::new(),
         fast_override: None,
+        report: None,
     };
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -111,6 +114,7 @@ fn parse_args() -> Result<Args, String> {
                 let d = d.parse().map_err(|_| "--fast: deadtime ms")?;
                 a.fast_override = Some((k, d));
             }
+            "--report" => a.report = Some(PathBuf::from(need()?)),
             "--compare" => {
                 a.compare.push(PathBuf::from(need()?));
             }
@@ -437,18 +441,18 @@ fn table(kind: Kind, results: &[ProfileResult]) -> String {
         );
         let _ = writeln!(
             t,
-            "{:<11} {:>4} | {:^20} | {:^20} | {:^20}",
+            "{:<11} {:>5} | {:^20} | {:^20} | {:^20}",
             "fault", "ok", "detection ms", "VIP ms", "service ms"
         );
         let _ = writeln!(
             t,
-            "{:<11} {:>4} | {:^20} | {:^20} | {:^20}",
+            "{:<11} {:>5} | {:^20} | {:^20} | {:^20}",
             "", "", "min    med    max", "min    med    max", "min    med    max"
         );
         for (f, s) in &r.faults {
             let _ = writeln!(
                 t,
-                "{:<11} {:>4} | {} | {} | {}",
+                "{:<11} {:>5} | {} | {} | {}",
                 f.key(),
                 format!("{}/{}", s.service.len(), s.service.len() + s.failures),
                 fmt_stats(&s.detection),
@@ -605,6 +609,19 @@ fn main() {
         eprintln!("failover_bench: {}: {why}", args.kind.label());
         std::process::exit(2);
     }
+    if let Some(path) = &args.report {
+        match std::fs::read_to_string(path) {
+            Ok(json) => {
+                println!("{}", path.display());
+                print_ratios(&json, &args.compare);
+                return;
+            }
+            Err(e) => {
+                eprintln!("failover_bench: {}: {e}", path.display());
+                std::process::exit(2);
+            }
+        }
+    }
     common::testbed::cleanup_on_signals();
     let mut results = Vec::new();
     for p in &args.profiles {
@@ -635,8 +652,20 @@ fn main() {
         }
         None => {}
     }
-    let ours = medians_from_json(&json);
-    for other in &args.compare {
+    print_ratios(&json, &args.compare);
+    let failures: usize = results
+        .iter()
+        .flat_map(|r| r.faults.iter().map(|(_, s)| s.failures))
+        .sum();
+    if failures > 0 {
+        std::process::exit(1);
+    }
+}
+
+/// Prints, per profile and fault, our median service time over each compared file's.
+fn print_ratios(json: &str, compare: &[PathBuf]) {
+    let ours = medians_from_json(json);
+    for other in compare {
         let Ok(text) = std::fs::read_to_string(other) else {
             eprintln!("failover_bench: cannot read {}", other.display());
             continue;
@@ -653,12 +682,5 @@ fn main() {
                 );
             }
         }
-    }
-    let failures: usize = results
-        .iter()
-        .flat_map(|r| r.faults.iter().map(|(_, s)| s.failures))
-        .sum();
-    if failures > 0 {
-        std::process::exit(1);
     }
 }

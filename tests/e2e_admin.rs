@@ -93,6 +93,9 @@ fn sigterm_hands_the_group_over_without_waiting_for_deadtime() {
         !bed.nodes[0].has_vip(),
         "A kept the VIP after a graceful stop"
     );
+    // Restarted at once (before B's dead time ran out): the original still fails back, because
+    // its takeover after the shutdown notice goes through mach_down, whose `resource
+    // info=mach_down` marks a failback as needed (spec 6.7 rules 4 and 8).
     bed.nodes[0].start().unwrap();
     assert!(
         bed.wait_owner(0, Duration::from_secs(60)),
