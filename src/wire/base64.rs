@@ -52,16 +52,23 @@ pub fn encode(input: &[u8]) -> Vec<u8> {
     out
 }
 
+/// Sextet of each alphabet character; `INVALID` for every other byte.
+const SEXTETS: [u8; 256] = {
+    let mut table = [INVALID; 256];
+    let mut i = 0;
+    while i < 64 {
+        table[ALPHABET[i] as usize] = i as u8;
+        i += 1;
+    }
+    table
+};
+const INVALID: u8 = 0xff;
+
 fn sextet(c: u8) -> Option<u32> {
-    let v = match c {
-        b'A'..=b'Z' => c - b'A',
-        b'a'..=b'z' => c - b'a' + 26,
-        b'0'..=b'9' => c - b'0' + 52,
-        b'+' => 62,
-        b'/' => 63,
-        _ => return None,
-    };
-    Some(u32::from(v))
+    match SEXTETS[usize::from(c)] {
+        INVALID => None,
+        v => Some(u32::from(v)),
+    }
 }
 
 /// Decodes canonical base64; `None` for a bad length, character, padding or non-zero pad bits.

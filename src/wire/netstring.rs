@@ -8,7 +8,7 @@ use std::io::Write;
 
 use super::error::DecodeError;
 use super::message::{Field, Message, Value};
-use super::rules::valid_name;
+use super::rules::{valid_raw_str_value, valid_split_name};
 use super::scan::first_of;
 
 pub const START: &[u8] = b"###\n";
@@ -131,19 +131,28 @@ fn decode_field(data: &[u8]) -> Result<Field, DecodeError> {
         .filter(|&i| body[i] == b'=')
         .ok_or(DecodeError::BadField)?;
     let (name, value) = (&body[..eq], &body[eq + 1..]);
-    if !valid_name(name) || value.is_empty() {
+    if !valid_split_name(name) || value.is_empty() {
         return Err(DecodeError::BadField);
     }
     let name = std::str::from_utf8(name)
         .map_err(|_| DecodeError::BadField)?
         .to_string();
     let value = match digit {
-        b'0' if value.contains(&0) => return Err(DecodeError::BadField),
+        b'0' if !valid_raw_str_value(value) => return Err(DecodeError::BadField),
         b'0' => Value::Str(value.to_vec()),
         b'1' => Value::Bin(value.to_vec()),
         _ => return Err(DecodeError::UnsupportedType),
     };
     Ok(Field { name, value })
+}
+
+/// Whether a field can be sent in a netstring packet (see `rules::valid_raw_str_value`): what
+/// `decode_field` accepts, so every decoded netstring message can be encoded again.
+pub fn can_carry(field: &Field) -> bool {
+    match &field.value {
+        Value::Str(v) => valid_raw_str_value(v),
+        Value::Bin(v) => !v.is_empty(),
+    }
 }
 
 /// Appends `LEN:(t)name=value,` for a field, with `value` given separately so the caller can
