@@ -15,7 +15,7 @@ use super::base64;
 use super::error::DecodeError;
 use super::keyring::KeySource;
 use super::message::{Field, Message, Value};
-use super::rules::{AUTH_FIELD, parse_auth_value, valid_split_name, valid_str_value};
+use super::rules::{AUTH_FIELD, name_string, parse_auth_value, valid_split_name, valid_str_value};
 use super::scan::first_of;
 
 pub const START: &[u8] = b">>>\n";
@@ -165,11 +165,10 @@ fn decode_line_into(
         return Err(DecodeError::BadField);
     }
     let name = match text {
-        Some(text) => text.get(line.name..line.eq),
-        None => std::str::from_utf8(name).ok(),
+        Some(text) => text.get(line.name..line.eq).map(str::to_owned),
+        None => name_string(name),
     }
-    .ok_or(DecodeError::BadField)?
-    .to_owned();
+    .ok_or(DecodeError::BadField)?;
     let value = match line.type_digit(bytes) {
         // One copying pass that also undoes the LF escape.
         None => Value::Str(

@@ -18,6 +18,11 @@ pub fn valid_split_name(name: &[u8]) -> bool {
     !name.is_empty() && !name.starts_with(b">>>") && !name.starts_with(b"<<<") && name[0] != b'('
 }
 
+/// A received name as text, or `None` if it is not UTF-8.
+pub fn name_string(name: &[u8]) -> Option<String> {
+    std::str::from_utf8(name).ok().map(str::to_owned)
+}
+
 /// A string value a classic packet can carry: non-empty, no NUL (C string), no 0x13 (it is the
 /// escape of LF and would come back as LF).
 pub fn valid_str_value(value: &[u8]) -> bool {
@@ -58,6 +63,18 @@ mod tests {
         }
         for split in [&b""[..], b"t", b">>>x", b"<<<", b"(1)x", b"a(", b"<<x"] {
             assert_eq!(valid_split_name(split), valid_name(split), "{split:?}");
+        }
+    }
+
+    #[test]
+    fn name_text() {
+        assert_eq!(name_string(b"srcuuid").as_deref(), Some("srcuuid"));
+        assert_eq!(
+            name_string("\u{e9}t\u{e9}".as_bytes()).as_deref(),
+            Some("\u{e9}t\u{e9}")
+        );
+        for bad in [&b"\xc3"[..], b"a\xff", b"\xa9x"] {
+            assert_eq!(name_string(bad), None, "{bad:?}");
         }
     }
 
