@@ -223,6 +223,10 @@ fn init_script_start_status_reload_stop() {
         "{}",
         pair.logs()
     );
+    // standby goes through hb_standby, which reports the refusal (no peer here): exit 1.
+    let (code, out) = init("standby");
+    assert!(out.contains("Attempting to enter standby mode."), "{out}");
+    assert_eq!(code, 1, "{out}");
     let (code, out) = init("stop");
     assert_eq!(code, 0, "{out}\n{}", pair.logs());
     assert!(

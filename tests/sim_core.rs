@@ -488,3 +488,26 @@ fn reload_changes_timers_without_resource_action() {
         "{last} {dead}"
     );
 }
+
+#[test]
+fn chronically_slow_process_still_sees_a_dead_peer() {
+    let p = Params::default();
+    let mut s = stable_pair(17);
+    s.kill(1);
+    let last = s.nodes[1].last_tx.unwrap();
+    // alpha runs only every ~4 s (below the stall limit of deadtime / 2).
+    for _ in 0..6 {
+        s.freeze(0, 3800);
+        s.run_for(3900);
+    }
+    assert!(!s.nodes[0].log_contains("Process stalled"));
+    let dead = s.nodes[0]
+        .first_log("node beta: is dead")
+        .expect("beta declared dead");
+    assert!(
+        dead <= last + p.deadtime + 3900,
+        "last {last}, dead {dead}\n{}",
+        s.logs(0)
+    );
+    assert_eq!(s.holders(1), vec![0]);
+}

@@ -108,11 +108,6 @@ impl Runner {
         self.current.is_some() || !self.queue.is_empty()
     }
 
-    /// A script of ours is running right now.
-    pub fn running(&self) -> bool {
-        self.current.as_ref().is_some_and(|(_, r)| r.is_some())
-    }
-
     /// Drops queued transfers and the rest of a running start (shutdown); returns the
     /// purposes dropped.
     pub fn cancel_pending(&mut self) -> Vec<Purpose> {

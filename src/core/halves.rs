@@ -46,10 +46,6 @@ impl Halves {
         self.0 & other.0 == other.0
     }
 
-    pub fn intersects(self, other: Halves) -> bool {
-        self.0 & other.0 != 0
-    }
-
     pub fn is_empty(self) -> bool {
         self.0 == 0
     }

@@ -185,15 +185,19 @@ impl Core {
     /// Stall awareness: a call long after the previous one means our process was stopped or
     /// starved. Timers are then stale: heartbeat first, and give the peer a fresh deadline.
     pub(super) fn check_stall(&mut self) {
+        // Only a gap that could have expired the peer's deadline matters (a healthy peer's
+        // last status is at most a keepalive old when we stop): half a deadtime, at least two
+        // keepalives. A lower limit would let a chronically slow process re-arm the deadline
+        // forever and never see a dead peer.
         let gap = self.now.mono.saturating_sub(self.last_call);
-        let limit = 2 * self.config.ha.keepalive;
+        let limit = (2 * self.config.ha.keepalive).max(self.config.ha.deadtime / 2);
         if gap <= limit || self.stopped {
             return;
         }
         self.log(
             Severity::Warn,
             format!(
-                "Process stalled: no run for {gap} ms (> 2 x keepalive {} ms). Sending a heartbeat and re-arming timers before judging the peer.",
+                "Process stalled: no run for {gap} ms (keepalive {} ms). Sending a heartbeat and re-arming the peer's deadline before judging it.",
                 self.config.ha.keepalive
             ),
         );

@@ -7,8 +7,8 @@
 //! `shutdown` (§12.6), `groups` (script sequencing); `halves`, `rxwindow` and `transport`
 //! are small helpers; the wire module stamps, signs and frames (`wire::sender::Sender`).
 
-pub mod groups;
-pub mod halves;
+mod groups;
+mod halves;
 mod legacy;
 pub mod machine;
 mod membership;

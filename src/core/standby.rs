@@ -14,7 +14,7 @@ use crate::wire::Message;
 
 /// `SR` for our own request (spec §7.2).
 const OWN_REQUEST_TIMEOUT: Millis = 10_000;
-/// `SR` once the transfer runs.
+/// `SR` once the transfer runs, at most (the original's hour).
 const TRANSFER_TIMEOUT: Millis = 3_600_000;
 /// How long `hb_takeover` waits for the peer to start its standby.
 const TAKEOVER_ANSWER_TIMEOUT: Millis = 10_000;
@@ -80,6 +80,24 @@ fn set_word(set: Halves) -> &'static str {
 }
 
 impl Core {
+    /// How long a standby transfer may take: every script of every group started and stopped
+    /// again, each killed at `resource_timeout` (§13.14), plus a deadtime. The original waits
+    /// an hour because its scripts had no timeout; a peer that silently abandoned the transfer
+    /// (it lost sight of us meanwhile) must not block us that long.
+    fn transfer_timeout(&self) -> Millis {
+        let scripts: u64 = self
+            .config
+            .groups
+            .iter()
+            .map(|g| g.resources.len() as u64)
+            .sum();
+        let bound = scripts
+            .saturating_mul(2)
+            .saturating_mul(self.config.ha.resource_timeout)
+            .saturating_add(self.config.ha.deadtime);
+        bound.min(TRANSFER_TIMEOUT)
+    }
+
     pub(super) fn standby_idle(&self) -> bool {
         self.sb.gs == Gs::Not
     }
@@ -300,7 +318,7 @@ impl Core {
                     self.sb.deadline = Some(now + OWN_REQUEST_TIMEOUT);
                 } else {
                     self.sb.gs = Gs::Other;
-                    self.sb.deadline = Some(now + TRANSFER_TIMEOUT);
+                    self.sb.deadline = Some(now + self.transfer_timeout());
                     // The peer began: our takeover request (if any) was heard.
                     if let Some((c, _)) = self.sb.takeover_client {
                         self.sb.takeover_client = Some((c, Millis::MAX));
@@ -317,7 +335,7 @@ impl Core {
                         set.word()
                     ),
                 );
-                self.sb.deadline = Some(now + TRANSFER_TIMEOUT);
+                self.sb.deadline = Some(now + self.transfer_timeout());
                 self.rsc.held = self.rsc.held.minus(set);
                 self.send_resource(false, Some("standby"));
                 self.log(

@@ -108,6 +108,7 @@ pub fn run(opts: &Options) -> i32 {
 
     let version = env!("CARGO_PKG_VERSION");
     log::info!("Configuration validated. Starting heartbeat {version} (heartbeat-rs)");
+    log::info!("heartbeat: version {version}");
     for w in &loaded.warnings {
         log::warn!("{w}");
     }

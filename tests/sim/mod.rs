@@ -165,6 +165,8 @@ pub struct Net {
     pub delay: (Millis, Millis),
     /// Cut: nothing passes.
     pub down: bool,
+    /// One-way cut: nothing reaches node `i` when `blocked_to[i]`.
+    pub blocked_to: [bool; 2],
 }
 
 impl Default for Net {
@@ -174,6 +176,7 @@ impl Default for Net {
             dup: 0.0,
             delay: (1, 5),
             down: false,
+            blocked_to: [false; 2],
         }
     }
 }
@@ -389,8 +392,10 @@ impl Sim {
 
     /// A partition or a stall is in progress: double ownership is expected.
     fn fault_active(&self) -> bool {
+        let cut_to = |i: usize| self.net.iter().all(|m| m.down || m.blocked_to[i]);
         self.link_fault
-            || self.net.iter().all(|m| m.down)
+            || cut_to(0)
+            || cut_to(1)
             || self.nodes.iter().any(|n| n.frozen_until.is_some())
     }
 
@@ -482,7 +487,7 @@ impl Sim {
     fn send(&mut self, from: usize, m: usize, bytes: &[u8]) {
         let to = 1 - from;
         let net = self.net[m].clone();
-        if net.down || self.rng.chance(net.loss) {
+        if net.down || net.blocked_to[to] || self.rng.chance(net.loss) {
             return;
         }
         let copies = if self.rng.chance(net.dup) { 2 } else { 1 };
