@@ -290,3 +290,25 @@ fn known_legacy_race_failed_start_during_heal() {
     ];
     run_schedule(2, 2, 1808344304857593, &schedule).unwrap();
 }
+
+#[test]
+fn regression_standby_then_one_way_cut() {
+    let schedule = [
+        (0, Fault::Standby(0, RscSet::All)),
+        (0, Fault::ScriptFail(0, 1, 0)),
+        (0, Fault::ScriptFail(0, 2, 0)),
+        (14, Fault::OneWayCut(0, 9002)),
+    ];
+    run_schedule(0, 2, 0, &schedule).unwrap();
+}
+
+#[test]
+fn regression_hangs_standby_one_way_cut() {
+    let schedule = [
+        (9138, Fault::ScriptHang(1, 2, 0)),
+        (10422, Fault::Standby(1, RscSet::All)),
+        (4796, Fault::ScriptHang(1, 1, 0)),
+        (675, Fault::OneWayCut(1, 26000)),
+    ];
+    run_schedule(0, 1, 11997545748149565314, &schedule).unwrap();
+}

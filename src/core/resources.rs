@@ -14,6 +14,8 @@ use crate::wire::Message;
 const T_LOCAL: Millis = 10_000;
 /// Retry period of auto failback and of a pending hand-over (spec §6.7 rule 7).
 const RETRY: Millis = 1000;
+/// `info` of the claim sent to a peer that comes back from the dead: asks for its claim.
+const RETURNED: &str = "returned";
 /// How long nobody may hold our own groups before the audit takes them back.
 const ORPHAN_GRACE: Millis = 2000;
 
@@ -323,6 +325,10 @@ impl Core {
             self.try_failback();
         }
         self.standby_check_report();
+        if msg.get("info") == Some(RETURNED) && !self.rsc.shutting_down {
+            let stable = self.rsc.r == RState::Stable;
+            self.send_resource(stable, None);
+        }
         self.reconcile();
     }
 
@@ -380,12 +386,14 @@ impl Core {
             self.legacy_heal();
             return;
         }
-        // Our status first so the peer heals too, then what we hold; `OS := false` makes us
-        // answer the peer's report with ours (rule 3), so both sides see both claims.
+        // Our status first so the peer heals too, then what we hold with `info=returned`, which
+        // our peers answer with their own claim whatever their state (a real 3.0.6 ignores
+        // the info word; it restarts itself after a partition anyway). `OS := false` until
+        // the peer says it is stable again.
         self.rsc.peer_stable = false;
         self.send_heartbeat();
         let stable = self.rsc.r == RState::Stable;
-        self.send_resource(stable, None);
+        self.send_resource(stable, Some(RETURNED));
     }
 
     /// A new incarnation of the peer: whatever it held is gone with the old one.
