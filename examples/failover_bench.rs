@@ -360,8 +360,12 @@ fn run_profile(args: &Args, profile: &str) -> Result<ProfileResult, String> {
     }
     eprintln!("== {} / {profile}: {:?}", args.kind.label(), timers);
     let mut bed = bring_up(args.kind, timers)?;
+    let name = match (args.fast_override, profile) {
+        (Some((k, d)), "fast") => format!("keepalive{k}-deadtime{d}"),
+        _ => profile.to_string(),
+    };
     let mut res = ProfileResult {
-        profile: profile.to_string(),
+        profile: name,
         timers,
         faults: Vec::new(),
         idle: None,
