@@ -2,7 +2,7 @@
 //! heartbeat sending, late-heartbeat warnings, initdead, stall awareness and "comm up".
 
 use super::Core;
-use super::rxwindow::RxWindow;
+use super::protocol::PeerRx;
 use super::vocab::{NodeStatus, Output, Severity};
 use crate::config::Millis;
 use crate::wire::Message;
@@ -63,7 +63,7 @@ pub struct Peer {
     pub dt: Millis,
     /// The warntime silence warning was already logged for this silence.
     pub warned: bool,
-    pub rx: RxWindow,
+    pub rx: PeerRx,
     /// It runs flow control (`protocol` present in its status).
     pub protocol: bool,
     pub links: Vec<Link>,
@@ -92,7 +92,7 @@ impl Membership {
                 last_status_seq: None,
                 dt: deadtime,
                 warned: false,
-                rx: RxWindow::new(ack_trigger),
+                rx: PeerRx::new(ack_trigger),
                 protocol: true,
                 links: vec![Link::default(); media],
             },
