@@ -294,8 +294,13 @@ fn ours_takes_over_from_the_real_node_and_gives_back() {
             "kill9" => bed.nodes[0].kill9(),
             _ => bed.nodes[0].freeze(),
         }
+        // The dead or frozen node keeps its VIP configured: B must hold it and serve the client.
         assert!(
-            bed.wait_owner(1, deadtime + Duration::from_secs(30)),
+            wait_until(
+                deadtime + Duration::from_secs(30),
+                Duration::from_millis(100),
+                || bed.nodes[1].has_vip() && bed.served_by() == Some("nodeb")
+            ),
             "{fault}: ours did not take over: {}\n{}",
             bed.describe(),
             bed.logs_tail(30)
