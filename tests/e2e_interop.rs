@@ -44,6 +44,7 @@ const BAD_ALWAYS: &[&str] = &[
     "Heartbeat restart triggered",
     "returning after partition",
     "ignoring message type",
+    "Ignored standby message",
 ];
 
 /// Lines that must not appear in a steady window (they may around a fault).
