@@ -4,8 +4,8 @@
 //! - steady pair, both start orders, each of crc / md5 / sha1: both `cl_status` show the other
 //!   `active`, and neither log shows an authentication failure, a bad packet, lost packets, a
 //!   filling history queue or a late heartbeat during a steady window;
-//! - the real node owns the group: kill -9 / freeze it, ours takes over and serves, it comes back
-//!   and gets the group back (auto_failback on);
+//! - the real node owns the group: kill -9 / freeze / SIGTERM it, ours takes over and serves
+//!   (on the shutdown notice for SIGTERM), it comes back and gets the group back (auto_failback on);
 //! - our node owns the group: SIGTERM ours, the real node takes over on the shutdown notice;
 //!   `hb_standby` on either side moves the group;
 //! - our node restarted mid-run (new generation): the real node accepts it without restarting.
@@ -277,8 +277,8 @@ fn mixed_pair_is_steady_in_both_orders_with_each_auth_method() {
     }
 }
 
-/// The real node (A) owns the group: kill -9, then freeze; ours takes over, A comes back and
-/// gets the group back (auto_failback on).
+/// The real node (A) owns the group: kill -9, then freeze, then SIGTERM; ours takes over (the
+/// last time on the shutdown notice), A comes back and gets the group back (auto_failback on).
 #[test]
 fn ours_takes_over_from_the_real_node_and_gives_back() {
     let test = "ours_takes_over_from_the_real_node";
@@ -323,6 +323,36 @@ fn ours_takes_over_from_the_real_node_and_gives_back() {
         assert_both_active(&bed, fault);
         bed.settle();
     }
+    // A graceful stop of the real node: ours takes over on its shutdown notice, not deadtime.
+    let m = marks(&bed);
+    bed.nodes[0].sigterm();
+    assert!(
+        bed.wait_owner(1, Duration::from_secs(30)),
+        "sigterm: ours did not take over: {}\n{}",
+        bed.describe(),
+        bed.logs_tail(30)
+    );
+    assert!(
+        bed.nodes[0].wait_exit(Duration::from_secs(30)),
+        "the real node did not exit"
+    );
+    let b_log = since(&bed, &m, 1);
+    assert!(
+        b_log.contains("Received shutdown notice from 'nodea'"),
+        "no shutdown notice on ours:\n{b_log}"
+    );
+    assert!(
+        !b_log.contains("node nodea: is dead"),
+        "ours waited for deadtime:\n{b_log}"
+    );
+    bed.nodes[0].start().unwrap();
+    assert!(
+        bed.wait_owner(0, Duration::from_secs(60)),
+        "no failback to the restarted real node: {}\n{}",
+        bed.describe(),
+        bed.logs_tail(30)
+    );
+    assert_both_active(&bed, "after the real node's restart");
     for i in 0..2 {
         assert_clean(&bed, &all_logs(&bed, i), i, BAD_ALWAYS, test);
     }
