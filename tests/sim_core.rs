@@ -531,3 +531,31 @@ fn restart_right_after_graceful_stop_fails_back_with_auto_failback_on() {
         .unwrap_or_else(|| panic!("no failback\nalpha:\n{}\nbeta:\n{}", s.logs(0), s.logs(1)));
     settle_and_check(&mut s, 20_000);
 }
+
+/// Heartbeat 3.0.6 (the acquirer) sends its `ask_resources done` after the `resource
+/// isstable=1` that follows it (seen on the wire in the mixed pair, issue 9). The requester
+/// completes on the report; the late `done` must not be logged as an ignored standby message.
+#[test]
+fn standby_done_overtaken_by_the_peers_resource_report_is_not_an_error() {
+    let mut s = stable_pair(11);
+    for n in &mut s.net {
+        n.delay_done_from = [0, 300];
+    }
+    let client = s.admin(0, standby(RscSet::All));
+    s.run_for(10_000);
+    assert!(s.reply(0, client).is_some_and(|r| r.ok), "{}", s.logs(0));
+    assert_eq!((s.holders(0), s.holders(1)), (vec![1], vec![1]));
+    assert!(
+        s.nodes[0].log_contains("Other node completed standby takeover of all resources."),
+        "{}",
+        s.logs(0)
+    );
+    for i in 0..2 {
+        assert!(
+            !s.nodes[i].log_contains("Ignored standby message"),
+            "{}",
+            s.logs(i)
+        );
+    }
+    assert!(s.violations.is_empty(), "{:?}", s.violations);
+}

@@ -54,6 +54,10 @@ pub struct Standby {
     pub acquired_ok: bool,
     /// The set of our own running request (our terms), while we are the requester.
     pub own_set: Option<Halves>,
+    /// Our standby was completed by the peer's resource report before its `done` arrived: that
+    /// `done` is still on its way. Heartbeat 3.0.6 sends the acquirer's `ask_resources done` and
+    /// its `resource isstable=1` back to back and often in the reverse order (seq n+1 before n).
+    pub late_peer_done: bool,
 }
 
 impl Standby {
@@ -65,6 +69,7 @@ impl Standby {
             takeover_client: None,
             acquired_ok: true,
             own_set: None,
+            late_peer_done: false,
         }
     }
 }
@@ -283,6 +288,7 @@ impl Core {
         }
         match (self.sb.gs, info.as_str(), from_self) {
             (Gs::Not, "me", _) => {
+                self.sb.late_peer_done = false;
                 if !self.rsc.peer_stable {
                     self.log(
                         Severity::Warn,
@@ -422,6 +428,15 @@ impl Core {
                 self.rsc.peer_stable = true;
                 self.send_resource(true, None);
             }
+            (Gs::Not, "done", false) if self.sb.late_peer_done => {
+                // The peer's `done` overtaken by its own resource report (see `late_peer_done`):
+                // the transfer is already complete, nothing is wrong.
+                self.sb.late_peer_done = false;
+                self.log(
+                    Severity::Debug,
+                    format!("standby: late 'done' from {src}: already complete"),
+                );
+            }
             (gs, _, _) => {
                 self.log(
                     Severity::Error,
@@ -524,6 +539,7 @@ impl Core {
             self.sb.gs = Gs::Not;
             self.sb.deadline = None;
             self.sb.own_set = None;
+            self.sb.late_peer_done = true;
             if let Some(c) = self.sb.standby_client.take() {
                 let peer = self.config.peer.clone();
                 self.reply(

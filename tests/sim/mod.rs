@@ -186,6 +186,9 @@ pub struct Net {
     pub down: bool,
     /// One-way cut: nothing reaches node `i` when `blocked_to[i]`.
     pub blocked_to: [bool; 2],
+    /// Extra delay for `ask_resources info=done` sent by node `i` (the reordering Heartbeat
+    /// 3.0.6 shows: its `done` often goes out after the `resource` message that follows it).
+    pub delay_done_from: [Millis; 2],
 }
 
 impl Default for Net {
@@ -196,6 +199,7 @@ impl Default for Net {
             delay: (1, 5),
             down: false,
             blocked_to: [false; 2],
+            delay_done_from: [0; 2],
         }
     }
 }
@@ -525,8 +529,17 @@ impl Sim {
             return;
         }
         let copies = if self.rng.chance(net.dup) { 2 } else { 1 };
+        let is_done = |b: &[u8]| {
+            let has = |pat: &[u8]| b.windows(pat.len()).any(|w| w == pat);
+            has(b"t=ask_resources") && has(b"info=done")
+        };
+        let extra = if net.delay_done_from[from] > 0 && is_done(bytes) {
+            net.delay_done_from[from]
+        } else {
+            0
+        };
         for _ in 0..copies {
-            let at = self.now + self.rng.range(net.delay.0, net.delay.1);
+            let at = self.now + extra + self.rng.range(net.delay.0, net.delay.1);
             self.order += 1;
             self.packets.push(Packet {
                 at,
