@@ -1,13 +1,28 @@
 //! The Heartbeat wire format (spec §1–§4): codec, authentication, builders, receive window.
 //! No I/O here.
 //!
-//! Planned API (filled in by the wire work; the core codes against these names):
-//! - `decode_verified(bytes, &AuthKeys) -> Result<Message, DecodeError>`: authenticate first,
-//!   then parse; both classic and netstring framing.
-//! - `encode(&Message, &AuthKeys, MsgFmt) -> Result<Vec<u8>, EncodeError>`: sign and frame.
-//! - `builders`: one named constructor per message type the original exchanges.
-//! - `window::ReceiveWindow`: per-peer sequence/generation tracking.
+//! - [`decode_verified`]: authenticate first, then parse; classic and netstring framing.
+//! - [`encode`]: sign and frame (`msgfmt classic` or 3.0.6-style netstring).
+//! - [`builders`]: one named constructor per message type the original exchanges.
+//! - [`sender::Sender`]: automatic fields, sequence numbers and retransmission history.
+//! - [`window::ReceiveWindow`]: per-peer sequence/generation tracking.
+//! - [`generation`]: the `hb_generation` file content.
 
+pub mod auth;
+pub mod base64;
+pub mod builders;
+pub mod classic;
+pub mod codec;
+pub mod crc;
+pub mod error;
+pub mod generation;
 pub mod message;
+pub mod netstring;
+pub mod rules;
+pub mod sender;
+pub mod window;
 
+pub use codec::{Format, decode_unverified, decode_verified, encode, encode_with_key};
+pub use error::{DecodeError, EncodeError};
 pub use message::{Field, Message, Value};
+pub use rules::MAX_PACKET;

@@ -1,0 +1,167 @@
+//! Receive window behaviour (spec §4.3–§4.6).
+
+use heartbeat::wire::Message;
+use heartbeat::wire::window::{Accepted, ReceiveWindow, Verdict};
+
+fn msg(t: &str, seq: u64, hg: u64, ts: u64) -> Message {
+    let mut m = Message::new(t);
+    m.push("src", "nodeb")
+        .push("seq", format!("{seq:x}"))
+        .push("hg", format!("{hg:x}"))
+        .push("ts", format!("{ts:x}"));
+    m
+}
+
+fn status(seq: u64, hg: u64) -> Message {
+    msg("status", seq, hg, 1000 + seq)
+}
+
+fn accepted(v: Verdict) -> Accepted {
+    match v {
+        Verdict::Accept(a) => a,
+        other => panic!("not accepted: {other:?}"),
+    }
+}
+
+#[test]
+fn in_order_and_duplicates() {
+    let mut w = ReceiveWindow::new(3);
+    for seq in 1..=5 {
+        accepted(w.observe(&status(seq, 7), false));
+        assert_eq!(w.observe(&status(seq, 7), false), Verdict::Duplicate);
+    }
+    assert_eq!(w.last_seq(), Some(5));
+    assert_eq!(w.observe(&msg("resource", 2, 7, 1), false), Verdict::Old);
+}
+
+#[test]
+fn ack_about_every_ten_in_order_messages() {
+    let mut w = ReceiveWindow::new(4);
+    let acks: Vec<u64> = (1..=35)
+        .filter_map(|s| accepted(w.observe(&status(s, 7), false)).ack)
+        .collect();
+    assert_eq!(acks, [4, 14, 24, 34]);
+}
+
+#[test]
+fn gap_reports_missing_then_late_fills() {
+    let mut w = ReceiveWindow::new(5);
+    for s in 1..=3 {
+        accepted(w.observe(&status(s, 7), false));
+    }
+    let a = accepted(w.observe(&msg("resource", 7, 7, 1), false));
+    assert_eq!(a.missing, [4, 5, 6]);
+    assert_eq!(w.missing().collect::<Vec<_>>(), [4, 5, 6]);
+    // In order after the gap, but with seqs missing: no ACK.
+    let a = accepted(w.observe(&msg("resource", 8, 7, 1), false));
+    assert_eq!(a.ack, None);
+    let a = accepted(w.observe(&msg("resource", 5, 7, 1), false));
+    assert!(!a.all_filled);
+    // Contiguous point is 3: nothing ≤ 3 ends in 5.
+    assert_eq!(a.ack, None);
+    accepted(w.observe(&msg("resource", 6, 7, 1), false));
+    let a = accepted(w.observe(&msg("resource", 4, 7, 1), false));
+    assert!(a.all_filled);
+    // Contiguous point is now 8: the highest seq ≤ 8 ending in 5.
+    assert_eq!(a.ack, Some(5));
+    assert_eq!(w.observe(&msg("resource", 4, 7, 1), false), Verdict::Old);
+}
+
+#[test]
+fn nak_forgets_a_missing_seq() {
+    let mut w = ReceiveWindow::new(0);
+    accepted(w.observe(&status(1, 7), false));
+    accepted(w.observe(&status(4, 7), false));
+    assert!(w.is_missing(2));
+    w.forget_missing(2);
+    assert!(!w.is_missing(2));
+    assert_eq!(w.observe(&msg("resource", 2, 7, 1), false), Verdict::Old);
+}
+
+#[test]
+fn huge_gap_is_given_up() {
+    let mut w = ReceiveWindow::new(0);
+    accepted(w.observe(&status(1, 7), false));
+    let a = accepted(w.observe(&status(253, 7), false));
+    assert!(a.gave_up_gap);
+    assert!(a.missing.is_empty());
+    assert_eq!(w.missing().count(), 0);
+    // A gap of exactly 250 is still tracked.
+    let a = accepted(w.observe(&status(504, 7), false));
+    assert_eq!(a.missing.len(), 250);
+}
+
+#[test]
+fn lower_generation_is_a_replay() {
+    let mut w = ReceiveWindow::new(0);
+    accepted(w.observe(&status(1, 10), false));
+    assert_eq!(
+        w.observe(&status(2, 9), false),
+        Verdict::Replay {
+            generation: 9,
+            curgen: 10
+        }
+    );
+    // A message without hg reads as generation 0.
+    let mut m = Message::new("status");
+    m.push("seq", "2").push("ts", "5");
+    assert_eq!(
+        w.observe(&m, false),
+        Verdict::Replay {
+            generation: 0,
+            curgen: 10
+        }
+    );
+}
+
+#[test]
+fn higher_generation_on_status_is_a_restart() {
+    let mut w = ReceiveWindow::new(0);
+    let first = accepted(w.observe(&status(1, 10), false));
+    assert!(!first.restarted, "the first generation seen is no restart");
+    for s in 2..=40 {
+        accepted(w.observe(&status(s, 10), false));
+    }
+    let a = accepted(w.observe(&status(1, 11), false));
+    assert!(a.restarted);
+    assert_eq!(w.generation(), Some(11));
+    accepted(w.observe(&status(2, 11), false));
+    // A higher hg on a non-status message does not reset the window.
+    assert_eq!(w.observe(&msg("resource", 1, 12, 1), false), Verdict::Old);
+}
+
+#[test]
+fn healed_partition_and_stale_status() {
+    let mut w = ReceiveWindow::new(0);
+    for s in 1..=5 {
+        accepted(w.observe(&status(s, 10), false));
+    }
+    // Peer declared dead; an old status of the same generation is stale.
+    assert_eq!(w.observe(&status(5, 10), true), Verdict::Stale);
+    let a = accepted(w.observe(&status(9, 10), true));
+    assert!(a.healed_partition);
+    assert_eq!(a.missing, [6, 7, 8]);
+}
+
+#[test]
+fn older_status_by_ts_and_seq_is_stale() {
+    let mut w = ReceiveWindow::new(0);
+    accepted(w.observe(&msg("status", 1, 10, 100), false));
+    accepted(w.observe(&msg("status", 3, 10, 200), false));
+    assert_eq!(w.observe(&msg("status", 2, 10, 150), false), Verdict::Stale);
+}
+
+#[test]
+fn bad_fields_and_unsequenced() {
+    let mut w = ReceiveWindow::new(0);
+    assert_eq!(w.observe(&msg("status", 0, 1, 1), false), Verdict::BadSeq);
+    let mut m = Message::new("status");
+    m.push("seq", "zz");
+    assert_eq!(w.observe(&m, false), Verdict::BadSeq);
+    let mut m = Message::new("status");
+    m.push("seq", "1").push("hg", "xyz");
+    assert_eq!(w.observe(&m, false), Verdict::BadGeneration);
+    let mut m = Message::new("NS_ackmsg");
+    m.push("ackseq", "1");
+    assert_eq!(w.observe(&m, false), Verdict::Unsequenced);
+}
