@@ -159,3 +159,70 @@ fn netstring_uses_the_index_own_key_not_ours() {
         assert!(msg.get("auth").unwrap().starts_with("2 "));
     }
 }
+
+#[test]
+fn auth_in_the_middle_is_hashed_around_and_kept_in_place() {
+    let ks = keys(AuthMethod::Md5, b"k");
+    let mut m = alice_status();
+    m.fields.insert(
+        3,
+        heartbeat::wire::Field {
+            name: "auth".to_string(),
+            value: heartbeat::wire::Value::Str(b"placeholder".to_vec()),
+        },
+    );
+    for fmt in [MsgFmt::Classic, MsgFmt::Netstring] {
+        let packet = encode(&m, &ks, fmt).unwrap();
+        let back = decode_verified(&packet, &ks).unwrap();
+        assert_eq!(back.fields[3].name, "auth");
+        assert_eq!(back.fields.len(), m.fields.len());
+        // Same digest as with the auth field appended at the end.
+        let appended = decode_verified(&encode(&alice_status(), &ks, fmt).unwrap(), &ks).unwrap();
+        assert_eq!(back.get("auth"), appended.get("auth"));
+        assert_eq!(encode(&back, &ks, fmt).unwrap(), packet);
+    }
+}
+
+#[test]
+fn tolerated_tails_and_strictness() {
+    let ks = keys(AuthMethod::Sha1, b"mysecret");
+    // Classic: bytes after `<<<\n` are ignored (as by the original); empty lines are skipped.
+    let mut classic = encode(&alice_status(), &ks, MsgFmt::Classic).unwrap();
+    classic.extend_from_slice(b"garbage");
+    assert_eq!(
+        decode_verified(&classic, &ks).unwrap().get("src"),
+        Some("alice")
+    );
+    let mut spaced = b">>>\n\n".to_vec();
+    spaced.extend_from_slice(&encode(&alice_status(), &ks, MsgFmt::Classic).unwrap()[4..]);
+    assert!(decode_verified(&spaced, &ks).is_ok());
+    // CR is not stripped: a CRLF packet fails authentication.
+    let crlf: Vec<u8> = encode(&alice_status(), &ks, MsgFmt::Classic)
+        .unwrap()
+        .iter()
+        .flat_map(|&b| {
+            if b == b'\n' {
+                vec![b'\r', b'\n']
+            } else {
+                vec![b]
+            }
+        })
+        .collect();
+    assert!(decode_verified(&crlf, &ks).is_err());
+    // Netstring: one NUL after the trailer is tolerated, anything else is not.
+    let mut ns = encode(&alice_status(), &ks, MsgFmt::Netstring).unwrap();
+    ns.push(0);
+    assert!(decode_verified(&ns, &ks).is_ok());
+    ns.push(0);
+    assert_eq!(
+        decode_verified(&ns, &ks),
+        Err(heartbeat::wire::DecodeError::BadFraming)
+    );
+    // Classic without any auth field.
+    assert_eq!(
+        decode_verified(b">>>\nt=status\n<<<\n\0", &ks),
+        Err(heartbeat::wire::DecodeError::NoAuth)
+    );
+    // `(0)` prefixes are rejected in classic, as by the original.
+    assert!(decode_unverified(b">>>\n(0)t=status\n<<<\n").is_err());
+}

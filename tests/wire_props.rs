@@ -1,5 +1,6 @@
 //! Property tests: round trips in both formats with every method, and a decoder that never
-//! panics on arbitrary, structured-random or mutated input. About 120 000 cases in all.
+//! panics on arbitrary, structured-random or mutated input: 2 x 8 000 + 2 x 35 000 + 16 000
+//! = 102 000 cases (plus the window proptest in wire_window.rs).
 
 use std::collections::BTreeMap;
 
@@ -76,7 +77,7 @@ fn strip_auth(mut m: Message) -> Message {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 12_000, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 8_000, ..ProptestConfig::default() })]
 
     #[test]
     fn decode_of_encode_is_identity(m in message(), keys in keys_strategy(), fmt in format()) {
@@ -106,7 +107,7 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 40_000, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 35_000, ..ProptestConfig::default() })]
 
     #[test]
     fn arbitrary_bytes_never_panic(
@@ -142,7 +143,7 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 30_000, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 16_000, ..ProptestConfig::default() })]
 
     #[test]
     fn mutated_packets_never_panic(

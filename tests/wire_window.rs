@@ -165,3 +165,43 @@ fn bad_fields_and_unsequenced() {
     m.push("ackseq", "1");
     assert_eq!(w.observe(&m, false), Verdict::Unsequenced);
 }
+
+mod never_panics {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn seq() -> impl Strategy<Value = u64> {
+        prop_oneof![
+            1u64..40,
+            Just(u64::MAX),
+            Just(u64::MAX - 1),
+            any::<u64>(),
+            0u64..600
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 3_000, ..ProptestConfig::default() })]
+
+        /// Any sequence of (type, seq, hg, ts, dead) is processed without panic, and no message
+        /// is accepted twice.
+        #[test]
+        fn arbitrary_sequences(
+            trigger in 0u8..10,
+            steps in prop::collection::vec(
+                (any::<bool>(), seq(), prop_oneof![0u64..4, Just(u64::MAX)], any::<u64>(), any::<bool>()),
+                1..60,
+            ),
+        ) {
+            let mut w = ReceiveWindow::new(trigger);
+            for (is_status, seq, hg, ts, dead) in steps {
+                let m = msg(if is_status { "status" } else { "resource" }, seq, hg, ts);
+                if let Verdict::Accept(_) = w.observe(&m, dead) {
+                    prop_assert!(w.missing().count() <= 500);
+                    let again = w.observe(&m, dead);
+                    prop_assert!(!matches!(again, Verdict::Accept(_)), "accepted twice");
+                }
+            }
+        }
+    }
+}

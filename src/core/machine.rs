@@ -1,11 +1,17 @@
-//! The `Core` state machine: the API the shell and the simulator drive.
-//!
-//! (Stub of the interface; the cluster logic lands here.)
+//! The `Core` state machine: the API the shell and the simulator drive, and the glue between
+//! membership, protocol, resources, standby and group sequencing (each in its own file).
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 
+use super::groups::{Op, Purpose, Runner};
+use super::membership::{Comm, LocalStatus, Membership, PingNode};
+use super::resources::Resources;
+use super::shutdown::ShutdownPhase;
+use super::standby::Standby;
 use super::vocab::*;
 use crate::config::{Config, Millis};
+use crate::wire::Message;
+use crate::wire::sender::Sender;
 
 /// Who we are on the wire: persisted by the shell (`hb_uuid`, `hb_generation`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,34 +23,205 @@ pub struct Identity {
 
 /// The cluster brain of one node.
 pub struct Core {
-    config: Config,
-    #[allow(dead_code)]
-    identity: Identity,
-    outputs: VecDeque<Output>,
-    #[allow(dead_code)]
-    loadavg: String,
-    next: Millis,
+    pub(super) config: Config,
+    pub(super) identity: Identity,
+    pub(super) outputs: VecDeque<Output>,
+    pub(super) loadavg: String,
+    /// The time of the call being processed.
+    pub(super) now: Now,
+    pub(super) started_at: Millis,
+    /// The time of the previous call (stall detection).
+    pub(super) last_call: Millis,
+    pub(super) sender: Sender,
+    /// When each seq was last retransmitted (requests repeat; do not flood).
+    pub(super) rexmit_times: BTreeMap<u64, Millis>,
+    pub(super) mem: Membership,
+    pub(super) rsc: Resources,
+    pub(super) sb: Standby,
+    pub(super) runner: Runner,
+    /// Our own messages that we process too (the original loops them back).
+    pub(super) self_msgs: VecDeque<Message>,
+    pub(super) drops: BTreeMap<String, u64>,
+    pub(super) shutdown: ShutdownPhase,
+    pub(super) stopped: bool,
 }
 
 impl Core {
-    /// A node that has just started (status `init`).
+    /// A node that has just started (status `init`): it says so at once, then stops every
+    /// group before it may take anything.
     pub fn new(config: Config, identity: Identity, now: Now) -> Self {
-        let next = now.mono + config.ha.keepalive;
-        Core {
+        let media = config.ha.media.len();
+        let mut pings: Vec<PingNode> = config
+            .ha
+            .ping_nodes
+            .iter()
+            .map(|p| PingNode {
+                name: p.clone(),
+                hosts: vec![p.clone()],
+                last_reply: None,
+            })
+            .collect();
+        pings.extend(config.ha.ping_groups.iter().map(|g| PingNode {
+            name: g.name.clone(),
+            hosts: g.hosts.clone(),
+            last_reply: None,
+        }));
+        let ack_trigger = u64::from(identity.uuid[0]);
+        let groups = config.groups.len();
+        let mut core = Core {
+            mem: Membership::new(media, config.ha.deadtime, ack_trigger, pings, now.mono),
+            sender: Sender::new(
+                &config.local,
+                identity.uuid,
+                identity.generation,
+                ttl(&config),
+                config.ha.msgfmt,
+            ),
+            rexmit_times: BTreeMap::new(),
             config,
             identity,
             outputs: VecDeque::new(),
             loadavg: "n/a".to_string(),
-            next,
+            now,
+            started_at: now.mono,
+            last_call: now.mono,
+            rsc: Resources::new(),
+            sb: Standby::new(),
+            runner: Runner::new(groups),
+            self_msgs: VecDeque::new(),
+            drops: BTreeMap::new(),
+            shutdown: ShutdownPhase::Running,
+            stopped: false,
+        };
+        core.log(
+            Severity::Info,
+            format!("Heartbeat generation: {}", core.identity.generation),
+        );
+        if core.legacy() {
+            core.log(
+                Severity::Warn,
+                "Deprecated 'legacy' auto_failback option selected.".to_string(),
+            );
+            core.log(
+                Severity::Warn,
+                "Please convert to 'auto_failback on'.".to_string(),
+            );
         }
+        core.send_heartbeat();
+        core.set_local_status(LocalStatus::Up);
+        core.send_heartbeat();
+        let all: Vec<usize> = (0..groups).rev().collect();
+        if !all.is_empty() {
+            core.log(
+                Severity::Info,
+                "Stopping every resource group before taking any (clean start).".to_string(),
+            );
+        }
+        core.runner.enqueue(Op::Stop, all, Purpose::InitialStop);
+        core.settle();
+        core
     }
 
     /// Feeds one event.
     pub fn handle(&mut self, now: Now, input: Input) {
-        let _ = input;
-        if now.mono >= self.next {
-            self.next = now.mono + self.config.ha.keepalive;
+        if self.stopped {
+            return;
         }
+        // Monotonic time never goes back; ignore a shell that says otherwise.
+        let mono = now.mono.max(self.now.mono);
+        self.now = Now {
+            mono,
+            unix_secs: now.unix_secs,
+        };
+        self.check_stall();
+        self.last_call = mono;
+        self.fire_timers();
+        match input {
+            Input::Datagram { medium, bytes } => self.on_datagram(medium.0, &bytes),
+            Input::Tick => {}
+            Input::PingReply { host } => self.on_ping_reply(&host),
+            Input::ScriptDone { id, outcome } => {
+                let groups = &self.config.groups;
+                if !self
+                    .runner
+                    .on_script_done(id, outcome, groups, &mut self.outputs)
+                {
+                    self.log(Severity::Debug, format!("unexpected script result {id:?}"));
+                }
+            }
+            Input::Admin { client, command } => self.on_admin(client, command),
+            Input::Shutdown => self.on_shutdown(),
+            Input::Reload(cfg) => self.on_reload(*cfg),
+        }
+        self.settle();
+    }
+
+    fn fire_timers(&mut self) {
+        self.membership_timers();
+        self.rexmit_requests();
+        self.standby_timers();
+        self.resource_timers();
+    }
+
+    /// Processes our own looped-back messages and finished transfers until nothing moves.
+    fn settle(&mut self) {
+        for _ in 0..1000 {
+            let mut moved = false;
+            while let Some(m) = self.self_msgs.pop_front() {
+                moved = true;
+                self.on_ask_resources(&m, true);
+            }
+            let finished = self.runner.pump(&self.config.groups, &mut self.outputs);
+            for f in finished {
+                moved = true;
+                self.on_transfer_finished(f);
+            }
+            if !self.runner.busy() {
+                let before = self.shutdown;
+                self.proceed_shutdown();
+                moved |= before != self.shutdown;
+            }
+            if !moved || self.stopped {
+                break;
+            }
+        }
+    }
+
+    fn on_reload(&mut self, mut cfg: Config) {
+        if cfg.groups != self.config.groups {
+            self.log(
+                Severity::Warn,
+                "haresources changed: the new groups take effect at the next start".to_string(),
+            );
+            cfg.groups = self.config.groups.clone();
+        }
+        if cfg.local != self.config.local || cfg.peer != self.config.peer {
+            self.log(
+                Severity::Warn,
+                "node names changed: they take effect at the next start".to_string(),
+            );
+            cfg.local = self.config.local.clone();
+            cfg.peer = self.config.peer.clone();
+        }
+        let media = cfg.ha.media.len();
+        self.mem.peer.links.resize(media, Default::default());
+        self.mem.own_links.resize(media, Default::default());
+        let h = &cfg.ha;
+        let text = format!(
+            "Configuration reloaded: keepalive {} ms, deadtime {} ms, warntime {} ms, initdead {} ms (no resource action)",
+            h.keepalive, h.deadtime, h.warntime, h.initdead
+        );
+        let peer_dt_was_ours = self.mem.peer.dt == self.config.ha.deadtime;
+        self.config = cfg;
+        self.sender.set_format(self.config.ha.msgfmt);
+        if peer_dt_was_ours {
+            self.mem.peer.dt = self.config.ha.deadtime;
+        }
+        self.log(Severity::Info, text);
+        self.mem.next_heartbeat = self
+            .mem
+            .next_heartbeat
+            .min(self.now.mono + self.config.ha.keepalive);
     }
 
     /// The next thing to do, if any. Drain until `None` after every `handle`.
@@ -54,7 +231,23 @@ impl Core {
 
     /// When to call `handle(now, Input::Tick)` at the latest (monotonic ms).
     pub fn next_deadline(&self) -> Millis {
-        self.next
+        if self.stopped {
+            return Millis::MAX;
+        }
+        let mut next = self.membership_deadline();
+        for t in [self.resource_deadline(), self.standby_deadline()]
+            .into_iter()
+            .flatten()
+        {
+            next = next.min(t);
+        }
+        // Every timer due at `now` fired during the last call, so a deadline at or before it
+        // is a bug. Tests (debug builds) see it as is, so the simulator catches the spin; a
+        // release build re-checks every 250 ms instead of spinning.
+        if !cfg!(debug_assertions) && next <= self.now.mono {
+            return self.now.mono + 250;
+        }
+        next
     }
 
     /// The `ld` field: the first line of /proc/loadavg, refreshed by the shell now and then.
@@ -64,16 +257,109 @@ impl Core {
 
     /// A snapshot for `cl_status`.
     pub fn status_view(&self) -> StatusView {
-        StatusView {
-            nodes: Vec::new(),
-            rscstatus: "none".to_string(),
-            held_groups: Vec::new(),
-            drops: Vec::new(),
+        let mut nodes = Vec::new();
+        for name in &self.config.ha.nodes {
+            let (status, links) = if *name == self.config.local {
+                let st = match self.mem.local_status {
+                    LocalStatus::Init => NodeStatus::Init,
+                    LocalStatus::Up => NodeStatus::Up,
+                    LocalStatus::Active => NodeStatus::Active,
+                };
+                (st, self.link_view(&self.mem.own_links))
+            } else {
+                (self.mem.peer.status, self.link_view(&self.mem.peer.links))
+            };
+            nodes.push(NodeView {
+                name: name.clone(),
+                node_type: NodeType::Normal,
+                status,
+                links,
+            });
         }
+        for p in &self.mem.pings {
+            let status = if self.ping_alive(p) {
+                NodeStatus::Ping
+            } else {
+                NodeStatus::Dead
+            };
+            nodes.push(NodeView {
+                name: p.name.clone(),
+                node_type: NodeType::Ping,
+                status,
+                links: Vec::new(),
+            });
+        }
+        let held_groups = self
+            .runner
+            .group_up
+            .iter()
+            .enumerate()
+            .filter(|(_, up)| **up)
+            .map(|(i, _)| i)
+            .collect();
+        StatusView {
+            nodes,
+            rscstatus: self.rscstatus().to_string(),
+            held_groups,
+            drops: self.drops.iter().map(|(k, v)| (k.clone(), *v)).collect(),
+        }
+    }
+
+    /// Links by name in media order; a name shared by several media is up if any is.
+    fn link_view(&self, links: &[super::membership::Link]) -> Vec<(String, bool)> {
+        let mut out: Vec<(String, bool)> = Vec::new();
+        for (i, l) in links.iter().enumerate() {
+            let name = self.link_name(i);
+            match out.iter_mut().find(|(n, _)| *n == name) {
+                Some(e) => e.1 |= l.up,
+                None => out.push((name, l.up)),
+            }
+        }
+        out
     }
 
     /// The configuration in force (after reloads).
     pub fn config(&self) -> &Config {
         &self.config
     }
+
+    /// Communication with the peer is established (status `active`).
+    pub fn comm_up(&self) -> bool {
+        self.mem.comm == Comm::Up
+    }
+
+    pub(super) fn log(&mut self, severity: Severity, text: String) {
+        self.outputs.push_back(Output::Log { severity, text });
+    }
+
+    pub(super) fn count_drop(&mut self, kind: &str) {
+        *self.drops.entry(kind.to_string()).or_insert(0) += 1;
+    }
+
+    /// Stamps, encodes and sends a message on every medium.
+    pub(super) fn transmit(&mut self, msg: Message) {
+        let t = msg.msg_type().unwrap_or("?").to_string();
+        let bytes = self.sender.stamp_and_encode(
+            msg,
+            self.now.unix_secs.max(1),
+            &self.loadavg,
+            &self.config.keys,
+        );
+        match bytes {
+            Ok(bytes) => self.outputs.push_back(Output::Transmit {
+                medium: None,
+                bytes,
+            }),
+            Err(e) => self.log(
+                Severity::Error,
+                format!("cannot encode a [{t}] message ({e}): not sent"),
+            ),
+        }
+    }
+}
+
+/// `ttl`: `hopfudge` + every configured node, ping nodes included (spec §2.1).
+fn ttl(config: &Config) -> u32 {
+    let nodes = config.ha.nodes.len() + config.ha.ping_nodes.len() + config.ha.ping_groups.len();
+    u32::from(config.ha.hopfudge) + u32::try_from(nodes).unwrap_or(u32::MAX - 255)
 }

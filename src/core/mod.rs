@@ -1,9 +1,23 @@
 //! The sans-IO cluster core (membership, timers, resource ownership).
 //!
 //! `vocab` holds every input, output, state and reason; `machine::Core` is fed `Now` and
-//! `Input`s and yields `Output`s plus its next deadline.
+//! `Input`s and yields `Output`s plus its next deadline. The other files each add one concern
+//! to `Core`: `membership` (liveness, links, heartbeats), `protocol` (receive path, ACKs,
+//! retransmission, node lists), `resources` (§6.7 ownership), `standby` (§7), `legacy` (§6.8),
+//! `shutdown` (§12.6), `groups` (script sequencing); `halves`, `rxwindow` and `transport`
+//! are small helpers; the wire module stamps, signs and frames (`wire::sender::Sender`).
 
+mod groups;
+mod halves;
+mod legacy;
 pub mod machine;
+mod membership;
+mod protocol;
+mod resources;
+mod rxwindow;
+mod shutdown;
+mod standby;
+mod transport;
 pub mod vocab;
 
 pub use machine::{Core, Identity};

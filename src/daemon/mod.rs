@@ -1,9 +1,35 @@
-//! The mio shell around the core.
+//! The mio shell around the core: start-up (configuration, identity files, pid lock, realtime,
+//! detaching), the event loop ([`shell`]), and the classic controls `-k`, `-s`, `-r`.
 
-use crate::cli::Options;
+use crate::cli::{Mode, Options};
+
+pub mod admin;
+pub mod client;
+pub mod clstatus;
+pub mod control;
+pub mod detach;
+pub mod fifo;
+pub mod guard;
+pub mod logging;
+pub mod media;
+pub mod notify;
+pub mod pidfile;
+pub mod ping;
+pub mod realtime;
+pub mod scripts;
+pub mod shell;
+pub mod state;
+pub mod tools;
+
+mod ctl;
+mod start;
 
 /// Runs the daemon (or `-k`/`-s`/`-r`); returns the exit code.
-pub fn run(_opts: &Options) -> i32 {
-    eprintln!("heartbeat: daemon not implemented yet");
-    1
+pub fn run(opts: &Options) -> i32 {
+    match opts.mode {
+        Mode::Kill => ctl::kill(opts),
+        Mode::Status => ctl::status(opts),
+        Mode::Reload => ctl::reload(opts),
+        _ => start::run(opts),
+    }
 }

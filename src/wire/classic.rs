@@ -6,12 +6,12 @@
 //! are exactly the text the original recomputes, and no structure is built before the
 //! authenticator has been checked.
 
-use super::auth::Digester;
 use super::base64;
 use super::error::DecodeError;
+use super::keyring::KeySource;
 use super::message::{Field, Message, Value};
 use super::rules::{AUTH_FIELD, parse_auth_value, valid_name, valid_str_value};
-use crate::config::model::AuthKeys;
+use super::scan::first_of;
 
 pub const START: &[u8] = b">>>\n";
 pub const END: &[u8] = b"<<<\n";
@@ -87,18 +87,19 @@ impl<'a> Iterator for Lines<'a> {
             self.done = true;
             return None;
         }
-        let Some(len) = rest.iter().position(|&b| b == b'\n') else {
+        // One scan for the LF ending the line; a NUL before it ends the packet for the
+        // original, so the `<<<` marker is then missing.
+        let Some(len) = first_of(rest, [b'\n', 0]) else {
             self.done = true;
             return Some(Err(DecodeError::Truncated));
         };
-        let raw = &rest[..=len];
-        let text = &rest[..len];
-        self.pos += len + 1;
-        if text.contains(&0) {
-            // The original stops at a NUL: the `<<<` marker is then missing.
+        if rest[len] == 0 {
             self.done = true;
             return Some(Err(DecodeError::Truncated));
         }
+        let raw = &rest[..=len];
+        let text = &rest[..len];
+        self.pos += len + 1;
         Some(split_line(raw, text).inspect_err(|_| self.done = true))
     }
 }
@@ -130,11 +131,12 @@ fn decode_line(line: &Line<'_>) -> Result<Field, DecodeError> {
         .to_string();
     let value = match line.type_digit {
         None => {
-            let v: Vec<u8> = line
-                .value
-                .iter()
-                .map(|&b| if b == 0x13 { b'\n' } else { b })
-                .collect();
+            let mut v = line.value.to_vec();
+            if v.contains(&0x13) {
+                v.iter_mut()
+                    .filter(|b| **b == 0x13)
+                    .for_each(|b| *b = b'\n');
+            }
             Value::Str(v)
         }
         Some(b'1') => Value::Bin(base64::decode(line.value).ok_or(DecodeError::BadField)?),
@@ -147,7 +149,9 @@ fn decode_line(line: &Line<'_>) -> Result<Field, DecodeError> {
 
 /// Parses a classic packet without authenticating it.
 pub fn parse(bytes: &[u8]) -> Result<Message, DecodeError> {
-    let mut msg = Message::default();
+    let mut msg = Message {
+        fields: Vec::with_capacity(16),
+    };
     for line in Lines::new(bytes)? {
         msg.fields.push(decode_line(&line?)?);
     }
@@ -155,7 +159,7 @@ pub fn parse(bytes: &[u8]) -> Result<Message, DecodeError> {
 }
 
 /// Checks the first `auth` field against the other lines, with that index's own key.
-pub fn verify(bytes: &[u8], keys: &AuthKeys) -> Result<(), DecodeError> {
+pub(crate) fn verify(bytes: &[u8], keys: KeySource<'_>) -> Result<(), DecodeError> {
     // Pass 1: framing, and the first `auth` line.
     let mut auth: Option<&[u8]> = None;
     let mut auth_is_string = false;
@@ -171,9 +175,8 @@ pub fn verify(bytes: &[u8], keys: &AuthKeys) -> Result<(), DecodeError> {
         return Err(DecodeError::BadAuth);
     }
     let (index, token) = parse_auth_value(value).ok_or(DecodeError::BadAuth)?;
-    let key = keys.keys.get(&index).ok_or(DecodeError::UnknownKeyIndex)?;
     // Pass 2: digest every other line as received.
-    let mut digest = Digester::new(key);
+    let mut digest = keys.digester(index)?;
     for line in Lines::new(bytes)? {
         let line = line?;
         if line.name != AUTH_FIELD.as_bytes() {

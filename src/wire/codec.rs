@@ -9,6 +9,7 @@
 use super::auth::{Digester, HexDigest};
 use super::classic;
 use super::error::{DecodeError, EncodeError};
+use super::keyring::KeySource;
 use super::message::{Field, Message, Value};
 use super::netstring;
 use super::rules::{AUTH_FIELD, MAX_PACKET, parse_auth_value, valid_name};
@@ -32,6 +33,10 @@ fn sniff(bytes: &[u8]) -> Result<Format, DecodeError> {
 
 /// Authenticates then decodes a received datagram.
 pub fn decode_verified(bytes: &[u8], keys: &AuthKeys) -> Result<Message, DecodeError> {
+    decode_with(bytes, KeySource::Keys(keys))
+}
+
+pub(crate) fn decode_with(bytes: &[u8], keys: KeySource<'_>) -> Result<Message, DecodeError> {
     match sniff(bytes)? {
         MsgFmt::Classic => {
             classic::verify(bytes, keys)?;
@@ -42,8 +47,7 @@ pub fn decode_verified(bytes: &[u8], keys: &AuthKeys) -> Result<Message, DecodeE
             let (start, end) = layout.trailer.ok_or(DecodeError::NoAuth)?;
             let (index, token) =
                 parse_auth_value(&bytes[start..end]).ok_or(DecodeError::BadAuth)?;
-            let key = keys.keys.get(&index).ok_or(DecodeError::UnknownKeyIndex)?;
-            let mut digest = Digester::new(key);
+            let mut digest = keys.digester(index)?;
             digest.update(&bytes[..layout.signed_end]);
             if !digest.verify(token) {
                 return Err(DecodeError::BadAuth);

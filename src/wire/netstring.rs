@@ -9,6 +9,7 @@ use std::io::Write;
 use super::error::DecodeError;
 use super::message::{Field, Message, Value};
 use super::rules::valid_name;
+use super::scan::first_of;
 
 pub const START: &[u8] = b"###\n";
 pub const END: &[u8] = b"%%%\n";
@@ -23,6 +24,8 @@ pub struct Layout {
     pub signed_end: usize,
     /// Payload of the trailer netstring (`N digest`), if present.
     pub trailer: Option<(usize, usize)>,
+    /// Number of field netstrings (to size the message once).
+    pub fields: usize,
 }
 
 /// Reads one netstring at `pos`; returns its payload range and the index after its comma.
@@ -69,6 +72,7 @@ pub fn scan(bytes: &[u8]) -> Result<Layout, DecodeError> {
         return Err(DecodeError::BadFraming);
     }
     let mut pos = START.len();
+    let mut fields = 0;
     loop {
         let rest = &bytes[pos..];
         if rest.starts_with(END) {
@@ -79,28 +83,34 @@ pub fn scan(bytes: &[u8]) -> Result<Layout, DecodeError> {
         }
         let (_, _, next) = read_netstring(bytes, pos)?;
         pos = next;
+        fields += 1;
     }
     let signed_end = pos + END.len();
     if signed_end == bytes.len() {
         return Ok(Layout {
             signed_end,
             trailer: None,
+            fields,
         });
     }
     let (start, end, next) = read_netstring(bytes, signed_end)?;
-    if next != bytes.len() {
+    // Nothing may follow the trailer but one NUL (a C-string sender's terminator).
+    if next != bytes.len() && &bytes[next..] != b"\0" {
         return Err(DecodeError::BadFraming);
     }
     Ok(Layout {
         signed_end,
         trailer: Some((start, end)),
+        fields,
     })
 }
 
 /// Decodes the fields of a packet whose layout `scan` returned.
 pub fn parse_fields(bytes: &[u8], layout: &Layout) -> Result<Message, DecodeError> {
     let body_end = layout.signed_end - END.len();
-    let mut msg = Message::default();
+    let mut msg = Message {
+        fields: Vec::with_capacity(layout.fields),
+    };
     let mut pos = START.len();
     while pos < body_end {
         let (start, end, next) = read_netstring(bytes, pos)?;
@@ -116,9 +126,9 @@ fn decode_field(data: &[u8]) -> Result<Field, DecodeError> {
         [b'(', d, b')', body @ ..] if d.is_ascii_digit() => (*d, body),
         _ => return Err(DecodeError::BadField),
     };
-    let eq = body
-        .iter()
-        .position(|&b| b == b'=')
+    // One scan to the `=`, stopping early at bytes no name may hold.
+    let eq = first_of(body, [b'=', b'\n', 0])
+        .filter(|&i| body[i] == b'=')
         .ok_or(DecodeError::BadField)?;
     let (name, value) = (&body[..eq], &body[eq + 1..]);
     if !valid_name(name) || value.is_empty() {

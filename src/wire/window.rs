@@ -151,7 +151,7 @@ impl ReceiveWindow {
 
         match self.last_seq {
             None => self.accept_in_order(seq, &mut acc),
-            Some(last) if seq == last + 1 => self.accept_in_order(seq, &mut acc),
+            Some(last) if last.checked_add(1) == Some(seq) => self.accept_in_order(seq, &mut acc),
             Some(last) if seq == last => return Verdict::Duplicate,
             Some(last) if seq > last => {
                 let gap = seq - last - 1;
@@ -203,7 +203,7 @@ impl ReceiveWindow {
             Some(&m) => m - 1,
             None => self.last_seq?,
         };
-        let back = (contiguous + 10 - self.ack_trigger) % 10;
+        let back = (contiguous % 10 + 10 - self.ack_trigger) % 10;
         let candidate = contiguous.checked_sub(back).filter(|&s| s > 0)?;
         if candidate > self.last_ack {
             self.last_ack = candidate;

@@ -1,3 +1,5 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
+pub mod daemon;
 pub mod netns;
+pub mod testbed;

@@ -1,0 +1,686 @@
+//! Failover benchmark on the namespace test bed: for each fault (kill -9, freeze, SIGTERM,
+//! hb_standby), N runs of detection time (fault -> the survivor logs the peer dead / the takeover
+//! decision), VIP time (fault -> VIP configured on the survivor, polled every 10 ms) and service time
+//! (fault -> first HTTP 200 from the survivor through the VIP, polled every 10 ms); idle RSS and CPU
+//! per node and heartbeat packets per second. The same scenarios run with heartbeat-rs (default),
+//! Debian's Heartbeat 3.0.6 (`--peer heartbeat`) or keepalived 2.2.7 (`--peer keepalived`).
+//!
+//! Run as root: `cargo run --release --example failover_bench -- [--peer P] [--runs N]
+//! [--idle-secs S] [--timers common|fast|both] [--faults kill9,freeze,sigterm,standby]
+//! [--json FILE|-] [--compare FILE...]`.
+
+// The shared test-bed modules (tests/common/mod.rs also holds test-only helpers).
+#[path = "../tests/common/netns.rs"]
+mod netns;
+#[path = "../tests/common/testbed.rs"]
+mod testbed;
+mod common {
+    pub(crate) use super::{netns, testbed};
+}
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use common::testbed::{BedOptions, Kind, NODE_NAMES, Testbed, Timers, VIP, probe};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Fault {
+    Kill9,
+    Freeze,
+    Sigterm,
+    Standby,
+}
+
+impl Fault {
+    fn all() -> Vec<Fault> {
+        vec![Fault::Kill9, Fault::Freeze, Fault::Sigterm, Fault::Standby]
+    }
+    fn parse(s: &str) -> Option<Fault> {
+        match s {
+            "kill9" | "kill" => Some(Fault::Kill9),
+            "freeze" => Some(Fault::Freeze),
+            "sigterm" | "term" => Some(Fault::Sigterm),
+            "standby" | "hb_standby" => Some(Fault::Standby),
+            _ => None,
+        }
+    }
+    fn key(self) -> &'static str {
+        match self {
+            Fault::Kill9 => "kill9",
+            Fault::Freeze => "freeze",
+            Fault::Sigterm => "sigterm",
+            Fault::Standby => "hb_standby",
+        }
+    }
+}
+
+struct Args {
+    kind: Kind,
+    runs: usize,
+    idle_secs: u64,
+    profiles: Vec<String>,
+    faults: Vec<Fault>,
+    json: Option<String>,
+    compare: Vec<PathBuf>,
+    /// `--report FILE`: print the ratios of an earlier result against `--compare` files, no run.
+    report: Option<PathBuf>,
+    /// Overrides of the "fast" profile: keepalive and deadtime in ms.
+    fast_override: Option<(u64, u64)>,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut a = Args {
+        kind: Kind::Ours,
+        runs: 10,
+        idle_secs: 60,
+        profiles: vec!["fast".into(), "common".into()],
+        faults: Fault::all(),
+        json: None,
+        compare: Vec::new(),
+        fast_override: None,
+        report: None,
+    };
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    let mut i = 0;
+    while i < argv.len() {
+        let flag = argv[i].as_str();
+        let val = argv.get(i + 1).cloned();
+        let need = || val.clone().ok_or(format!("{flag} needs a value"));
+        match flag {
+            "--peer" => {
+                a.kind = Kind::parse(&need()?).ok_or("--peer: ours|heartbeat|keepalived")?
+            }
+            "--runs" => a.runs = need()?.parse().map_err(|_| "--runs N")?,
+            "--idle-secs" => a.idle_secs = need()?.parse().map_err(|_| "--idle-secs S")?,
+            "--timers" => {
+                a.profiles = match need()?.as_str() {
+                    "both" => vec!["fast".into(), "common".into()],
+                    p @ ("fast" | "common") => vec![p.to_string()],
+                    _ => return Err("--timers common|fast|both".into()),
+                }
+            }
+            "--faults" => {
+                a.faults = need()?
+                    .split(',')
+                    .map(|f| Fault::parse(f).ok_or(format!("unknown fault {f}")))
+                    .collect::<Result<_, _>>()?
+            }
+            "--json" => a.json = Some(need()?),
+            "--fast" => {
+                let v = need()?;
+                let (k, d) = v.split_once('/').ok_or("--fast KEEPALIVE_MS/DEADTIME_MS")?;
+                let k = k.parse().map_err(|_| "--fast: keepalive ms")?;
+                let d = d.parse().map_err(|_| "--fast: deadtime ms")?;
+                a.fast_override = Some((k, d));
+            }
+            "--report" => a.report = Some(PathBuf::from(need()?)),
+            "--compare" => {
+                a.compare.push(PathBuf::from(need()?));
+            }
+            "-h" | "--help" => {
+                return Err("see the doc comment of examples/failover_bench.rs".into());
+            }
+            _ => return Err(format!("unknown argument {flag}")),
+        }
+        i += 2;
+    }
+    if a.runs == 0 {
+        return Err("--runs must be at least 1".into());
+    }
+    Ok(a)
+}
+
+/// The timers of a profile for a daemon: "common" is the same for all; "fast" is the smallest
+/// setting each daemon accepts that stays quiet on this machine (documented in docs/benchmark.md).
+fn timers_for(kind: Kind, profile: &str) -> Timers {
+    match (profile, kind) {
+        ("common", _) => Timers::common(),
+        (_, Kind::Keepalived) => Timers {
+            keepalive_ms: 100,
+            deadtime_ms: 300,
+            warntime_ms: 200,
+            initdead_ms: 1000,
+        },
+        (_, Kind::Heartbeat) => Timers {
+            keepalive_ms: 100,
+            deadtime_ms: 300,
+            warntime_ms: 200,
+            initdead_ms: 1000,
+        },
+        (_, Kind::Ours) => Timers {
+            keepalive_ms: 100,
+            deadtime_ms: 300,
+            warntime_ms: 200,
+            initdead_ms: 1000,
+        },
+    }
+}
+
+/// What the survivor logs when it decides to take over, per daemon and fault.
+fn detection_needles(kind: Kind, fault: Fault) -> Vec<String> {
+    match (kind, fault) {
+        (Kind::Keepalived, _) => vec!["Entering MASTER STATE".into()],
+        (_, Fault::Kill9 | Fault::Freeze) => vec!["node nodea: is dead".into()],
+        (_, Fault::Sigterm) => vec!["Received shutdown notice from 'nodea'".into()],
+        (_, Fault::Standby) => vec!["nodea wants to go standby".into()],
+    }
+}
+
+#[derive(Default, Clone)]
+struct Samples {
+    detection: Vec<f64>,
+    vip: Vec<f64>,
+    service: Vec<f64>,
+    failures: usize,
+}
+
+struct Idle {
+    rss_kb: [u64; 2],
+    cpu_pct: [f64; 2],
+    hb_pps: [f64; 2],
+    secs: u64,
+}
+
+struct ProfileResult {
+    profile: String,
+    timers: Timers,
+    faults: Vec<(Fault, Samples)>,
+    idle: Option<Idle>,
+}
+
+fn ms_since(t0: Instant, t: Instant) -> f64 {
+    t.saturating_duration_since(t0).as_secs_f64() * 1000.0
+}
+
+fn bin_dir() -> PathBuf {
+    // target/<profile>/examples/failover_bench -> target/<profile>
+    std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent().and_then(|d| d.parent()).map(Path::to_path_buf))
+        .unwrap_or_else(|| PathBuf::from("target/release"))
+}
+
+fn bring_up(kind: Kind, timers: Timers) -> Result<Testbed, String> {
+    let mut opts = BedOptions::new(kind, &bin_dir());
+    opts.timers = timers;
+    opts.auto_failback = true;
+    let mut bed = Testbed::new(opts)?;
+    bed.start_both()?;
+    let limit = Duration::from_millis(timers.initdead_ms) + Duration::from_secs(40);
+    if !bed.wait_owner(0, limit) {
+        return Err(format!(
+            "pair did not come up: {}\n{}",
+            bed.describe(),
+            bed.logs_tail(15)
+        ));
+    }
+    Ok(bed)
+}
+
+/// Waits for the steady state before a run: A holds and serves, both daemons see each other.
+fn steady(bed: &Testbed, timers: Timers) -> bool {
+    let limit =
+        Duration::from_millis(timers.initdead_ms + timers.deadtime_ms) + Duration::from_secs(40);
+    if !(bed.wait_owner(0, limit) && bed.wait_peers_active(Duration::from_secs(20))) {
+        return false;
+    }
+    // Heartbeat advertises `deadtime + 2 s` for 5 s after a start, and refuses a standby while
+    // either side is "in flux": measure from a settled pair only.
+    for n in &bed.nodes {
+        if let Some(t) = n.started_at {
+            let settle = Duration::from_secs(6);
+            if t.elapsed() < settle {
+                std::thread::sleep(settle - t.elapsed());
+            }
+        }
+    }
+    let settled =
+        common::netns::wait_until(Duration::from_secs(30), Duration::from_millis(200), || {
+            let a = bed.nodes[0].rscstatus();
+            let b = bed.nodes[1].rscstatus();
+            match (a.as_deref(), b.as_deref()) {
+                (None, None) => true,
+                (Some(a), Some(b)) => a != "transition" && b != "transition",
+                _ => false,
+            }
+        });
+    std::thread::sleep(Duration::from_millis(500));
+    settled && bed.wait_owner(0, Duration::from_secs(5))
+}
+
+fn one_run(bed: &mut Testbed, fault: Fault, timers: Timers) -> Result<(f64, f64, f64), String> {
+    let kind = bed.opts.kinds[1];
+    let limit = Duration::from_millis(timers.deadtime_ms) + Duration::from_secs(30);
+    let b_log = bed.nodes[1].log_path();
+    let det = probe::watch_log(
+        &b_log,
+        detection_needles(kind, fault),
+        Duration::from_millis(5),
+        limit,
+    );
+    let b_ns = bed.nodes[1].ns.name.clone();
+    let vip =
+        std::thread::spawn(move || probe::wait_addr(&b_ns, VIP, Duration::from_millis(10), limit));
+    let c_ns = bed.client.name.clone();
+    let want = format!("served by {}", NODE_NAMES[1]);
+    let svc = std::thread::spawn(move || {
+        probe::wait_http(
+            &c_ns,
+            VIP,
+            &want,
+            Duration::from_millis(10),
+            Duration::from_millis(1000),
+            limit,
+        )
+    });
+    // Let the watchers enter their namespaces before the fault.
+    std::thread::sleep(Duration::from_millis(50));
+    let t0 = Instant::now();
+    match fault {
+        Fault::Kill9 => bed.nodes[0].kill9(),
+        Fault::Freeze => bed.nodes[0].freeze(),
+        Fault::Sigterm => bed.nodes[0].sigterm(),
+        Fault::Standby => {
+            let out = bed.nodes[0].standby();
+            if !out.status.success() {
+                return Err(format!(
+                    "hb_standby failed: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                ));
+            }
+        }
+    }
+    let det = det.join().ok().flatten();
+    let vip = vip.join().ok().flatten();
+    let svc = svc.join().ok().flatten();
+    let result = match (det, vip, svc) {
+        (Some((d, _)), Some(v), Some(s)) => Ok((ms_since(t0, d), ms_since(t0, v), ms_since(t0, s))),
+        (d, v, s) => Err(format!(
+            "run incomplete: detection {:?} vip {:?} service {:?}\n{}",
+            d.map(|x| ms_since(t0, x.0)),
+            v.map(|x| ms_since(t0, x)),
+            s.map(|x| ms_since(t0, x)),
+            bed.logs_tail(12)
+        )),
+    };
+    recover(bed, fault)?;
+    result
+}
+
+/// Brings node A back so that it owns the service again.
+fn recover(bed: &mut Testbed, fault: Fault) -> Result<(), String> {
+    match fault {
+        Fault::Standby => {
+            let kind = bed.nodes[0].kind;
+            if kind == Kind::Keepalived {
+                bed.nodes[0].takeover();
+            } else {
+                bed.nodes[1].standby();
+            }
+            Ok(())
+        }
+        Fault::Sigterm => {
+            bed.nodes[0].wait_exit(Duration::from_secs(30));
+            bed.nodes[0].reboot()
+        }
+        Fault::Kill9 | Fault::Freeze => bed.nodes[0].reboot(),
+    }
+}
+
+fn measure_idle(bed: &Testbed, secs: u64) -> Idle {
+    let t = common::testbed::clock_ticks() as f64;
+    let u0 = [bed.nodes[0].daemon_usage(), bed.nodes[1].daemon_usage()];
+    let p0 = [bed.nodes[0].hb_tx_packets(), bed.nodes[1].hb_tx_packets()];
+    let start = Instant::now();
+    std::thread::sleep(Duration::from_secs(secs));
+    let el = start.elapsed().as_secs_f64();
+    let u1 = [bed.nodes[0].daemon_usage(), bed.nodes[1].daemon_usage()];
+    let p1 = [bed.nodes[0].hb_tx_packets(), bed.nodes[1].hb_tx_packets()];
+    let mut idle = Idle {
+        rss_kb: [u1[0].0, u1[1].0],
+        cpu_pct: [0.0; 2],
+        hb_pps: [0.0; 2],
+        secs,
+    };
+    for i in 0..2 {
+        idle.cpu_pct[i] = (u1[i].1.saturating_sub(u0[i].1)) as f64 / t / el * 100.0;
+        idle.hb_pps[i] = (p1[i].saturating_sub(p0[i])) as f64 / el;
+    }
+    idle
+}
+
+fn run_profile(args: &Args, profile: &str) -> Result<ProfileResult, String> {
+    let mut timers = timers_for(args.kind, profile);
+    if let (Some((k, d)), "fast") = (args.fast_override, profile) {
+        timers.keepalive_ms = k;
+        timers.deadtime_ms = d;
+        timers.warntime_ms = d.saturating_sub(k).max(k);
+        timers.initdead_ms = timers.initdead_ms.max(d);
+    }
+    eprintln!("== {} / {profile}: {:?}", args.kind.label(), timers);
+    let mut bed = bring_up(args.kind, timers)?;
+    let mut res = ProfileResult {
+        profile: profile.to_string(),
+        timers,
+        faults: Vec::new(),
+        idle: None,
+    };
+    if args.idle_secs > 0 && bed.wait_peers_active(Duration::from_secs(30)) {
+        res.idle = Some(measure_idle(&bed, args.idle_secs));
+    }
+    for &fault in &args.faults {
+        let mut s = Samples::default();
+        for run in 0..args.runs {
+            if !steady(&bed, timers) {
+                // Start from a fresh bed rather than measure a half-broken one.
+                eprintln!(
+                    "   not steady before run {run}, rebuilding: {}; rscstatus {:?}/{:?}; A sees B {:?}, B sees A {:?}",
+                    bed.describe(),
+                    bed.nodes[0].rscstatus(),
+                    bed.nodes[1].rscstatus(),
+                    bed.nodes[0].node_status("nodeb"),
+                    bed.nodes[1].node_status("nodea")
+                );
+                drop(bed);
+                bed = bring_up(args.kind, timers)?;
+            }
+            match one_run(&mut bed, fault, timers) {
+                Ok((d, v, sv)) => {
+                    eprintln!(
+                        "   {} run {run}: detection {d:.0} ms, VIP {v:.0} ms, service {sv:.0} ms",
+                        fault.key()
+                    );
+                    s.detection.push(d);
+                    s.vip.push(v);
+                    s.service.push(sv);
+                }
+                Err(e) => {
+                    eprintln!("   {} run {run}: FAILED: {e}", fault.key());
+                    s.failures += 1;
+                }
+            }
+        }
+        res.faults.push((fault, s));
+    }
+    Ok(res)
+}
+
+fn stats(v: &[f64]) -> Option<(f64, f64, f64)> {
+    if v.is_empty() {
+        return None;
+    }
+    let mut s = v.to_vec();
+    s.sort_by(|a, b| a.total_cmp(b));
+    let n = s.len();
+    let med = if n % 2 == 1 {
+        s[n / 2]
+    } else {
+        (s[n / 2 - 1] + s[n / 2]) / 2.0
+    };
+    Some((s[0], med, s[n - 1]))
+}
+
+fn fmt_stats(v: &[f64]) -> String {
+    match stats(v) {
+        Some((a, m, b)) => format!("{a:>6.0} {m:>6.0} {b:>6.0}"),
+        None => format!("{:>6} {:>6} {:>6}", "-", "-", "-"),
+    }
+}
+
+fn table(kind: Kind, results: &[ProfileResult]) -> String {
+    let mut t = String::new();
+    for r in results {
+        let _ = writeln!(
+            t,
+            "\n{} — timers {} (keepalive {} ms, deadtime {} ms)",
+            kind.label(),
+            r.profile,
+            r.timers.keepalive_ms,
+            r.timers.deadtime_ms
+        );
+        let _ = writeln!(
+            t,
+            "{:<11} {:>4} | {:^20} | {:^20} | {:^20}",
+            "fault", "ok", "detection ms", "VIP ms", "service ms"
+        );
+        let _ = writeln!(
+            t,
+            "{:<11} {:>4} | {:^20} | {:^20} | {:^20}",
+            "", "", "min    med    max", "min    med    max", "min    med    max"
+        );
+        for (f, s) in &r.faults {
+            let _ = writeln!(
+                t,
+                "{:<11} {:>4} | {} | {} | {}",
+                f.key(),
+                format!("{}/{}", s.service.len(), s.service.len() + s.failures),
+                fmt_stats(&s.detection),
+                fmt_stats(&s.vip),
+                fmt_stats(&s.service)
+            );
+        }
+        if let Some(i) = &r.idle {
+            let _ = writeln!(
+                t,
+                "idle {} s: RSS A {} kB, B {} kB; CPU A {:.2} %, B {:.2} %; hb packets/s sent A {:.1}, B {:.1}",
+                i.secs,
+                i.rss_kb[0],
+                i.rss_kb[1],
+                i.cpu_pct[0],
+                i.cpu_pct[1],
+                i.hb_pps[0],
+                i.hb_pps[1]
+            );
+        }
+    }
+    t
+}
+
+fn json_stats(v: &[f64]) -> String {
+    let samples: Vec<String> = v.iter().map(|x| format!("{x:.1}")).collect();
+    match stats(v) {
+        Some((a, m, b)) => format!(
+            "{{\"min\": {a:.1}, \"median\": {m:.1}, \"max\": {b:.1}, \"samples\": [{}]}}",
+            samples.join(", ")
+        ),
+        None => "null".to_string(),
+    }
+}
+
+fn machine() -> String {
+    let uname = common::netns::run("uname -srm");
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|x| x.trim().to_string())
+        })
+        .unwrap_or_default();
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
+    format!(
+        "{}, {cpu}, {cores} cores",
+        String::from_utf8_lossy(&uname.stdout).trim()
+    )
+    .replace('"', "'")
+}
+
+fn to_json(kind: Kind, args: &Args, results: &[ProfileResult]) -> String {
+    let date = common::netns::run("date -u +%Y-%m-%dT%H:%M:%SZ");
+    let mut j = String::new();
+    let _ = writeln!(j, "{{");
+    let _ = writeln!(j, "  \"daemon\": \"{}\",", kind.label());
+    let _ = writeln!(
+        j,
+        "  \"date\": \"{}\",",
+        String::from_utf8_lossy(&date.stdout).trim()
+    );
+    let _ = writeln!(j, "  \"machine\": \"{}\",", machine());
+    let _ = writeln!(j, "  \"runs\": {},", args.runs);
+    let _ = writeln!(j, "  \"profiles\": [");
+    for (pi, r) in results.iter().enumerate() {
+        let _ = writeln!(j, "    {{");
+        let _ = writeln!(j, "      \"profile\": \"{}\",", r.profile);
+        let _ = writeln!(
+            j,
+            "      \"timers\": {{\"keepalive_ms\": {}, \"deadtime_ms\": {}, \"warntime_ms\": {}, \"initdead_ms\": {}}},",
+            r.timers.keepalive_ms, r.timers.deadtime_ms, r.timers.warntime_ms, r.timers.initdead_ms
+        );
+        match &r.idle {
+            Some(i) => {
+                let _ = writeln!(
+                    j,
+                    "      \"idle\": {{\"secs\": {}, \"rss_kb\": [{}, {}], \"cpu_pct\": [{:.3}, {:.3}], \"hb_pps_sent\": [{:.2}, {:.2}]}},",
+                    i.secs,
+                    i.rss_kb[0],
+                    i.rss_kb[1],
+                    i.cpu_pct[0],
+                    i.cpu_pct[1],
+                    i.hb_pps[0],
+                    i.hb_pps[1]
+                );
+            }
+            None => {
+                let _ = writeln!(j, "      \"idle\": null,");
+            }
+        }
+        let _ = writeln!(j, "      \"faults\": {{");
+        for (fi, (f, s)) in r.faults.iter().enumerate() {
+            let _ = writeln!(
+                j,
+                "        \"{}\": {{\"ok\": {}, \"failures\": {}, \"detection_ms\": {}, \"vip_ms\": {}, \"service_ms\": {}}}{}",
+                f.key(),
+                s.service.len(),
+                s.failures,
+                json_stats(&s.detection),
+                json_stats(&s.vip),
+                json_stats(&s.service),
+                if fi + 1 < r.faults.len() { "," } else { "" }
+            );
+        }
+        let _ = writeln!(j, "      }}");
+        let _ = writeln!(j, "    }}{}", if pi + 1 < results.len() { "," } else { "" });
+    }
+    let _ = writeln!(j, "  ]");
+    let _ = writeln!(j, "}}");
+    j
+}
+
+/// Median service times per (profile, fault) from a JSON file written by this program.
+fn medians_from_json(text: &str) -> Vec<(String, String, f64)> {
+    let mut out = Vec::new();
+    let mut profile = String::new();
+    for line in text.lines() {
+        let l = line.trim();
+        if let Some(p) = l.strip_prefix("\"profile\": \"") {
+            profile = p.trim_end_matches("\",").to_string();
+        }
+        for f in Fault::all() {
+            let key = format!("\"{}\": {{", f.key());
+            if l.starts_with(&key)
+                && let Some(rest) = l.split("\"service_ms\": {").nth(1)
+                && let Some(m) = rest.split("\"median\": ").nth(1)
+                && let Ok(v) = m.split(',').next().unwrap_or("").trim().parse::<f64>()
+            {
+                out.push((profile.clone(), f.key().to_string(), v));
+            }
+        }
+    }
+    out
+}
+
+fn main() {
+    let args = match parse_args() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("failover_bench: {e}");
+            std::process::exit(2);
+        }
+    };
+    if !common::netns::can_use_netns() {
+        eprintln!("failover_bench: needs root and iproute2");
+        std::process::exit(2);
+    }
+    if let Some(why) = args.kind.missing(&bin_dir()) {
+        eprintln!("failover_bench: {}: {why}", args.kind.label());
+        std::process::exit(2);
+    }
+    if let Some(path) = &args.report {
+        match std::fs::read_to_string(path) {
+            Ok(json) => {
+                println!("{}", path.display());
+                print_ratios(&json, &args.compare);
+                return;
+            }
+            Err(e) => {
+                eprintln!("failover_bench: {}: {e}", path.display());
+                std::process::exit(2);
+            }
+        }
+    }
+    common::testbed::cleanup_on_signals();
+    let mut results = Vec::new();
+    for p in &args.profiles {
+        match run_profile(&args, p) {
+            Ok(r) => {
+                results.push(r);
+                // Keep what was measured so far should a later profile fail.
+                if let Some(path) = args.json.as_deref().filter(|p| *p != "-") {
+                    let _ = std::fs::write(path, to_json(args.kind, &args, &results));
+                }
+            }
+            Err(e) => {
+                eprintln!("failover_bench: profile {p}: {e}");
+                std::process::exit(1);
+            }
+        }
+    }
+    let t = table(args.kind, &results);
+    println!("{t}");
+    let json = to_json(args.kind, &args, &results);
+    match args.json.as_deref() {
+        Some("-") => println!("{json}"),
+        Some(path) => {
+            if let Err(e) = std::fs::write(path, &json) {
+                eprintln!("failover_bench: {path}: {e}");
+                std::process::exit(1);
+            }
+        }
+        None => {}
+    }
+    print_ratios(&json, &args.compare);
+    let failures: usize = results
+        .iter()
+        .flat_map(|r| r.faults.iter().map(|(_, s)| s.failures))
+        .sum();
+    if failures > 0 {
+        std::process::exit(1);
+    }
+}
+
+/// Prints, per profile and fault, our median service time over each compared file's.
+fn print_ratios(json: &str, compare: &[PathBuf]) {
+    let ours = medians_from_json(json);
+    for other in compare {
+        let Ok(text) = std::fs::read_to_string(other) else {
+            eprintln!("failover_bench: cannot read {}", other.display());
+            continue;
+        };
+        println!(
+            "\nratio of median service time, this run / {}:",
+            other.display()
+        );
+        for (p, f, theirs) in medians_from_json(&text) {
+            if let Some((_, _, mine)) = ours.iter().find(|(pp, ff, _)| *pp == p && *ff == f) {
+                println!(
+                    "  {p:<7} {f:<11} {mine:>7.0} / {theirs:>7.0} ms = {:.2}",
+                    mine / theirs
+                );
+            }
+        }
+    }
+}

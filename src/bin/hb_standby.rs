@@ -1,0 +1,6 @@
+//! `hb_standby [all|local|foreign|failback]`: give resources to the peer and report the outcome.
+fn main() {
+    std::process::exit(heartbeat::daemon::tools::admin_main(
+        heartbeat::daemon::admin::AdminKind::Standby,
+    ));
+}

@@ -1,0 +1,6 @@
+//! `hb_takeover [all|local|foreign|failback]`: take resources from the peer and report the outcome.
+fn main() {
+    std::process::exit(heartbeat::daemon::tools::admin_main(
+        heartbeat::daemon::admin::AdminKind::Takeover,
+    ));
+}

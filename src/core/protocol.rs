@@ -1,0 +1,294 @@
+//! The receive path and the message-level protocol (spec §4): authentication and acceptance,
+//! generations and sequence numbers, ACKs, retransmission requests and answers, and dispatch of
+//! accepted messages to membership and resource logic.
+
+use super::Core;
+use super::rxwindow::{GenVerdict, SeqVerdict};
+use super::transport;
+use super::vocab::{NodeStatus, Severity};
+use crate::wire::Message;
+use crate::wire::sender::{AckOutcome, RexmitAnswer};
+
+/// At most this many retransmissions answer one request (spec §4.5).
+const MAX_REXMIT_PER_REQUEST: u64 = 50;
+
+impl Core {
+    /// A datagram arrived on `medium`.
+    pub(super) fn on_datagram(&mut self, medium: usize, bytes: &[u8]) {
+        let msg = match transport::decode(bytes, &self.config.keys) {
+            Ok(m) => m,
+            Err(kind) => {
+                self.count_drop(kind);
+                return;
+            }
+        };
+        let (Some(t), Some(src)) = (msg.msg_type(), msg.get("src")) else {
+            self.count_drop("malformed");
+            return;
+        };
+        if msg.get_hex("ts").is_none_or(|ts| ts == 0) {
+            self.count_drop("malformed");
+            return;
+        }
+        let t = t.to_string();
+        if src == self.config.local {
+            // Our own packet came back (bcast, or a ucast line pointing at us).
+            self.refresh_own_link(medium);
+            return;
+        }
+        if src != self.config.peer {
+            self.count_drop("unknown_node");
+            self.log(
+                Severity::Error,
+                format!("process_status_message: bad node [{src}] in message"),
+            );
+            return;
+        }
+        self.learn_peer_uuid(&msg);
+        if t.starts_with("NS_") {
+            self.refresh_peer_link(medium);
+            if self.addressed_to_us(&msg) {
+                self.on_ns_message(&t, &msg);
+            }
+            return;
+        }
+        let Some(seq) = msg.get_hex("seq").filter(|s| *s > 0) else {
+            self.count_drop("malformed");
+            self.log(Severity::Error, "bad sequence number".to_string());
+            return;
+        };
+        let hg = match msg.get("hg") {
+            None => 0,
+            Some(_) => match msg.get_hex("hg") {
+                Some(g) => g,
+                None => {
+                    self.count_drop("malformed");
+                    self.log(Severity::Error, "bad generation number".to_string());
+                    return;
+                }
+            },
+        };
+        let mut healed = false;
+        match self.mem.peer.rx.check_generation(hg) {
+            GenVerdict::Older { current } => {
+                self.count_drop("replay");
+                self.log(
+                    Severity::Error,
+                    format!(
+                        "should_drop_message: attempted replay attack [{}]? [gen = {hg}, curgen = {current}]",
+                        self.config.peer
+                    ),
+                );
+                return;
+            }
+            GenVerdict::Newer { known_before } => self.on_peer_restart(known_before),
+            GenVerdict::Same => {
+                if self.mem.peer.status == NodeStatus::Dead {
+                    if t != "status" {
+                        // Only a status brings a dead node back; the rest is stale.
+                        return;
+                    }
+                    if self.mem.peer.last_status_seq.is_some_and(|s| seq <= s) {
+                        return;
+                    }
+                    healed = true;
+                }
+            }
+        }
+        self.refresh_peer_link(medium);
+        let first_request = self.now.mono + self.first_rexmit_delay(seq);
+        let verdict = self.mem.peer.rx.check_seq(seq, first_request);
+        let peer = self.config.peer.clone();
+        match verdict {
+            SeqVerdict::InOrder | SeqVerdict::Recovered { filled: false } => {}
+            SeqVerdict::Gap { last, lost } => self.log(
+                Severity::Warn,
+                format!("{lost} lost packet(s) for [{peer}] [{last}:{seq}]"),
+            ),
+            SeqVerdict::Resync { .. } => {
+                self.log(Severity::Error, "lost a lot of packets!".to_string())
+            }
+            SeqVerdict::Recovered { filled: true } => {
+                self.log(Severity::Info, format!("No pkts missing from {peer}!"))
+            }
+            SeqVerdict::Duplicate | SeqVerdict::Old => return,
+        }
+        if let Some(ack) = self.mem.peer.rx.ack_for(seq, &verdict)
+            && self.mem.peer.protocol
+        {
+            let mut m = Message::new("NS_ackmsg");
+            m.push("dest", &peer);
+            m.push("ackseq", format!("{ack:x}"));
+            self.transmit(m);
+        }
+        if !self.addressed_to_us(&msg) {
+            return;
+        }
+        self.dispatch(&t, &msg, seq, healed);
+    }
+
+    fn dispatch(&mut self, t: &str, msg: &Message, seq: u64, healed: bool) {
+        match t {
+            "status" => self.on_peer_status(msg, seq, healed),
+            "reqnodes" => self.answer_reqnodes(),
+            "repnodes" => self.on_repnodes(),
+            "starting" => self.on_peer_starting(),
+            "resource" => self.on_peer_resource(msg, seq),
+            "ask_resources" => self.on_ask_resources(msg, false),
+            "hb_takeover" => self.on_peer_hb_takeover(msg),
+            "shutdone" => self.on_peer_shutdone(),
+            "ip-request" => self.on_ip_request(msg),
+            "ip-request-resp" => self.on_ip_request_resp(msg),
+            other => self.log(
+                Severity::Debug,
+                format!("ignoring message type [{other}] from {}", self.config.peer),
+            ),
+        }
+    }
+
+    /// `dest`/`destuuid` name us, or the message is for everyone.
+    fn addressed_to_us(&self, msg: &Message) -> bool {
+        if let Some(u) = msg.get_bin("destuuid")
+            && u.len() == 16
+            && u.iter().any(|b| *b != 0)
+        {
+            return u == self.identity.uuid;
+        }
+        msg.get("dest").is_none_or(|d| d == self.config.local)
+    }
+
+    fn learn_peer_uuid(&mut self, msg: &Message) {
+        let Some(u) = msg.get_bin("srcuuid") else {
+            return;
+        };
+        let Ok(uuid) = <[u8; 16]>::try_from(u) else {
+            return;
+        };
+        if uuid == [0; 16] {
+            return;
+        }
+        if let Some(old) = self.mem.peer.uuid
+            && old != uuid
+        {
+            self.log(
+                Severity::Info,
+                format!("node {} changed its uuid", self.config.peer),
+            );
+        }
+        self.mem.peer.uuid = Some(uuid);
+        let peer = self.config.peer.clone();
+        self.sender.learn_peer_uuid(&peer, uuid);
+    }
+
+    /// `NS_*` messages addressed to us.
+    fn on_ns_message(&mut self, t: &str, msg: &Message) {
+        match t {
+            "NS_rexmit" => self.answer_rexmit(msg),
+            "NS_nak_rexmit" => {
+                if let Some(seq) = msg.get_hex("firstseq") {
+                    self.log(
+                        Severity::Error,
+                        format!(
+                            "Irretrievably lost packet: node {} seq {seq}",
+                            self.config.peer
+                        ),
+                    );
+                    self.mem.peer.rx.forget_missing(seq);
+                }
+            }
+            "NS_ackmsg" => {
+                if let Some(ack) = msg.get_hex("ackseq") {
+                    let peer = self.config.peer.clone();
+                    if self.sender.on_ack(&peer, ack) == AckOutcome::Corrupted {
+                        self.log(
+                            Severity::Error,
+                            format!("corrupted ackseq {ack:x} from {peer}"),
+                        );
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// A retransmission request: `firstseq`/`lastseq` in decimal (spec §4.5).
+    fn answer_rexmit(&mut self, msg: &Message) {
+        let first = msg.get("firstseq").and_then(|s| s.parse::<u64>().ok());
+        let last = msg.get("lastseq").and_then(|s| s.parse::<u64>().ok());
+        let (Some(first), Some(last)) = (first, last) else {
+            self.log(Severity::Error, "Invalid rexmit seqnos".to_string());
+            return;
+        };
+        if last < first || first == 0 {
+            self.log(Severity::Error, "Invalid rexmit seqnos".to_string());
+            return;
+        }
+        let min_gap = self.config.ha.max_rexmit_delay.saturating_sub(10);
+        let now = self.now.mono;
+        let peer = self.config.peer.clone();
+        for seq in first..=last.min(first.saturating_add(MAX_REXMIT_PER_REQUEST - 1)) {
+            match self.sender.retransmit(&peer, seq) {
+                RexmitAnswer::Packet(bytes) => {
+                    if self
+                        .rexmit_times
+                        .get(&seq)
+                        .is_some_and(|t| now.saturating_sub(*t) < min_gap)
+                    {
+                        continue;
+                    }
+                    self.rexmit_times.insert(seq, now);
+                    while self.rexmit_times.len() > 500 {
+                        self.rexmit_times.pop_first();
+                    }
+                    self.outputs.push_back(super::Output::Transmit {
+                        medium: None,
+                        bytes,
+                    });
+                }
+                RexmitAnswer::AlreadyAcked => {}
+                RexmitAnswer::AboveMax { max } => self.log(
+                    Severity::Warn,
+                    format!("Rexmit of seq {seq} requested. {max} is max."),
+                ),
+                RexmitAnswer::TooLow | RexmitAnswer::NotFound => {
+                    let reason =
+                        if matches!(self.sender.retransmit(&peer, seq), RexmitAnswer::TooLow) {
+                            "seqno too low"
+                        } else {
+                            "seqno not found"
+                        };
+                    self.log(
+                        Severity::Error,
+                        format!("Cannot rexmit pkt {seq} for {peer}: {reason}"),
+                    );
+                    self.transmit(crate::wire::builders::rexmit_nak(&peer, seq, reason));
+                }
+            }
+        }
+    }
+
+    /// First request delay for a missing seq: spread in [50, max_rexmit_delay] ms, derived
+    /// from the seq so that the core stays deterministic.
+    fn first_rexmit_delay(&self, seq: u64) -> u64 {
+        let max = self.config.ha.max_rexmit_delay;
+        let lo = if max < 100 { 0 } else { 50 };
+        let span = max.saturating_sub(lo) + 1;
+        lo + (seq.wrapping_mul(2654435761) ^ self.identity.generation) % span
+    }
+
+    /// Asks again for every missing seq whose time has come, while the peer is alive.
+    pub(super) fn rexmit_requests(&mut self) {
+        if !self.mem.peer_alive() {
+            return;
+        }
+        let every = self.config.ha.max_rexmit_delay;
+        let due = self.mem.peer.rx.due_requests(self.now.mono, every);
+        for seq in due {
+            let mut m = Message::new("NS_rexmit");
+            m.push("dest", &self.config.peer);
+            m.push("firstseq", seq.to_string());
+            m.push("lastseq", seq.to_string());
+            self.transmit(m);
+        }
+    }
+}

@@ -1,0 +1,13 @@
+//! The one place where the core turns datagrams into messages: authenticate first, then parse
+//! (`wire::decode_verified`), and name the reason of a drop for the counters.
+
+use crate::config::AuthKeys;
+use crate::wire::{self, Message};
+
+/// Why a datagram was dropped before reaching the protocol logic (label for drop counters).
+pub type DropKind = &'static str;
+
+/// Authenticates and parses a datagram.
+pub fn decode(bytes: &[u8], keys: &AuthKeys) -> Result<Message, DropKind> {
+    wire::decode_verified(bytes, keys).map_err(|e| e.kind_name())
+}

@@ -1,0 +1,519 @@
+//! Heartbeat media (spec §1.1): `bcast IFACE`, `mcast IFACE GROUP PORT TTL LOOP`, `ucast IFACE
+//! PEER`. Each medium owns a receive socket (bound to its port and device, registered with mio)
+//! and a non-blocking send socket bound to the device.
+//!
+//! A medium whose interface is missing, down or address-less is reported and retried every
+//! [`RETRY_MS`]; a send that finds the device gone closes the medium for a retry. Nothing here
+//! blocks: ucast peer names are resolved once, when the set is built (start or reload).
+
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, ToSocketAddrs, UdpSocket};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+
+use mio::{Interest, Registry, Token};
+use nix::sys::socket::{self, AddressFamily, SockFlag, SockType, SockaddrIn, sockopt};
+
+use crate::config::{Medium, Millis};
+
+/// How long a failed medium waits before the next attempt.
+pub const RETRY_MS: Millis = 5_000;
+/// Largest datagram accepted (spec §1.1: 256 KiB minus one byte).
+pub const MAX_DATAGRAM: usize = 262_143;
+/// `IPTOS_LOWDELAY`, as the original sets on its send sockets.
+const TOS_LOWDELAY: u8 = 0x10;
+
+/// Where this medium sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Target {
+    Broadcast,
+    Group(Ipv4Addr),
+    Peer(Ipv4Addr),
+    /// ucast peer name that did not resolve at start/reload.
+    Unresolved,
+}
+
+struct OpenMedium {
+    rx: mio::net::UdpSocket,
+    tx: UdpSocket,
+    dest: SocketAddrV4,
+    /// Last send error reported (to log a change once, not every keepalive).
+    send_error: Option<String>,
+}
+
+struct Slot {
+    spec: Medium,
+    port: u16,
+    target: Target,
+    open: Option<OpenMedium>,
+    retry_at: Millis,
+    /// Last open error reported (logged again only when it changes).
+    last_error: Option<String>,
+}
+
+/// Every configured medium of the running configuration.
+pub struct Media {
+    slots: Vec<Slot>,
+    token_base: usize,
+    buf: Vec<u8>,
+}
+
+/// A log line produced by media handling, with its severity.
+pub type Note = (crate::core::Severity, String);
+
+impl Media {
+    /// Builds the set (resolving ucast peers now, the only name lookups); nothing is opened yet.
+    pub fn new(media: &[Medium], udpport: u16, token_base: usize) -> (Media, Vec<Note>) {
+        let mut notes = Vec::new();
+        let slots = media
+            .iter()
+            .map(|m| {
+                let (target, port) = match m {
+                    Medium::Bcast { .. } => (Target::Broadcast, udpport),
+                    Medium::Mcast { group, port, .. } => (Target::Group(*group), *port),
+                    Medium::Ucast { peer, .. } => match resolve_v4(peer) {
+                        Some(a) => (Target::Peer(a), udpport),
+                        None => {
+                            notes.push((
+                                crate::core::Severity::Error,
+                                format!("ucast: cannot resolve peer address {peer}"),
+                            ));
+                            (Target::Unresolved, udpport)
+                        }
+                    },
+                };
+                Slot {
+                    spec: m.clone(),
+                    port,
+                    target,
+                    open: None,
+                    retry_at: 0,
+                    last_error: None,
+                }
+            })
+            .collect();
+        (
+            Media {
+                slots,
+                token_base,
+                buf: vec![0u8; MAX_DATAGRAM + 1],
+            },
+            notes,
+        )
+    }
+
+    /// The token of medium `i`'s receive socket.
+    pub fn token(&self, i: usize) -> Token {
+        Token(self.token_base + i)
+    }
+
+    /// The medium index behind a token, if it is one of ours.
+    pub fn index_of(&self, token: Token) -> Option<usize> {
+        token
+            .0
+            .checked_sub(self.token_base)
+            .filter(|i| *i < self.slots.len())
+    }
+
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    /// Opens every closed medium whose retry time has come.
+    pub fn open_due(&mut self, registry: &Registry, now: Millis) -> Vec<Note> {
+        let mut notes = Vec::new();
+        for i in 0..self.slots.len() {
+            let token = self.token(i);
+            let slot = &mut self.slots[i];
+            if slot.open.is_some() || now < slot.retry_at {
+                continue;
+            }
+            match open_medium(&slot.spec, slot.port, slot.target) {
+                Ok(mut m) => match registry.register(&mut m.rx, token, Interest::READABLE) {
+                    Ok(()) => {
+                        notes.push((
+                            crate::core::Severity::Info,
+                            format!(
+                                "{}: bound receive socket to device: {}",
+                                kind(&slot.spec),
+                                slot.spec.link_name()
+                            ),
+                        ));
+                        if slot.last_error.take().is_some() {
+                            notes.push((
+                                crate::core::Severity::Info,
+                                format!("{}: medium is usable again", describe(&slot.spec)),
+                            ));
+                        }
+                        slot.open = Some(m);
+                    }
+                    Err(e) => slot.fail(format!("cannot register socket: {e}"), now, &mut notes),
+                },
+                Err(e) => slot.fail(e, now, &mut notes),
+            }
+        }
+        notes
+    }
+
+    /// Earliest retry among closed media.
+    pub fn next_retry(&self) -> Option<Millis> {
+        self.slots
+            .iter()
+            .filter(|s| s.open.is_none())
+            .map(|s| s.retry_at)
+            .min()
+    }
+
+    /// Reads every pending datagram of medium `i` (until the socket would block).
+    pub fn receive(&mut self, i: usize, mut deliver: impl FnMut(Vec<u8>)) {
+        let Some(slot) = self.slots.get_mut(i) else {
+            return;
+        };
+        let Some(m) = slot.open.as_mut() else {
+            return;
+        };
+        // Bounded: at most a few hundred datagrams per wake-up, the rest on the next poll.
+        for _ in 0..256 {
+            match m.rx.recv_from(&mut self.buf) {
+                Ok((n, _from)) if n <= MAX_DATAGRAM => deliver(self.buf[..n].to_vec()),
+                Ok(_) => {} // oversized: dropped, as the original does
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(_) => break,
+            }
+        }
+    }
+
+    /// Sends on one medium or all; failures are reported once per change.
+    pub fn transmit(
+        &mut self,
+        medium: Option<usize>,
+        bytes: &[u8],
+        registry: &Registry,
+        now: Millis,
+    ) -> Vec<Note> {
+        let mut notes = Vec::new();
+        for (i, slot) in self.slots.iter_mut().enumerate() {
+            if medium.is_some_and(|m| m != i) {
+                continue;
+            }
+            let Some(m) = slot.open.as_mut() else {
+                continue;
+            };
+            match m.tx.send_to(bytes, m.dest) {
+                Ok(_) => {
+                    if m.send_error.take().is_some() {
+                        notes.push((
+                            crate::core::Severity::Info,
+                            format!("{}: sending works again", describe(&slot.spec)),
+                        ));
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(e) => {
+                    let gone =
+                        matches!(e.raw_os_error(), Some(nix::libc::ENODEV | nix::libc::ENXIO));
+                    if gone {
+                        if let Some(mut old) = slot.open.take() {
+                            let _ = registry.deregister(&mut old.rx);
+                        }
+                        slot.fail(format!("send failed: {e}"), now, &mut notes);
+                    } else {
+                        let text = e.to_string();
+                        if m.send_error.as_deref() != Some(text.as_str()) {
+                            notes.push((
+                                crate::core::Severity::Error,
+                                format!("{}: send failed: {text}", describe(&slot.spec)),
+                            ));
+                            m.send_error = Some(text);
+                        }
+                    }
+                }
+            }
+        }
+        notes
+    }
+
+    /// Closes every medium (reload with a different media list, shutdown).
+    pub fn close_all(&mut self, registry: &Registry) {
+        for slot in &mut self.slots {
+            if let Some(mut m) = slot.open.take() {
+                let _ = registry.deregister(&mut m.rx);
+            }
+        }
+    }
+
+    /// Whether medium `i` is open now.
+    pub fn is_open(&self, i: usize) -> bool {
+        self.slots.get(i).is_some_and(|s| s.open.is_some())
+    }
+}
+
+impl Slot {
+    fn fail(&mut self, error: String, now: Millis, notes: &mut Vec<Note>) {
+        if self.last_error.as_deref() != Some(error.as_str()) {
+            notes.push((
+                crate::core::Severity::Error,
+                format!(
+                    "{}: {error}; retrying every {} s",
+                    describe(&self.spec),
+                    RETRY_MS / 1000
+                ),
+            ));
+            self.last_error = Some(error);
+        }
+        self.retry_at = now + RETRY_MS;
+    }
+}
+
+fn kind(m: &Medium) -> &'static str {
+    match m {
+        Medium::Bcast { .. } => "bcast",
+        Medium::Mcast { .. } => "mcast",
+        Medium::Ucast { .. } => "ucast",
+    }
+}
+
+/// `bcast eth1`, `mcast eth1 239.0.0.1`, `ucast eth1 peer`: how logs name a medium.
+pub fn describe(m: &Medium) -> String {
+    match m {
+        Medium::Bcast { iface } => format!("bcast {iface}"),
+        Medium::Mcast { iface, group, .. } => format!("mcast {iface} {group}"),
+        Medium::Ucast { iface, peer } => format!("ucast {iface} {peer}"),
+    }
+}
+
+fn resolve_v4(peer: &str) -> Option<Ipv4Addr> {
+    if let Ok(a) = peer.parse::<Ipv4Addr>() {
+        return Some(a);
+    }
+    (peer, 0u16).to_socket_addrs().ok()?.find_map(|a| match a {
+        SocketAddr::V4(v4) => Some(*v4.ip()),
+        SocketAddr::V6(_) => None,
+    })
+}
+
+/// The IPv4 facts of one interface.
+struct IfaceInfo {
+    up: bool,
+    addr: Option<Ipv4Addr>,
+    broadcast: Option<Ipv4Addr>,
+}
+
+fn iface_info(name: &str) -> Result<IfaceInfo, String> {
+    let addrs = nix::ifaddrs::getifaddrs().map_err(|e| format!("getifaddrs: {e}"))?;
+    let mut found = false;
+    let mut info = IfaceInfo {
+        up: false,
+        addr: None,
+        broadcast: None,
+    };
+    for a in addrs.filter(|a| a.interface_name == name) {
+        found = true;
+        info.up |= a.flags.contains(nix::net::if_::InterfaceFlags::IFF_UP);
+        let v4 = |s: &Option<socket::SockaddrStorage>| {
+            s.as_ref().and_then(|s| s.as_sockaddr_in()).map(|s| s.ip())
+        };
+        if info.addr.is_none()
+            && let Some(ip) = v4(&a.address)
+        {
+            info.addr = Some(ip);
+            info.broadcast = broadcast_of(ip, v4(&a.netmask), v4(&a.broadcast));
+        }
+    }
+    if !found {
+        return Err(format!("interface {name} not found"));
+    }
+    if !info.up {
+        return Err(format!("interface {name} is down"));
+    }
+    Ok(info)
+}
+
+/// The kernel's broadcast address when it has a real one; otherwise (an address added without
+/// `brd`) the one the netmask implies.
+fn broadcast_of(
+    addr: Ipv4Addr,
+    mask: Option<Ipv4Addr>,
+    kernel: Option<Ipv4Addr>,
+) -> Option<Ipv4Addr> {
+    if let Some(b) = kernel
+        && b != addr
+        && !b.is_unspecified()
+    {
+        return Some(b);
+    }
+    let m = u32::from(mask?);
+    if m == u32::MAX {
+        return None;
+    }
+    Some(Ipv4Addr::from(u32::from(addr) | !m))
+}
+
+fn open_medium(spec: &Medium, port: u16, target: Target) -> Result<OpenMedium, String> {
+    let iface = spec.link_name();
+    let info = iface_info(iface)?;
+    let dest_ip = match target {
+        Target::Broadcast => info
+            .broadcast
+            .ok_or_else(|| format!("interface {iface} has no IPv4 broadcast address"))?,
+        Target::Group(g) => g,
+        Target::Peer(p) => p,
+        Target::Unresolved => return Err("peer address unresolved".to_string()),
+    };
+    let rx = receive_socket(iface, port).map_err(|e| format!("receive socket: {e}"))?;
+    if let (Medium::Mcast { group, .. }, Some(local)) = (spec, info.addr) {
+        rx.join_multicast_v4(group, &local)
+            .map_err(|e| format!("cannot join {group}: {e}"))?;
+    } else if let Medium::Mcast { group, .. } = spec {
+        return Err(format!(
+            "interface {iface} has no IPv4 address to join {group}"
+        ));
+    }
+    let tx = send_socket(spec, iface, info.addr).map_err(|e| format!("send socket: {e}"))?;
+    Ok(OpenMedium {
+        rx: mio::net::UdpSocket::from_std(rx),
+        tx,
+        dest: SocketAddrV4::new(dest_ip, port),
+        send_error: None,
+    })
+}
+
+fn nix_io(e: nix::errno::Errno) -> std::io::Error {
+    std::io::Error::from(e)
+}
+
+fn receive_socket(iface: &str, port: u16) -> std::io::Result<UdpSocket> {
+    let fd: OwnedFd = socket::socket(
+        AddressFamily::Inet,
+        SockType::Datagram,
+        SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .map_err(nix_io)?;
+    socket::setsockopt(&fd, sockopt::ReuseAddr, &true).map_err(nix_io)?;
+    socket::setsockopt(&fd, sockopt::ReusePort, &true).map_err(nix_io)?;
+    socket::setsockopt(&fd, sockopt::BindToDevice, &std::ffi::OsString::from(iface))
+        .map_err(nix_io)?;
+    let addr = SockaddrIn::from(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, port));
+    socket::bind(fd.as_raw_fd(), &addr).map_err(nix_io)?;
+    Ok(UdpSocket::from(fd))
+}
+
+fn send_socket(spec: &Medium, iface: &str, local: Option<Ipv4Addr>) -> std::io::Result<UdpSocket> {
+    let tx = UdpSocket::bind(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0))?;
+    tx.set_nonblocking(true)?;
+    socket::setsockopt(
+        &tx.as_fd(),
+        sockopt::BindToDevice,
+        &std::ffi::OsString::from(iface),
+    )
+    .map_err(nix_io)?;
+    socket::setsockopt(&tx.as_fd(), sockopt::Ipv4Tos, &i32::from(TOS_LOWDELAY)).map_err(nix_io)?;
+    match spec {
+        Medium::Bcast { .. } => {
+            tx.set_broadcast(true)?;
+            socket::setsockopt(&tx.as_fd(), sockopt::DontRoute, &true).map_err(nix_io)?;
+        }
+        Medium::Mcast { ttl, loopback, .. } => {
+            tx.set_multicast_ttl_v4(u32::from(*ttl))?;
+            tx.set_multicast_loop_v4(*loopback)?;
+            if let Some(a) = local {
+                set_multicast_if(&tx, a)?;
+            }
+        }
+        Medium::Ucast { .. } => {}
+    }
+    Ok(tx)
+}
+
+/// `IP_MULTICAST_IF` by address (nix has no wrapper for it).
+fn set_multicast_if(sock: &UdpSocket, addr: Ipv4Addr) -> std::io::Result<()> {
+    let v = nix::libc::in_addr {
+        s_addr: u32::from(addr).to_be(),
+    };
+    // SAFETY: valid fd, pointer to a live in_addr of the size passed.
+    let rc = unsafe {
+        nix::libc::setsockopt(
+            sock.as_raw_fd(),
+            nix::libc::IPPROTO_IP,
+            nix::libc::IP_MULTICAST_IF,
+            (&v as *const nix::libc::in_addr).cast(),
+            std::mem::size_of::<nix::libc::in_addr>() as nix::libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn can_bind_device() -> bool {
+        nix::unistd::Uid::effective().is_root()
+    }
+
+    #[test]
+    fn broadcast_address_falls_back_to_the_netmask() {
+        let a = Ipv4Addr::new(198, 51, 100, 1);
+        let m = Some(Ipv4Addr::new(255, 255, 255, 0));
+        let b = Ipv4Addr::new(198, 51, 100, 255);
+        assert_eq!(broadcast_of(a, m, Some(a)), Some(b));
+        assert_eq!(broadcast_of(a, m, None), Some(b));
+        assert_eq!(broadcast_of(a, m, Some(Ipv4Addr::UNSPECIFIED)), Some(b));
+        let k = Ipv4Addr::new(198, 51, 100, 127);
+        assert_eq!(broadcast_of(a, m, Some(k)), Some(k));
+        assert_eq!(broadcast_of(a, Some(Ipv4Addr::BROADCAST), None), None);
+    }
+
+    #[test]
+    fn ucast_over_loopback_delivers_and_missing_iface_is_retried() {
+        if !can_bind_device() {
+            eprintln!("skipped: SO_BINDTODEVICE needs root");
+            return;
+        }
+        // An unprivileged port unlikely to clash: derived from the pid.
+        let port = 40_000 + (std::process::id() % 20_000) as u16;
+        let media = vec![
+            Medium::Ucast {
+                iface: "lo".into(),
+                peer: "127.0.0.1".into(),
+            },
+            Medium::Bcast {
+                iface: "nosuchif0".into(),
+            },
+        ];
+        let (mut set, notes) = Media::new(&media, port, 10);
+        assert!(notes.is_empty());
+        let poll = mio::Poll::new().unwrap();
+        let notes = set.open_due(poll.registry(), 0);
+        assert!(set.is_open(0));
+        assert!(!set.is_open(1));
+        assert!(
+            notes.iter().any(|(_, t)| t.contains("nosuchif0 not found")),
+            "{notes:?}"
+        );
+        assert_eq!(set.next_retry(), Some(RETRY_MS));
+        // Not retried (nor re-reported) before its time.
+        assert!(set.open_due(poll.registry(), 10).is_empty());
+        let notes = set.transmit(None, b"###\nhello", poll.registry(), 0);
+        assert!(notes.is_empty(), "{notes:?}");
+        let mut got = Vec::new();
+        for _ in 0..50 {
+            set.receive(0, |d| got.push(d));
+            if !got.is_empty() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        assert_eq!(got, vec![b"###\nhello".to_vec()]);
+        assert_eq!(set.index_of(Token(10)), Some(0));
+        assert_eq!(set.index_of(Token(12)), None);
+    }
+}

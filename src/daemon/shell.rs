@@ -1,0 +1,682 @@
+//! The event loop: one thread, one `mio::Poll`. Sockets, signals, script pipes and control
+//! clients become core inputs stamped with [`Now`]; the core's outputs are executed here; the
+//! loop sleeps until the earliest of the core's deadline and its own (media retries, script
+//! timeouts, client expiry, load average refresh).
+
+use std::collections::{HashMap, VecDeque};
+use std::path::PathBuf;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use mio::{Events, Interest, Poll, Token};
+use signal_hook::consts::signal::{SIGCHLD, SIGHUP, SIGINT, SIGTERM, SIGUSR1, SIGUSR2};
+use signal_hook_mio::v1_0::Signals;
+
+use super::control::{self, ControlServer, DaemonFacts, Incoming, Request};
+use super::logging;
+use super::media::Media;
+use super::ping::Pinger;
+use super::scripts::{Exit, ScriptRunner, ScriptSpec};
+use crate::config::{Config, Millis};
+use crate::core::{
+    ActionId, ClientId, Core, Identity, Input, Now, Output, ScriptOp, ScriptOutcome, Severity,
+};
+use crate::resource::{Resolver, ScriptKind};
+
+const SIGNALS: Token = Token(0);
+const CONTROL: Token = Token(1);
+const PING: Token = Token(2);
+const FIFO: Token = Token(3);
+/// Admin requests that came through the FIFO: their answers are logged.
+const FIFO_CLIENT: ClientId = ClientId(u64::MAX);
+const MEDIA_BASE: usize = 1_000;
+const SCRIPT_BASE: usize = 100_000;
+const CLIENT_BASE: usize = 1_000_000;
+/// `/proc/loadavg` is re-read this often for the `ld` field.
+const LOADAVG_EVERY: Millis = 10_000;
+/// Action ids the shell makes up itself (re-announcements): never reported to the core.
+const INTERNAL_ACTION: u64 = 1 << 63;
+
+/// Monotonic and wall clocks in the core's units.
+pub struct Clock {
+    origin: Instant,
+}
+
+impl Clock {
+    pub fn new() -> Clock {
+        Clock {
+            origin: Instant::now(),
+        }
+    }
+
+    pub fn now(&self) -> Now {
+        Now {
+            mono: self.origin.elapsed().as_millis() as Millis,
+            unix_secs: SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0),
+        }
+    }
+}
+
+impl Default for Clock {
+    fn default() -> Self {
+        Clock::new()
+    }
+}
+
+/// What the loop needs besides the configuration.
+pub struct ShellSetup {
+    pub ha_dir: PathBuf,
+    pub run_dir: PathBuf,
+    pub state_dir: PathBuf,
+    pub node: Option<String>,
+    pub resolver: Resolver,
+    pub identity: Identity,
+    pub uuid_text: String,
+    /// Copy log lines to stderr (foreground).
+    pub log_to_stderr: bool,
+    /// Extra debug level from the command line.
+    pub extra_debug: u8,
+    /// The crash guard, when `crash_guard on`.
+    pub guard: Option<super::guard::Guard>,
+}
+
+/// A script run in flight, as the core asked for it.
+struct PendingRun {
+    kind: ScriptKind,
+    op: ScriptOp,
+}
+
+/// The running daemon.
+pub struct Shell {
+    poll: Poll,
+    clock: Clock,
+    core: Core,
+    media: Media,
+    pinger: Pinger,
+    fifo: Option<super::fifo::Fifo>,
+    scripts: ScriptRunner,
+    control: ControlServer,
+    signals: Signals,
+    setup: ShellSetup,
+    runs: HashMap<ActionId, PendingRun>,
+    inputs: VecDeque<Input>,
+    next_internal: u64,
+    next_loadavg: Millis,
+    stopped: bool,
+    shutdown_requested: bool,
+}
+
+/// Log settings derived from a configuration.
+pub fn log_settings(config: &Config, stderr: bool, extra_debug: u8) -> logging::LogSettings {
+    logging::LogSettings {
+        node: config.local.clone(),
+        tag: "heartbeat".to_string(),
+        logfile: config.ha.logfile.clone(),
+        debugfile: config.ha.debugfile.clone(),
+        facility: config.ha.logfacility.clone(),
+        stderr,
+        debug: config.ha.debug.saturating_add(extra_debug),
+    }
+}
+
+/// Every ping node and ping group member, as written in ha.cf.
+fn ping_hosts(config: &Config) -> Vec<String> {
+    let mut hosts = config.ha.ping_nodes.clone();
+    for g in &config.ha.ping_groups {
+        hosts.extend(g.hosts.iter().cloned());
+    }
+    hosts
+}
+
+fn emit_notes(notes: Vec<(Severity, String)>) {
+    for (s, t) in notes {
+        logging::emit(s, &t);
+    }
+}
+
+impl Shell {
+    /// Opens sockets and signals and builds the core. Errors are start-up failures.
+    pub fn new(config: Config, setup: ShellSetup) -> std::io::Result<Shell> {
+        let poll = Poll::new()?;
+        let mut signals = Signals::new([SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2, SIGCHLD])?;
+        poll.registry()
+            .register(&mut signals, SIGNALS, Interest::READABLE)?;
+        let control = ControlServer::bind(&setup.run_dir, poll.registry(), CONTROL, CLIENT_BASE)
+            .map_err(|e| {
+                std::io::Error::new(
+                    e.kind(),
+                    format!(
+                        "control socket {}: {e}",
+                        control::socket_path(&setup.run_dir).display()
+                    ),
+                )
+            })?;
+        let (media, notes) = Media::new(&config.ha.media, config.ha.udpport, MEDIA_BASE);
+        emit_notes(notes);
+        let (mut pinger, notes) = Pinger::new(&ping_hosts(&config), PING);
+        emit_notes(notes);
+        pinger.register(poll.registry())?;
+        let fifo = match super::fifo::Fifo::open(&setup.state_dir, poll.registry(), FIFO) {
+            Ok(f) => Some(f),
+            Err(e) => {
+                log::error!("cannot open the FIFO in {}: {e}", setup.state_dir.display());
+                None
+            }
+        };
+        let clock = Clock::new();
+        let now = clock.now();
+        let core = Core::new(config, setup.identity, now);
+        Ok(Shell {
+            poll,
+            clock,
+            core,
+            media,
+            pinger,
+            fifo,
+            scripts: ScriptRunner::new(SCRIPT_BASE),
+            control,
+            signals,
+            setup,
+            runs: HashMap::new(),
+            inputs: VecDeque::new(),
+            next_internal: INTERNAL_ACTION,
+            next_loadavg: 0,
+            stopped: false,
+            shutdown_requested: false,
+        })
+    }
+
+    /// Runs until the core reports `Stopped`; returns the exit code.
+    pub fn run(&mut self) -> i32 {
+        let mut events = Events::with_capacity(64);
+        let notes = self
+            .media
+            .open_due(self.poll.registry(), self.clock.now().mono);
+        emit_notes(notes);
+        self.drain(self.clock.now());
+        while !self.stopped {
+            let now = self.clock.now();
+            self.timers(now);
+            if self.stopped {
+                break;
+            }
+            let timeout = self.sleep_for(self.clock.now());
+            if let Err(e) = self.poll.poll(&mut events, Some(timeout)) {
+                if e.kind() != std::io::ErrorKind::Interrupted {
+                    log::error!("poll failed: {e}");
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                continue;
+            }
+            for ev in events.iter() {
+                self.dispatch(ev.token());
+            }
+            // Children may end without a SIGCHLD we have seen yet (coalesced signals).
+            if self.scripts.running() > 0 {
+                self.reap();
+            }
+        }
+        self.scripts.kill_all();
+        self.media.close_all(self.poll.registry());
+        0
+    }
+
+    /// Work due by the clock: core tick, media retries, script timeouts, client expiry.
+    fn timers(&mut self, now: Now) {
+        if now.mono >= self.next_loadavg {
+            if let Ok(s) = std::fs::read_to_string("/proc/loadavg") {
+                self.core
+                    .set_loadavg(s.lines().next().unwrap_or("").to_string());
+            }
+            self.next_loadavg = now.mono + LOADAVG_EVERY;
+        }
+        let notes = self.media.open_due(self.poll.registry(), now.mono);
+        emit_notes(notes);
+        let mut notes = Vec::new();
+        self.scripts.enforce_timeouts(now.mono, &mut notes);
+        emit_notes(notes);
+        self.control.expire(self.poll.registry(), now.mono);
+        if now.mono >= self.core.next_deadline() {
+            self.feed(now, Input::Tick);
+        }
+    }
+
+    fn sleep_for(&self, now: Now) -> Duration {
+        let mut wake = self.core.next_deadline().min(self.next_loadavg);
+        for d in [
+            self.media.next_retry(),
+            self.scripts.next_deadline(),
+            self.control.next_deadline(),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            wake = wake.min(d);
+        }
+        Duration::from_millis(wake.saturating_sub(now.mono))
+    }
+
+    fn dispatch(&mut self, token: Token) {
+        if token == SIGNALS {
+            self.on_signals();
+        } else if token == FIFO {
+            let requests = self.fifo.as_mut().map(|f| f.receive()).unwrap_or_default();
+            for r in requests {
+                match r {
+                    super::fifo::FifoRequest::Admin(command) => {
+                        log::info!("FIFO: admin request {command:?}");
+                        self.feed(
+                            self.clock.now(),
+                            Input::Admin {
+                                client: FIFO_CLIENT,
+                                command,
+                            },
+                        );
+                    }
+                    super::fifo::FifoRequest::Unsupported(t) => {
+                        log::warn!("FIFO: message type [{t}] not supported; ignored");
+                    }
+                }
+            }
+        } else if token == self.pinger.token() {
+            let now = self.clock.now();
+            for host in self.pinger.receive() {
+                self.feed(now, Input::PingReply { host });
+            }
+        } else if self.control.is_listener(token) {
+            self.control
+                .accept(self.poll.registry(), self.clock.now().mono);
+        } else if self.control.owns(token) {
+            if let Some(inc) = self.control.on_event(self.poll.registry(), token) {
+                self.on_request(inc);
+            }
+        } else if self.scripts.owns(token) {
+            let mut notes = Vec::new();
+            self.scripts
+                .on_readable(self.poll.registry(), token, &mut notes);
+            emit_notes(notes);
+        } else if let Some(i) = self.media.index_of(token) {
+            let mut got = Vec::new();
+            self.media.receive(i, |bytes| got.push(bytes));
+            let now = self.clock.now();
+            for bytes in got {
+                self.feed(
+                    now,
+                    Input::Datagram {
+                        medium: crate::core::MediumId(i),
+                        bytes,
+                    },
+                );
+            }
+        }
+    }
+
+    fn on_signals(&mut self) {
+        let pending: Vec<i32> = self.signals.pending().collect();
+        for sig in pending {
+            match sig {
+                SIGTERM | SIGINT => {
+                    if self.shutdown_requested {
+                        log::info!("Shutdown already in progress.");
+                    } else {
+                        self.shutdown_requested = true;
+                        let _ = super::notify::notify("STOPPING=1");
+                        self.feed(self.clock.now(), Input::Shutdown);
+                    }
+                }
+                SIGHUP => self.reload(),
+                SIGUSR1 => {
+                    let level = logging::set_debug_level(logging::debug_level().saturating_add(1));
+                    log::info!("debug now set to {level} [pid {}]", std::process::id());
+                }
+                SIGUSR2 => {
+                    let level = logging::set_debug_level(logging::debug_level().saturating_sub(1));
+                    log::info!("debug now set to {level} [pid {}]", std::process::id());
+                }
+                SIGCHLD => self.reap(),
+                _ => {}
+            }
+        }
+    }
+
+    fn reap(&mut self) {
+        let mut notes = Vec::new();
+        let done = self.scripts.reap(self.poll.registry(), &mut notes);
+        emit_notes(notes);
+        let now = self.clock.now();
+        let any = !done.is_empty();
+        for f in done {
+            let internal = f.id.0 >= INTERNAL_ACTION;
+            let run = self.runs.remove(&f.id);
+            let outcome = match (&f.exit, &run) {
+                (Exit::TimedOut, _) => ScriptOutcome::TimedOut,
+                (Exit::SpawnFailed(e), _) => {
+                    log::error!("Cannot run {}: {e}", f.command);
+                    ScriptOutcome::Failed(127)
+                }
+                (Exit::Code(c), Some(r)) => {
+                    crate::resource::interpret(r.kind, r.op, Some(*c), &f.stdout)
+                }
+                (Exit::Signal(_), Some(r)) => {
+                    crate::resource::interpret(r.kind, r.op, None, &f.stdout)
+                }
+                (Exit::Code(c), None) => {
+                    if *c == 0 {
+                        ScriptOutcome::Ok
+                    } else {
+                        ScriptOutcome::Failed(*c)
+                    }
+                }
+                (Exit::Signal(_), None) => ScriptOutcome::Failed(-1),
+            };
+            if let Exit::Code(c) = f.exit
+                && c != 0
+                && run.as_ref().is_none_or(|r| r.op != ScriptOp::Status)
+            {
+                log::error!("Return code {c} from {}", f.command);
+            }
+            if internal {
+                log::debug!("{} finished: {outcome:?}", f.command);
+            } else {
+                self.feed(now, Input::ScriptDone { id: f.id, outcome });
+            }
+        }
+        if any && !self.stopped {
+            self.update_guard();
+        }
+    }
+
+    /// Tells the crash guard which address resources to remove should we die now.
+    fn update_guard(&mut self) {
+        if self.setup.guard.is_none() {
+            return;
+        }
+        let config = self.core.config();
+        let mut snapshot = super::guard::Snapshot {
+            env: crate::resource::script_env(config),
+            commands: Vec::new(),
+        };
+        let held = self.core.status_view().held_groups;
+        for gi in held.iter().rev() {
+            let Some(g) = config.groups.get(*gi) else {
+                continue;
+            };
+            for r in g
+                .resources
+                .iter()
+                .rev()
+                .filter(|r| r.name.starts_with("IPaddr"))
+            {
+                if let Ok(inv) = self.setup.resolver.resolve(r) {
+                    snapshot.commands.push(super::guard::GuardCommand {
+                        program: inv.program.display().to_string(),
+                        args: inv.argv(ScriptOp::Stop),
+                    });
+                }
+            }
+        }
+        if snapshot.commands.is_empty() {
+            snapshot.env.clear();
+        }
+        if let Some(g) = self.setup.guard.as_mut() {
+            g.update(snapshot);
+        }
+    }
+
+    fn on_request(&mut self, inc: Incoming) {
+        let reg = self.poll.registry();
+        match inc.request {
+            Request::Ping => self.control.respond(reg, inc.client, "OK\n"),
+            Request::Status => {
+                let facts = DaemonFacts {
+                    version: env!("CARGO_PKG_VERSION").to_string(),
+                    uuid: self.setup.uuid_text.clone(),
+                    generation: self.setup.identity.generation,
+                    bad_requests: self.control.bad_requests,
+                };
+                let text =
+                    control::render_status(&self.core.status_view(), self.core.config(), &facts);
+                self.control.respond(reg, inc.client, &text);
+            }
+            Request::Param(name) => {
+                let text = control::render_param(self.core.config(), &name);
+                self.control.respond(reg, inc.client, &text);
+            }
+            Request::Admin(command) => {
+                let now = self.clock.now();
+                self.feed(
+                    now,
+                    Input::Admin {
+                        client: inc.client,
+                        command,
+                    },
+                );
+            }
+        }
+    }
+
+    /// SIGHUP: validate the files again; a valid configuration replaces the running one without
+    /// touching resources, an invalid one is refused loudly and the old one kept.
+    fn reload(&mut self) {
+        log::info!("Reloading the configuration (SIGHUP).");
+        let loaded = match crate::config::load(&self.setup.ha_dir, self.setup.node.as_deref()) {
+            Ok(l) => l,
+            Err(errors) => {
+                log::error!(
+                    "Configuration reload REFUSED: {} error(s); keeping the running configuration.",
+                    errors.len()
+                );
+                for e in &errors {
+                    log::error!("{e}");
+                }
+                return;
+            }
+        };
+        let config = loaded.config;
+        if config.local != self.core.config().local {
+            log::error!(
+                "Configuration reload REFUSED: local node name changed from {} to {}; restart instead.",
+                self.core.config().local,
+                config.local
+            );
+            return;
+        }
+        let missing = self.setup.resolver.check_all(&config);
+        if !missing.is_empty() {
+            log::error!(
+                "Configuration reload REFUSED: {} resource(s) cannot be run; keeping the running configuration.",
+                missing.len()
+            );
+            for e in &missing {
+                log::error!("{e}");
+            }
+            return;
+        }
+        for w in &loaded.warnings {
+            log::warn!("{w}");
+        }
+        logging::configure(log_settings(
+            &config,
+            self.setup.log_to_stderr,
+            self.setup.extra_debug,
+        ));
+        let old = self.core.config();
+        if old.ha.media != config.ha.media || old.ha.udpport != config.ha.udpport {
+            log::info!("Heartbeat media changed: reopening them.");
+            self.media.close_all(self.poll.registry());
+            let (media, notes) = Media::new(&config.ha.media, config.ha.udpport, MEDIA_BASE);
+            self.media = media;
+            emit_notes(notes);
+            let notes = self
+                .media
+                .open_due(self.poll.registry(), self.clock.now().mono);
+            emit_notes(notes);
+        }
+        let hosts = ping_hosts(&config);
+        if hosts != ping_hosts(self.core.config()) {
+            self.pinger.deregister(self.poll.registry());
+            let (pinger, notes) = Pinger::new(&hosts, PING);
+            self.pinger = pinger;
+            emit_notes(notes);
+            if let Err(e) = self.pinger.register(self.poll.registry()) {
+                log::error!("ping: cannot watch the ICMP socket: {e}");
+            }
+        }
+        self.control.admission = control::Admission::lookup();
+        let now = self.clock.now();
+        self.feed(now, Input::Reload(Box::new(config)));
+        self.update_guard();
+        log::info!("Configuration reloaded.");
+    }
+
+    /// Feeds one input, then executes outputs (and the inputs they cause) until quiet.
+    fn feed(&mut self, now: Now, input: Input) {
+        self.inputs.push_back(input);
+        self.drain(now);
+    }
+
+    fn drain(&mut self, now: Now) {
+        // Bounded: a core that keeps producing is a bug, not a reason to stop heartbeating.
+        for _ in 0..10_000 {
+            while let Some(out) = self.core.poll_output() {
+                self.execute(now, out);
+            }
+            match self.inputs.pop_front() {
+                Some(input) => self.core.handle(now, input),
+                None => return,
+            }
+        }
+        log::error!("core produced outputs without end; continuing");
+    }
+
+    fn execute(&mut self, now: Now, out: Output) {
+        match out {
+            Output::Transmit { medium, bytes } => {
+                let notes = self.media.transmit(
+                    medium.map(|m| m.0),
+                    &bytes,
+                    self.poll.registry(),
+                    now.mono,
+                );
+                emit_notes(notes);
+            }
+            Output::SendPing { host } => {
+                if let Err(e) = self.pinger.send(&host) {
+                    log::debug!("{e}");
+                }
+            }
+            Output::RunScript {
+                id,
+                group,
+                resource,
+                op,
+            } => self.run_script(now, id, group, resource, op),
+            Output::Announce { group } => self.announce(now, group),
+            Output::Log { severity, text } => logging::emit(severity, &text),
+            Output::Reply { client, reply } if client == FIFO_CLIENT => {
+                if reply.ok {
+                    log::info!("FIFO request done: {}", reply.text);
+                } else {
+                    log::warn!("FIFO request refused: {}", reply.text);
+                }
+            }
+            Output::Reply { client, reply } => {
+                let word = if reply.ok { "OK" } else { "ERR" };
+                let text = format!("{word} {}\n", reply.text.replace('\n', " "));
+                self.control.respond(self.poll.registry(), client, &text);
+            }
+            Output::Ready => match super::notify::notify("READY=1") {
+                Ok(true) => log::debug!("told systemd we are ready"),
+                Ok(false) => {}
+                Err(e) => log::warn!("cannot notify systemd: {e}"),
+            },
+            Output::Stopped => {
+                self.stopped = true;
+                if let Some(g) = self.setup.guard.as_mut() {
+                    g.disarm();
+                }
+            }
+        }
+    }
+
+    fn run_script(&mut self, now: Now, id: ActionId, group: usize, resource: usize, op: ScriptOp) {
+        let config = self.core.config();
+        let Some(res) = config
+            .groups
+            .get(group)
+            .and_then(|g| g.resources.get(resource))
+        else {
+            log::error!("internal: no resource {resource} in group {group}");
+            self.inputs.push_back(Input::ScriptDone {
+                id,
+                outcome: ScriptOutcome::Failed(1),
+            });
+            return;
+        };
+        let inv = match self.setup.resolver.resolve(res) {
+            Ok(inv) => inv,
+            Err(e) => {
+                log::error!("{e}");
+                self.inputs.push_back(Input::ScriptDone {
+                    id,
+                    outcome: ScriptOutcome::Failed(1),
+                });
+                return;
+            }
+        };
+        let spec = ScriptSpec {
+            program: inv.program.clone(),
+            args: inv.argv(op),
+            env: crate::resource::script_env(config),
+            timeout: config.ha.resource_timeout,
+        };
+        if op == ScriptOp::Status {
+            log::debug!("Running {}", spec.command_line());
+        } else {
+            log::info!("Running {}", spec.command_line());
+        }
+        let mut notes = Vec::new();
+        let failed = self
+            .scripts
+            .spawn(self.poll.registry(), id, &spec, now.mono, &mut notes);
+        emit_notes(notes);
+        match failed {
+            None => {
+                self.runs.insert(id, PendingRun { kind: inv.kind, op });
+            }
+            Some(f) => {
+                if let Exit::SpawnFailed(e) = &f.exit {
+                    log::error!("Cannot run {}: {e}", f.command);
+                }
+                if id.0 < INTERNAL_ACTION {
+                    self.inputs.push_back(Input::ScriptDone {
+                        id,
+                        outcome: ScriptOutcome::Failed(127),
+                    });
+                }
+            }
+        }
+    }
+
+    /// Re-announces a kept group's addresses by re-running `start` of its address resources
+    /// (idempotent; the agents send gratuitous ARP). Results are only logged.
+    fn announce(&mut self, now: Now, group: usize) {
+        let Some(g) = self.core.config().groups.get(group) else {
+            return;
+        };
+        let ip_resources: Vec<usize> = g
+            .resources
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.name.starts_with("IPaddr"))
+            .map(|(i, _)| i)
+            .collect();
+        for i in ip_resources {
+            let id = ActionId(self.next_internal);
+            self.next_internal += 1;
+            self.run_script(now, id, group, i, ScriptOp::Start);
+        }
+    }
+}
