@@ -206,8 +206,11 @@ fn text_strategy(sample: &'static str) -> impl Strategy<Value = String> {
         prop::collection::vec(any::<u8>(), 0..400)
             .prop_map(|b| String::from_utf8_lossy(&b).into_owned()),
         // Lines of the sample shuffled and duplicated.
-        prop::collection::vec(prop::sample::select(sample.lines().collect::<Vec<_>>()), 0..30)
-            .prop_map(|l| l.join("\n")),
+        prop::collection::vec(
+            prop::sample::select(sample.lines().collect::<Vec<_>>()),
+            0..30
+        )
+        .prop_map(|l| l.join("\n")),
     ]
 }
 
@@ -247,8 +250,7 @@ fn haresources_parser() {
 
 /// Whatever loads satisfies the invariants the daemon relies on.
 fn full_load(hacf_text: &str, keys: &str, res: &str) {
-    if let Ok(loaded) = config::parse_texts(hacf_text, keys, res, Path::new("/etc/ha.d"), "alpha")
-    {
+    if let Ok(loaded) = config::parse_texts(hacf_text, keys, res, Path::new("/etc/ha.d"), "alpha") {
         let c = loaded.config;
         assert_eq!(c.ha.nodes.len(), 2);
         assert_ne!(c.local, c.peer);

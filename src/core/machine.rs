@@ -41,7 +41,10 @@ pub struct Core {
     pub(super) runner: Runner,
     /// Our own messages that we process too (the original loops them back).
     pub(super) self_msgs: VecDeque<Message>,
-    pub(super) drops: BTreeMap<String, u64>,
+    /// Dropped datagrams per kind and medium, with rate-limited logging (crate::guard).
+    pub(super) drops: crate::guard::DropLedger,
+    /// Tells our own loop-back from packets that only claim our name (crate::guard).
+    pub(super) self_echo: crate::guard::SelfEcho,
     pub(super) shutdown: ShutdownPhase,
     pub(super) stopped: bool,
 }
@@ -89,7 +92,8 @@ impl Core {
             sb: Standby::new(),
             runner: Runner::new(groups),
             self_msgs: VecDeque::new(),
-            drops: BTreeMap::new(),
+            drops: crate::guard::DropLedger::new(),
+            self_echo: crate::guard::SelfEcho::new(media),
             shutdown: ShutdownPhase::Running,
             stopped: false,
         };
@@ -301,7 +305,13 @@ impl Core {
             nodes,
             rscstatus: self.rscstatus().to_string(),
             held_groups,
-            drops: self.drops.iter().map(|(k, v)| (k.clone(), *v)).collect(),
+            drops: self.drops.counters().by_kind(),
+            drops_by_medium: self
+                .drops
+                .counters()
+                .entries()
+                .map(|(k, m, c)| (k.to_string(), m.to_string(), c))
+                .collect(),
         }
     }
 
@@ -332,8 +342,23 @@ impl Core {
         self.outputs.push_back(Output::Log { severity, text });
     }
 
-    pub(super) fn count_drop(&mut self, kind: &str) {
-        *self.drops.entry(kind.to_string()).or_insert(0) += 1;
+    /// Counts a dropped datagram of `medium`; logs `text` (if any) within the rate limit.
+    /// `text` must never carry a key or a digest.
+    pub(super) fn count_drop(
+        &mut self,
+        kind: &'static str,
+        medium: usize,
+        log: Option<(Severity, String)>,
+    ) {
+        let link = if medium < self.config.ha.media.len() {
+            self.link_name(medium)
+        } else {
+            "-".to_string()
+        };
+        let permit = self.drops.record(kind, &link, self.now.mono);
+        if let (true, Some((severity, text))) = (permit.allowed(), log) {
+            self.log(severity, format!("{text}{}", permit.suffix()));
+        }
     }
 
     /// Stamps, encodes and sends a message on every medium.

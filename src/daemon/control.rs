@@ -112,6 +112,9 @@ pub fn render_status(view: &StatusView, config: &Config, facts: &DaemonFacts) ->
     for (kind, n) in &view.drops {
         s.push_str(&format!("drop\t{kind}\t{n}\n"));
     }
+    for (kind, medium, n) in &view.drops_by_medium {
+        s.push_str(&format!("drop_on\t{kind}\t{medium}\t{n}\n"));
+    }
     s.push_str(&format!("bad_requests\t{}\n", facts.bad_requests));
     s.push_str("END\n");
     s
