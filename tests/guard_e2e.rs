@@ -501,3 +501,133 @@ fn without_the_guard_a_crash_doubles_the_vip_until_the_restart_clears_it() {
         bed.logs_tail(30)
     );
 }
+
+/// UDP payloads of a pcap file written by tcpdump (Ethernet or Linux cooked captures).
+fn pcap_payloads(data: &[u8]) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    if data.len() < 24 {
+        return out;
+    }
+    let le = data[..4] == [0xd4, 0xc3, 0xb2, 0xa1];
+    let u32_at = |i: usize| {
+        let w = [data[i], data[i + 1], data[i + 2], data[i + 3]];
+        (if le {
+            u32::from_le_bytes(w)
+        } else {
+            u32::from_be_bytes(w)
+        }) as usize
+    };
+    let link_header = match u32_at(20) {
+        1 => 14,
+        113 => 16,
+        276 => 20,
+        _ => return out,
+    };
+    let mut at = 24;
+    while at + 16 <= data.len() {
+        let end = at + 16 + u32_at(at + 8);
+        if end > data.len() {
+            break;
+        }
+        let frame = &data[at + 16..end];
+        at = end;
+        let Some(ip) = frame.get(link_header..) else {
+            continue;
+        };
+        if ip.len() < 20 || ip[0] >> 4 != 4 || ip[9] != 17 {
+            continue;
+        }
+        let ihl = usize::from(ip[0] & 0x0f) * 4;
+        if let Some(payload) = ip.get(ihl + 8..)
+            && (payload.starts_with(b"###\n") || payload.starts_with(b">>>\n"))
+        {
+            out.push(payload.to_vec());
+        }
+    }
+    out
+}
+
+/// Packets captured on the heartbeat link and replayed later, many times over: every
+/// sequenced one is rejected and counted as `old`, nothing moves, nothing is logged per packet.
+#[test]
+fn replays_of_a_captured_sequence_are_all_rejected() {
+    if !common::netns::run("command -v tcpdump").status.success() {
+        eprintln!("skipped: needs tcpdump");
+        return;
+    }
+    let Some(bed) = bed() else { return };
+    let pcap = bed.dir.join("hb0.pcap");
+    let capture = bed.nodes[0].ns.spawn(
+        "timeout",
+        &[
+            "3",
+            "tcpdump",
+            "-i",
+            "hb0",
+            "-U",
+            "-w",
+            &pcap.display().to_string(),
+            "udp port 694",
+        ],
+    );
+    std::thread::sleep(Duration::from_secs(4));
+    drop(capture);
+    let captured = pcap_payloads(&std::fs::read(&pcap).unwrap_or_default());
+    // What B sent (and A received): B's own sequenced packets, replayed at A.
+    let from_b: Vec<Vec<u8>> = captured
+        .into_iter()
+        .filter(|p| {
+            heartbeat::wire::decode_unverified(p)
+                .is_ok_and(|(m, _)| m.get("src") == Some("nodeb") && m.get("seq").is_some())
+        })
+        .collect();
+    assert!(
+        from_b.len() >= 5,
+        "captured only {} packets of B",
+        from_b.len()
+    );
+    std::thread::sleep(Duration::from_secs(1));
+    let old_before = drops_of(&bed, 0, "old");
+    let rounds = 50u64;
+    let pool = from_b.clone();
+    common::testbed::probe::in_netns(&bed.nodes[1].ns.name, move || {
+        let sock = UdpSocket::bind("0.0.0.0:0").unwrap();
+        for _ in 0..rounds {
+            for p in &pool {
+                let _ = sock.send_to(p, "198.51.100.1:694");
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    })
+    .unwrap();
+    let expected = rounds * from_b.len() as u64;
+    wait_until(Duration::from_secs(5), Duration::from_millis(100), || {
+        drops_of(&bed, 0, "old") - old_before >= expected
+    });
+    let counted = drops_of(&bed, 0, "old") - old_before;
+    eprintln!("replayed {expected} captured packets of B, {counted} counted as old");
+    assert_eq!(counted, expected);
+    assert_eq!(bed.served_by(), Some("nodea"));
+    assert_eq!(bed.nodes[0].node_status("nodeb").as_deref(), Some("active"));
+    let replay_lines = bed.nodes[0]
+        .log_text()
+        .lines()
+        .filter(|l| l.contains("Dropped an old packet"))
+        .count();
+    assert!(
+        replay_lines <= 10,
+        "{replay_lines} log lines for the replays"
+    );
+}
+
+/// One kind's count on one node, all media together.
+fn drops_of(bed: &Testbed, idx: usize, kind: &str) -> u64 {
+    let Some(out) = bed.nodes[idx].cl_status("drops") else {
+        return 0;
+    };
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.split('\t').next() == Some(kind))
+        .filter_map(|l| l.split('\t').nth(2)?.trim().parse::<u64>().ok())
+        .sum()
+}
