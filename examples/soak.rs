@@ -404,7 +404,20 @@ fn main() {
             "flood" => {
                 let flood = bin_dir().join("examples").join("flood");
                 let mut parts = Vec::new();
+                let late = |bed: &Testbed| {
+                    bed.nodes
+                        .iter()
+                        .map(|n| {
+                            n.log_text()
+                                .lines()
+                                .filter(|l| l.contains("Late heartbeat") || l.contains("is dead"))
+                                .count()
+                        })
+                        .sum::<usize>()
+                };
                 for target in [other, h] {
+                    let late0 = late(&bed);
+                    let log0 = bed.nodes[target].log_text().len();
                     let ticks0 = master_pid(&bed, target).map(cpu_ticks).unwrap_or(0);
                     let t = Instant::now();
                     let out = bed.nodes[1 - target].ns.run(&format!(
@@ -419,9 +432,16 @@ fn main() {
                         / common::testbed::clock_ticks() as f64
                         / t.elapsed().as_secs_f64()
                         * 100.0;
+                    let drops = bed.nodes[target]
+                        .cl_status("drops")
+                        .map(|o| String::from_utf8_lossy(&o.stdout).replace(['\t', '\n'], " "))
+                        .unwrap_or_default();
                     parts.push(format!(
-                        "node {target}: {} cpu {cpu:.0}%",
-                        String::from_utf8_lossy(&out.stdout).trim()
+                        "node {target}: {} cpu {cpu:.0}%, late/dead lines {}, log +{} bytes, drops: {}",
+                        String::from_utf8_lossy(&out.stdout).trim(),
+                        late(&bed) - late0,
+                        bed.nodes[target].log_text().len().saturating_sub(log0),
+                        drops.trim()
                     ));
                 }
                 note = parts.join("; ");
