@@ -631,3 +631,55 @@ fn drops_of(bed: &Testbed, idx: usize, kind: &str) -> u64 {
         .filter_map(|l| l.split('\t').nth(2)?.trim().parse::<u64>().ok())
         .sum()
 }
+
+/// Malformed requests on the control socket are refused one by one (`ERR`, counted in
+/// `bad_requests`) and change nothing: the daemon keeps answering and serving.
+#[test]
+fn the_control_socket_refuses_malformed_requests() {
+    use std::io::{Read, Write};
+    use std::os::unix::net::UnixStream;
+    let Some(bed) = bed() else { return };
+    let sock = bed.nodes[0].run_dir().join("control.sock");
+    let ask = |req: &[u8]| -> String {
+        let Ok(mut s) = UnixStream::connect(&sock) else {
+            return "connect failed".into();
+        };
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let _ = s.write_all(req);
+        let mut out = String::new();
+        let _ = s.read_to_string(&mut out);
+        out
+    };
+    let bad_requests = || -> u64 {
+        ask(b"status\n")
+            .lines()
+            .find_map(|l| l.strip_prefix("bad_requests\t")?.parse().ok())
+            .unwrap_or(u64::MAX)
+    };
+    let before = bad_requests();
+    let long = vec![b'x'; 4096];
+    let cases: [&[u8]; 8] = [
+        b"\n",
+        b"bogus\n",
+        b"status extra words\n",
+        b"standby nothing\n",
+        b"takeover\n",
+        b"param\n",
+        b"\0\xff\xfe binary\n",
+        &long,
+    ];
+    for req in cases {
+        let answer = ask(req);
+        assert!(
+            answer.starts_with("ERR") || answer.is_empty(),
+            "{:?} got {answer:?}",
+            String::from_utf8_lossy(&req[..req.len().min(20)])
+        );
+    }
+    let after = bad_requests();
+    eprintln!("bad_requests {before} -> {after}");
+    assert!(after >= before + 7, "bad_requests {before} -> {after}");
+    assert!(ask(b"ping\n").starts_with("OK"));
+    assert_eq!(bed.served_by(), Some("nodea"));
+    assert_eq!(bed.nodes[1].node_status("nodea").as_deref(), Some("active"));
+}

@@ -9,7 +9,7 @@
 //! | request | answer |
 //! |---|---|
 //! | `ping` | `OK` |
-//! | `status` | `OK`, then tab-separated records (`version`, `local`, `uuid`, `generation`, `rscstatus`, `node NAME TYPE STATUS`, `link NODE LINK up/dead`, `drop KIND N`, `bad_requests N`), then `END` |
+//! | `status` | `OK`, then tab-separated records (`version`, `local`, `uuid`, `generation`, `rscstatus`, `node NAME TYPE STATUS`, `link NODE LINK up/dead`, `drop KIND N`, `drop_on KIND MEDIUM N`, `bad_requests N`), then `END` |
 //! | `param NAME` | `OK\tVALUE` or `ERR unknown parameter NAME` |
 //! | `standby all/local/foreign/failback` | the core's answer: `OK TEXT` or `ERR TEXT` |
 //! | `takeover all/local/foreign/failback` | same |
