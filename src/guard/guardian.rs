@@ -130,7 +130,8 @@ pub(super) fn guardian_main(pipe: OwnedFd, daemon: Pid, settings: GuardSettings)
         let _ = kill(daemon, Signal::SIGKILL);
     }
     if holdings.is_empty() {
-        if trigger == Trigger::DaemonDied {
+        // Quiet when the daemon never held anything (e.g. it refused to start).
+        if trigger == Trigger::DaemonDied && holdings.ever_held() {
             log.crit(&format!(
                 "crash guard: daemon [{daemon}] died; it held no resources: nothing to release"
             ));

@@ -88,6 +88,7 @@ pub struct Holdings {
     groups: BTreeMap<usize, Vec<String>>,
     clean_exit: bool,
     watch_millis: u64,
+    ever_held: bool,
 }
 
 impl Holdings {
@@ -96,6 +97,7 @@ impl Holdings {
         match cmd {
             GuardCommand::Hold { group, resources } => {
                 self.groups.insert(group, resources);
+                self.ever_held = true;
             }
             GuardCommand::Release { group } => {
                 self.groups.remove(&group);
@@ -114,6 +116,11 @@ impl Holdings {
 
     pub fn is_empty(&self) -> bool {
         self.groups.is_empty()
+    }
+
+    /// Whether any group was ever held (a daemon that dies during start-up held nothing).
+    pub fn ever_held(&self) -> bool {
+        self.ever_held
     }
 
     pub fn clean_exit(&self) -> bool {
