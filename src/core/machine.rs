@@ -342,21 +342,25 @@ impl Core {
         self.outputs.push_back(Output::Log { severity, text });
     }
 
-    /// Counts a dropped datagram of `medium`; logs `text` (if any) within the rate limit.
-    /// `text` must never carry a key or a digest.
+    /// Counts a dropped datagram of `medium`; within the rate limit, logs the line `log` builds
+    /// from the link name (built only then: a flood costs no formatting). The line must never
+    /// carry a key or a digest.
     pub(super) fn count_drop(
         &mut self,
         kind: &'static str,
         medium: usize,
-        log: Option<(Severity, String)>,
+        log: impl FnOnce(&str) -> Option<(Severity, String)>,
     ) {
-        let link = if medium < self.config.ha.media.len() {
-            self.link_name(medium)
-        } else {
-            "-".to_string()
-        };
-        let permit = self.drops.record(kind, &link, self.now.mono);
-        if let (true, Some((severity, text))) = (permit.allowed(), log) {
+        let link = self
+            .config
+            .ha
+            .media
+            .get(medium)
+            .map(|m| m.link_name())
+            .unwrap_or("-");
+        let permit = self.drops.record(kind, link, self.now.mono);
+        let line = if permit.allowed() { log(link) } else { None };
+        if let Some((severity, text)) = line {
             self.log(severity, format!("{text}{}", permit.suffix()));
         }
     }

@@ -351,7 +351,7 @@ impl Core {
             }
             _ => {
                 // Authenticated but meaningless: counted (medium unknown here).
-                self.count_drop(crate::guard::drops::kinds::MALFORMED, usize::MAX, None);
+                self.count_drop(crate::guard::drops::kinds::MALFORMED, usize::MAX, |_| None);
                 return;
             }
         };

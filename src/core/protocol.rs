@@ -20,24 +20,22 @@ impl Core {
         let msg = match transport::decode(bytes, &self.config.keys) {
             Ok(m) => m,
             Err(kind) => {
-                let link = self.link_name(medium);
-                self.count_drop(
-                    kind,
-                    medium,
+                // The line is built only when the rate limit lets it through.
+                self.count_drop(kind, medium, |link| {
                     Some((
                         Severity::Warn,
                         format!("Dropped a packet on {link}: {kind}"),
-                    )),
-                );
+                    ))
+                });
                 return;
             }
         };
         let (Some(t), Some(src)) = (msg.msg_type(), msg.get("src")) else {
-            self.count_drop(kinds::MALFORMED, medium, None);
+            self.count_drop(kinds::MALFORMED, medium, |_| None);
             return;
         };
         if msg.get_hex("ts").is_none_or(|ts| ts == 0) {
-            self.count_drop(kinds::MALFORMED, medium, None);
+            self.count_drop(kinds::MALFORMED, medium, |_| None);
             return;
         }
         let t = t.to_string();
@@ -58,14 +56,18 @@ impl Core {
                         "Dropped a packet carrying our own node name [{src}]: {}",
                         reason.as_str()
                     );
-                    self.count_drop(kinds::SPOOFED_SELF, medium, Some((Severity::Warn, text)));
+                    self.count_drop(kinds::SPOOFED_SELF, medium, |_| {
+                        Some((Severity::Warn, text))
+                    });
                 }
             }
             return;
         }
         if src != self.config.peer {
             let text = format!("process_status_message: bad node [{src}] in message");
-            self.count_drop(kinds::UNKNOWN_NODE, medium, Some((Severity::Error, text)));
+            self.count_drop(kinds::UNKNOWN_NODE, medium, |_| {
+                Some((Severity::Error, text))
+            });
             return;
         }
         self.learn_peer_uuid(&msg);
@@ -78,7 +80,7 @@ impl Core {
         }
         let Some(seq) = msg.get_hex("seq").filter(|s| *s > 0) else {
             let text = "bad sequence number".to_string();
-            self.count_drop(kinds::MALFORMED, medium, Some((Severity::Error, text)));
+            self.count_drop(kinds::MALFORMED, medium, |_| Some((Severity::Error, text)));
             return;
         };
         let hg = match msg.get("hg") {
@@ -87,7 +89,7 @@ impl Core {
                 Some(g) => g,
                 None => {
                     let text = "bad generation number".to_string();
-                    self.count_drop(kinds::MALFORMED, medium, Some((Severity::Error, text)));
+                    self.count_drop(kinds::MALFORMED, medium, |_| Some((Severity::Error, text)));
                     return;
                 }
             },
@@ -99,7 +101,7 @@ impl Core {
                     "should_drop_message: attempted replay attack [{}]? [gen = {hg}, curgen = {current}]",
                     self.config.peer
                 );
-                self.count_drop(kinds::REPLAY, medium, Some((Severity::Error, text)));
+                self.count_drop(kinds::REPLAY, medium, |_| Some((Severity::Error, text)));
                 return;
             }
             GenVerdict::Newer { known_before } => self.on_peer_restart(known_before),
@@ -107,11 +109,11 @@ impl Core {
                 if self.mem.peer.status == NodeStatus::Dead {
                     if t != "status" {
                         // Only a status brings a dead node back; the rest is stale.
-                        self.count_drop(kinds::OLD, medium, None);
+                        self.count_drop(kinds::OLD, medium, |_| None);
                         return;
                     }
                     if self.mem.peer.last_status_seq.is_some_and(|s| seq <= s) {
-                        self.count_drop(kinds::OLD, medium, None);
+                        self.count_drop(kinds::OLD, medium, |_| None);
                         return;
                     }
                     healed = true;
@@ -138,7 +140,7 @@ impl Core {
             SeqVerdict::Old => {
                 // Below the window and not missing: a replay within this generation.
                 let text = format!("Dropped an old packet from [{peer}] (seq {seq:x}): replay?");
-                self.count_drop(kinds::OLD, medium, Some((Severity::Warn, text)));
+                self.count_drop(kinds::OLD, medium, |_| Some((Severity::Warn, text)));
                 return;
             }
         }

@@ -22,10 +22,11 @@ pub mod kinds {
     pub const SPOOFED_SELF: &str = "spoofed_self";
 }
 
-/// Drop counts by (kind, medium link name).
+/// Drop counts by (kind, medium link name). A short vector searched in place: kinds and media
+/// are few, and counting a packet must not allocate.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DropCounters {
-    counts: BTreeMap<(&'static str, String), u64>,
+    counts: Vec<(&'static str, String, u64)>,
 }
 
 impl DropCounters {
@@ -35,23 +36,33 @@ impl DropCounters {
 
     /// Counts one drop; returns the new count of this (kind, medium).
     pub fn record(&mut self, kind: &'static str, medium: &str) -> u64 {
-        if let Some(c) = self.counts.get_mut(&(kind, medium.to_string())) {
-            *c += 1;
-            return *c;
+        if let Some(e) = self
+            .counts
+            .iter_mut()
+            .find(|(k, m, _)| *k == kind && m == medium)
+        {
+            e.2 += 1;
+            return e.2;
         }
-        self.counts.insert((kind, medium.to_string()), 1);
+        self.counts.push((kind, medium.to_string(), 1));
         1
     }
 
     /// Every (kind, medium, count), sorted by kind then medium.
     pub fn entries(&self) -> impl Iterator<Item = (&'static str, &str, u64)> + '_ {
-        self.counts.iter().map(|((k, m), c)| (*k, m.as_str(), *c))
+        let mut v: Vec<(&'static str, &str, u64)> = self
+            .counts
+            .iter()
+            .map(|(k, m, c)| (*k, m.as_str(), *c))
+            .collect();
+        v.sort();
+        v.into_iter()
     }
 
-    /// Totals per kind.
+    /// Totals per kind, sorted by kind.
     pub fn by_kind(&self) -> Vec<(String, u64)> {
         let mut out: BTreeMap<&str, u64> = BTreeMap::new();
-        for ((k, _), c) in &self.counts {
+        for (k, _, c) in &self.counts {
             *out.entry(k).or_insert(0) += c;
         }
         out.into_iter().map(|(k, c)| (k.to_string(), c)).collect()
@@ -59,10 +70,10 @@ impl DropCounters {
 
     /// All drops.
     pub fn total(&self) -> u64 {
-        self.counts.values().sum()
+        self.counts.iter().map(|(_, _, c)| c).sum()
     }
 
-    /// `kind@medium` labels with counts: the shape `StatusView::drops` carries.
+    /// `kind@medium` labels with counts.
     pub fn labelled(&self) -> Vec<(String, u64)> {
         self.entries()
             .map(|(k, m, c)| (format!("{k}@{m}"), c))
