@@ -360,8 +360,12 @@ fn run_profile(args: &Args, profile: &str) -> Result<ProfileResult, String> {
     }
     eprintln!("== {} / {profile}: {:?}", args.kind.label(), timers);
     let mut bed = bring_up(args.kind, timers)?;
+    let name = match (args.fast_override, profile) {
+        (Some((k, d)), "fast") => format!("keepalive{k}-deadtime{d}"),
+        _ => profile.to_string(),
+    };
     let mut res = ProfileResult {
-        profile: profile.to_string(),
+        profile: name,
         timers,
         faults: Vec::new(),
         idle: None,
@@ -441,18 +445,18 @@ fn table(kind: Kind, results: &[ProfileResult]) -> String {
         );
         let _ = writeln!(
             t,
-            "{:<11} {:>4} | {:^20} | {:^20} | {:^20}",
+            "{:<11} {:>5} | {:^20} | {:^20} | {:^20}",
             "fault", "ok", "detection ms", "VIP ms", "service ms"
         );
         let _ = writeln!(
             t,
-            "{:<11} {:>4} | {:^20} | {:^20} | {:^20}",
+            "{:<11} {:>5} | {:^20} | {:^20} | {:^20}",
             "", "", "min    med    max", "min    med    max", "min    med    max"
         );
         for (f, s) in &r.faults {
             let _ = writeln!(
                 t,
-                "{:<11} {:>4} | {} | {} | {}",
+                "{:<11} {:>5} | {} | {} | {}",
                 f.key(),
                 format!("{}/{}", s.service.len(), s.service.len() + s.failures),
                 fmt_stats(&s.detection),

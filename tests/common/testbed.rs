@@ -483,6 +483,8 @@ impl Node {
         }
         if let Some(mut g) = self.daemon.take() {
             if let Some(c) = g.child.as_mut() {
+                // Never wait on a child that is still alive, whatever the scan above saw.
+                let _ = c.kill();
                 let _ = c.wait();
             }
             g.child = None;
