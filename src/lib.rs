@@ -13,5 +13,6 @@ pub mod config;
 pub mod core;
 pub mod daemon;
 pub mod guard;
+pub mod ping;
 pub mod resource;
 pub mod wire;

@@ -14,6 +14,10 @@ have curl || need_pkgs+=(curl)
 have apache2ctl || need_pkgs+=(apache2)
 have ipvsadm || need_pkgs+=(ipvsadm)
 have python3 || need_pkgs+=(python3)
+have shellcheck || need_pkgs+=(shellcheck)
+have keepalived || need_pkgs+=(keepalived)
+# The real Heartbeat 3.0.6: the peer of the interoperability tests.
+[ -x /usr/libexec/heartbeat/heartbeat ] || need_pkgs+=(heartbeat)
 if [ "${#need_pkgs[@]}" -gt 0 ]; then
     if [ "$(id -u)" -eq 0 ]; then
         export DEBIAN_FRONTEND=noninteractive

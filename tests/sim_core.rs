@@ -511,3 +511,23 @@ fn chronically_slow_process_still_sees_a_dead_peer() {
     );
     assert_eq!(s.holders(1), vec![0]);
 }
+
+#[test]
+fn restart_right_after_graceful_stop_fails_back_with_auto_failback_on() {
+    // The original's takeover after a shutdone goes through mach_down, which marks a failback
+    // as needed: a primary restarted before the peer's deadtime ran out gets its groups back.
+    let p = Params::default();
+    let mut s = both_started(p.clone(), 11);
+    s.run_for(30_000);
+    assert_eq!(s.holders(0), vec![0]);
+    s.shutdown(0);
+    s.run_until_pred(10_000, |s| s.nodes[0].stopped_at.is_some())
+        .expect("alpha stopped");
+    s.run_until_pred(10_000, |s| s.holders(0) == vec![1])
+        .expect("beta takes over after the shutdown notice");
+    s.run_for(1000);
+    s.start(0);
+    s.run_until_pred(60_000, |s| s.holders(0) == vec![0])
+        .unwrap_or_else(|| panic!("no failback\nalpha:\n{}\nbeta:\n{}", s.logs(0), s.logs(1)));
+    settle_and_check(&mut s, 20_000);
+}

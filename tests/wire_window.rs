@@ -1,7 +1,9 @@
 //! Receive window behaviour (spec §4.3–§4.6).
 
 use heartbeat::wire::Message;
-use heartbeat::wire::window::{Accepted, ReceiveWindow, Verdict};
+use heartbeat::wire::window::{
+    Accepted, GenerationCheck, MAX_MISSING, ReceiveWindow, SeqCheck, Verdict,
+};
 
 fn msg(t: &str, seq: u64, hg: u64, ts: u64) -> Message {
     let mut m = Message::new(t);
@@ -166,6 +168,130 @@ fn bad_fields_and_unsequenced() {
     assert_eq!(w.observe(&m, false), Verdict::Unsequenced);
 }
 
+// The step API used by the core (generation, sequence and ACK checks run separately).
+
+#[test]
+fn step_api_gap_then_late_fills() {
+    let mut w = ReceiveWindow::new(3);
+    assert_eq!(w.check_seq(1), SeqCheck::InOrder);
+    assert_eq!(w.check_seq(4), SeqCheck::Gap { last: 1, lost: 2 });
+    assert_eq!(w.missing().collect::<Vec<_>>(), vec![2, 3]);
+    assert_eq!(w.check_seq(4), SeqCheck::Duplicate);
+    assert_eq!(w.check_seq(2), SeqCheck::Recovered { filled: false });
+    assert_eq!(w.check_seq(3), SeqCheck::Recovered { filled: true });
+    assert_eq!(w.check_seq(2), SeqCheck::Old);
+    assert_eq!(w.check_seq(5), SeqCheck::InOrder);
+    assert_eq!(w.last_seq(), Some(5));
+}
+
+#[test]
+fn step_api_ack_trigger_and_fill() {
+    let mut w = ReceiveWindow::new(3);
+    let c = w.check_seq(2);
+    assert_eq!(w.ack_for(2, c), None);
+    let c = w.check_seq(3);
+    assert_eq!(w.ack_for(3, c), Some(3));
+    // A gap holds back the trigger; the final fill acknowledges the last seq.
+    w.check_seq(6);
+    w.check_seq(7);
+    let c = w.check_seq(13);
+    assert_eq!(w.ack_for(13, c), None);
+    let c = w.check_seq(4);
+    assert_eq!(w.ack_for(4, c), None);
+    assert_eq!(w.check_seq(5), SeqCheck::Recovered { filled: false });
+    w.forget_missing(8);
+    w.forget_missing(9);
+    w.forget_missing(10);
+    w.forget_missing(11);
+    let c = w.check_seq(12);
+    assert_eq!(c, SeqCheck::Recovered { filled: true });
+    assert_eq!(w.ack_for(12, c), Some(13));
+}
+
+#[test]
+fn step_api_huge_gap_resynchronises() {
+    let mut w = ReceiveWindow::new(0);
+    w.check_seq(1);
+    w.check_seq(5);
+    assert_eq!(w.check_seq(1000), SeqCheck::Resync { last: 5 });
+    assert_eq!(w.missing().count(), 0);
+    assert_eq!(w.check_seq(1001), SeqCheck::InOrder);
+}
+
+#[test]
+fn step_api_keeps_the_newest_missing_seqs() {
+    let mut w = ReceiveWindow::new(0);
+    w.check_seq(1);
+    // Seqs 1, 202, 403, 604: 600 missing (2..=201, 203..=402, 404..=603), the lowest 100 given up.
+    for k in 1..=3u64 {
+        assert_eq!(
+            w.check_seq(1 + 201 * k),
+            SeqCheck::Gap {
+                last: 1 + 201 * (k - 1),
+                lost: 200
+            }
+        );
+    }
+    assert_eq!(w.missing().count(), MAX_MISSING);
+    assert!(!w.is_missing(101));
+    assert_eq!(w.missing().next(), Some(102));
+    assert_eq!(w.missing().last(), Some(603));
+}
+
+#[test]
+fn step_api_generations() {
+    let mut w = ReceiveWindow::new(0);
+    assert_eq!(
+        w.check_generation(5),
+        GenerationCheck::Newer {
+            known_before: false
+        }
+    );
+    assert_eq!(w.generation(), Some(5));
+    assert_eq!(w.check_generation(5), GenerationCheck::Same);
+    assert_eq!(w.check_generation(4), GenerationCheck::Older { current: 5 });
+    assert_eq!(w.generation(), Some(5));
+    w.check_seq(7);
+    w.check_seq(9);
+    assert_eq!(
+        w.check_generation(6),
+        GenerationCheck::Newer { known_before: true }
+    );
+    assert_eq!(w.missing().count(), 0);
+    assert_eq!(w.check_seq(1), SeqCheck::InOrder);
+}
+
+#[test]
+fn forget_sequence_keeps_the_generation() {
+    let mut w = ReceiveWindow::new(0);
+    w.check_generation(9);
+    w.check_seq(40);
+    w.check_seq(43);
+    w.forget_sequence();
+    assert_eq!(w.generation(), Some(9));
+    assert_eq!(w.last_seq(), None);
+    assert_eq!(w.missing().count(), 0);
+    assert_eq!(w.check_generation(9), GenerationCheck::Same);
+    // The next packet, even a lower seq, is taken as fresh.
+    assert_eq!(w.check_seq(30), SeqCheck::InOrder);
+    assert_eq!(w.check_seq(31), SeqCheck::InOrder);
+}
+
+#[test]
+fn forget_sequence_then_observe_still_sees_a_healed_partition() {
+    let mut w = ReceiveWindow::new(0);
+    accepted(w.observe(&status(10, 7), false));
+    accepted(w.observe(&status(12, 7), false));
+    // Declared dead: sequence forgotten, generation and last status kept.
+    w.forget_sequence();
+    assert!(w.missing().next().is_none());
+    assert_eq!(w.observe(&status(12, 7), true), Verdict::Stale);
+    let a = accepted(w.observe(&status(20, 7), true));
+    assert!(a.healed_partition);
+    assert!(a.missing.is_empty(), "taken as fresh, not as a gap");
+    assert_eq!(w.last_seq(), Some(20));
+}
+
 mod never_panics {
     use super::*;
     use proptest::prelude::*;
@@ -200,6 +326,37 @@ mod never_panics {
                     prop_assert!(w.missing().count() <= 500);
                     let again = w.observe(&m, dead);
                     prop_assert!(!matches!(again, Verdict::Accept(_)), "accepted twice");
+                }
+            }
+        }
+
+        /// The step API never panics, and keeps its invariants: at most MAX_MISSING missing,
+        /// all below the last seq; a seq is never accepted twice in a row.
+        #[test]
+        fn arbitrary_steps(
+            trigger in 0u8..10,
+            steps in prop::collection::vec((0u8..8, seq(), 0u64..4), 1..80),
+        ) {
+            let mut w = ReceiveWindow::new(trigger);
+            for (op, seq, hg) in steps {
+                match op {
+                    0 => { w.check_generation(hg); }
+                    1 => w.forget_sequence(),
+                    2 => w.forget_missing(seq),
+                    _ => {
+                        let c = w.check_seq(seq);
+                        if let Some(ack) = w.ack_for(seq, c) {
+                            prop_assert!(Some(ack) <= w.last_seq());
+                        }
+                        if !matches!(c, SeqCheck::Duplicate | SeqCheck::Old) {
+                            let again = w.check_seq(seq);
+                            prop_assert!(matches!(again, SeqCheck::Duplicate | SeqCheck::Old));
+                        }
+                    }
+                }
+                prop_assert!(w.missing().count() <= MAX_MISSING);
+                if let Some(last) = w.missing().last() {
+                    prop_assert!(Some(last) < w.last_seq());
                 }
             }
         }

@@ -4,12 +4,13 @@
 use std::collections::{BTreeMap, VecDeque};
 
 use super::groups::{Op, Purpose, Runner};
-use super::membership::{Comm, LocalStatus, Membership, PingNode};
+use super::membership::{Comm, LocalStatus, Membership};
 use super::resources::Resources;
 use super::shutdown::ShutdownPhase;
 use super::standby::Standby;
 use super::vocab::*;
 use crate::config::{Config, Millis};
+use crate::ping::agent::PingAgent;
 use crate::wire::Message;
 use crate::wire::sender::Sender;
 
@@ -47,6 +48,8 @@ pub struct Core {
     pub(super) self_echo: crate::guard::SelfEcho,
     pub(super) shutdown: ShutdownPhase,
     pub(super) stopped: bool,
+    /// Ping nodes, ipfail and the split-brain guard (`pingnodes.rs`).
+    pub(super) ping: PingAgent,
 }
 
 impl Core {
@@ -54,25 +57,11 @@ impl Core {
     /// group before it may take anything.
     pub fn new(config: Config, identity: Identity, now: Now) -> Self {
         let media = config.ha.media.len();
-        let mut pings: Vec<PingNode> = config
-            .ha
-            .ping_nodes
-            .iter()
-            .map(|p| PingNode {
-                name: p.clone(),
-                hosts: vec![p.clone()],
-                last_reply: None,
-            })
-            .collect();
-        pings.extend(config.ha.ping_groups.iter().map(|g| PingNode {
-            name: g.name.clone(),
-            hosts: g.hosts.clone(),
-            last_reply: None,
-        }));
+        let ping = PingAgent::new(&config.ha, now.mono);
         let ack_trigger = u64::from(identity.uuid[0]);
         let groups = config.groups.len();
         let mut core = Core {
-            mem: Membership::new(media, config.ha.deadtime, ack_trigger, pings, now.mono),
+            mem: Membership::new(media, config.ha.deadtime, ack_trigger, now.mono),
             sender: Sender::new(
                 &config.local,
                 identity.uuid,
@@ -96,6 +85,7 @@ impl Core {
             self_echo: crate::guard::SelfEcho::new(media),
             shutdown: ShutdownPhase::Running,
             stopped: false,
+            ping,
         };
         core.log(
             Severity::Info,
@@ -158,10 +148,15 @@ impl Core {
             Input::Reload(cfg) => self.on_reload(*cfg),
         }
         self.settle();
+        if !self.stopped {
+            self.ping_evaluate();
+            self.settle();
+        }
     }
 
     fn fire_timers(&mut self) {
         self.membership_timers();
+        self.ping_timers();
         self.rexmit_requests();
         self.standby_timers();
         self.resource_timers();
@@ -215,6 +210,7 @@ impl Core {
             "Configuration reloaded: keepalive {} ms, deadtime {} ms, warntime {} ms, initdead {} ms (no resource action)",
             h.keepalive, h.deadtime, h.warntime, h.initdead
         );
+        self.ping_reload(&cfg.ha);
         let peer_dt_was_ours = self.mem.peer.dt == self.config.ha.deadtime;
         self.config = cfg;
         self.sender.set_format(self.config.ha.msgfmt);
@@ -239,9 +235,13 @@ impl Core {
             return Millis::MAX;
         }
         let mut next = self.membership_deadline();
-        for t in [self.resource_deadline(), self.standby_deadline()]
-            .into_iter()
-            .flatten()
+        for t in [
+            self.resource_deadline(),
+            self.standby_deadline(),
+            self.ping_deadline(),
+        ]
+        .into_iter()
+        .flatten()
         {
             next = next.min(t);
         }
@@ -280,19 +280,7 @@ impl Core {
                 links,
             });
         }
-        for p in &self.mem.pings {
-            let status = if self.ping_alive(p) {
-                NodeStatus::Ping
-            } else {
-                NodeStatus::Dead
-            };
-            nodes.push(NodeView {
-                name: p.name.clone(),
-                node_type: NodeType::Ping,
-                status,
-                links: Vec::new(),
-            });
-        }
+        nodes.extend(self.ping.node_views());
         let held_groups = self
             .runner
             .group_up

@@ -2,7 +2,7 @@
 //! heartbeat sending, late-heartbeat warnings, initdead, stall awareness and "comm up".
 
 use super::Core;
-use super::rxwindow::RxWindow;
+use super::protocol::PeerRx;
 use super::vocab::{NodeStatus, Output, Severity};
 use crate::config::Millis;
 use crate::wire::Message;
@@ -63,18 +63,10 @@ pub struct Peer {
     pub dt: Millis,
     /// The warntime silence warning was already logged for this silence.
     pub warned: bool,
-    pub rx: RxWindow,
+    pub rx: PeerRx,
     /// It runs flow control (`protocol` present in its status).
     pub protocol: bool,
     pub links: Vec<Link>,
-}
-
-/// A ping node or ping group (spec §8.1), kept for `cl_status`.
-#[derive(Debug, Clone)]
-pub struct PingNode {
-    pub name: String,
-    pub hosts: Vec<String>,
-    pub last_reply: Option<Millis>,
 }
 
 /// The membership state of one core.
@@ -85,17 +77,10 @@ pub struct Membership {
     pub peer: Peer,
     /// Our own links: up when we hear our own packets (bcast, ucast to ourselves).
     pub own_links: Vec<Link>,
-    pub pings: Vec<PingNode>,
 }
 
 impl Membership {
-    pub fn new(
-        media: usize,
-        deadtime: Millis,
-        ack_trigger: u64,
-        pings: Vec<PingNode>,
-        now: Millis,
-    ) -> Self {
+    pub fn new(media: usize, deadtime: Millis, ack_trigger: u64, now: Millis) -> Self {
         Membership {
             local_status: LocalStatus::Init,
             next_heartbeat: now,
@@ -107,12 +92,11 @@ impl Membership {
                 last_status_seq: None,
                 dt: deadtime,
                 warned: false,
-                rx: RxWindow::new(ack_trigger),
+                rx: PeerRx::new(ack_trigger),
                 protocol: true,
                 links: vec![Link::default(); media],
             },
             own_links: vec![Link::default(); media],
-            pings,
         }
     }
 
@@ -165,6 +149,7 @@ impl Core {
         m.push("st", self.mem.local_status.word());
         m.push("dt", format!("{:x}", self.advertised_dt()));
         m.push("protocol", "1");
+        self.ping_decorate_status(&mut m);
         self.transmit(m);
         self.mem.next_heartbeat = self.now.mono + self.config.ha.keepalive;
     }
@@ -218,11 +203,7 @@ impl Core {
             // Still waiting for the first sign of life: extend initdead by the stall.
             self.started_at = self.started_at.saturating_add(gap);
         }
-        for p in &mut self.mem.pings {
-            if p.last_reply.is_some() {
-                p.last_reply = Some(now);
-            }
-        }
+        self.ping.forgive_stall(now);
     }
 
     /// Fires every membership timer due at `now`.
@@ -230,12 +211,7 @@ impl Core {
         let now = self.now.mono;
         if now >= self.mem.next_heartbeat {
             self.send_heartbeat();
-            for p in self.mem.pings.clone() {
-                for host in &p.hosts {
-                    self.outputs
-                        .push_back(Output::SendPing { host: host.clone() });
-                }
-            }
+            self.send_pings();
         }
         if let Some(at) = self.peer_warn_deadline()
             && now >= at
@@ -326,6 +302,7 @@ impl Core {
         self.log(Severity::Warn, format!("node {peer}: is dead"));
         self.mem.peer.status = NodeStatus::Dead;
         self.mem.peer.rx.forget_sequence();
+        self.ping_peer_dead();
         for i in 0..self.mem.peer.links.len() {
             if self.mem.peer.links[i].up {
                 self.mem.peer.links[i].up = false;
@@ -417,6 +394,7 @@ impl Core {
 
     /// A new incarnation of the peer (higher generation on a status).
     pub(super) fn on_peer_restart(&mut self, known_before: bool) {
+        self.ping_peer_dead();
         if known_before {
             self.log(
                 Severity::Info,
@@ -519,20 +497,5 @@ impl Core {
             consider(Some(self.started_at + STARTUP_DT_WINDOW));
         }
         next
-    }
-
-    /// An ICMP echo reply from a ping host.
-    pub(super) fn on_ping_reply(&mut self, host: &str) {
-        let now = self.now.mono;
-        for p in &mut self.mem.pings {
-            if p.hosts.iter().any(|h| h == host) {
-                p.last_reply = Some(now);
-            }
-        }
-    }
-
-    pub(super) fn ping_alive(&self, p: &PingNode) -> bool {
-        p.last_reply
-            .is_some_and(|t| self.now.mono < t + self.config.ha.deadping)
     }
 }

@@ -4,17 +4,19 @@
 //! `Input`s and yields `Output`s plus its next deadline. The other files each add one concern
 //! to `Core`: `membership` (liveness, links, heartbeats), `protocol` (receive path, ACKs,
 //! retransmission, node lists), `resources` (§6.7 ownership), `standby` (§7), `legacy` (§6.8),
-//! `shutdown` (§12.6), `groups` (script sequencing); `halves`, `rxwindow` and `transport`
-//! are small helpers; the wire module stamps, signs and frames (`wire::sender::Sender`).
+//! `shutdown` (§12.6), `groups` (script sequencing); `halves` and `transport` are small
+//! helpers; the wire module stamps, signs and frames (`wire::sender::Sender`) and keeps each
+//! peer's receive window (`wire::window::ReceiveWindow`, wrapped with request timing in
+//! `protocol::PeerRx`).
 
 mod groups;
 mod halves;
 mod legacy;
 pub mod machine;
 mod membership;
+mod pingnodes;
 mod protocol;
 mod resources;
-mod rxwindow;
 mod shutdown;
 mod standby;
 mod transport;

@@ -2,17 +2,104 @@
 //! generations and sequence numbers, ACKs, retransmission requests and answers, and dispatch of
 //! accepted messages to membership and resource logic.
 
+use std::collections::BTreeMap;
+
 use super::Core;
-use super::rxwindow::{GenVerdict, SeqVerdict};
 use super::transport;
 use super::vocab::{NodeStatus, Severity};
+use crate::config::Millis;
 use crate::guard::SelfVerdict;
 use crate::guard::drops::kinds;
 use crate::wire::Message;
 use crate::wire::sender::{AckOutcome, RexmitAnswer};
+use crate::wire::window::{
+    GenerationCheck as GenVerdict, MAX_MISSING, ReceiveWindow, SeqCheck as SeqVerdict,
+};
 
 /// At most this many retransmissions answer one request (spec §4.5).
 const MAX_REXMIT_PER_REQUEST: u64 = 50;
+
+/// The peer's receive window (`wire::window`) plus the timing it leaves out: when to ask again
+/// for each missing seq (spec §4.5). `requests` always holds exactly the window's missing seqs.
+#[derive(Debug, Clone)]
+pub struct PeerRx {
+    window: ReceiveWindow,
+    requests: BTreeMap<u64, Millis>,
+}
+
+impl PeerRx {
+    pub fn new(ack_trigger: u64) -> Self {
+        PeerRx {
+            window: ReceiveWindow::new((ack_trigger % 10) as u8),
+            requests: BTreeMap::new(),
+        }
+    }
+
+    /// Classifies `hg`, adopting it when newer (which forgets the sequence state).
+    pub fn check_generation(&mut self, hg: u64) -> GenVerdict {
+        let verdict = self.window.check_generation(hg);
+        if matches!(verdict, GenVerdict::Newer { .. }) {
+            self.requests.clear();
+        }
+        verdict
+    }
+
+    /// Classifies `seq`; newly missing seqs are first requested at `first_request`.
+    pub fn check_seq(&mut self, seq: u64, first_request: Millis) -> SeqVerdict {
+        let verdict = self.window.check_seq(seq);
+        match verdict {
+            SeqVerdict::Gap { last, .. } => {
+                for s in last + 1..seq {
+                    self.requests.insert(s, first_request);
+                }
+                while self.requests.len() > MAX_MISSING {
+                    self.requests.pop_first();
+                }
+            }
+            SeqVerdict::Resync { .. } => self.requests.clear(),
+            SeqVerdict::Recovered { .. } => {
+                self.requests.remove(&seq);
+            }
+            SeqVerdict::InOrder | SeqVerdict::Duplicate | SeqVerdict::Old => {}
+        }
+        debug_assert!(self.requests.keys().copied().eq(self.window.missing()));
+        verdict
+    }
+
+    /// The seq to acknowledge after accepting `seq`, if any.
+    pub fn ack_for(&self, seq: u64, verdict: &SeqVerdict) -> Option<u64> {
+        self.window.ack_for(seq, *verdict)
+    }
+
+    /// Gives up on one missing seq (the sender answered with a NAK).
+    pub fn forget_missing(&mut self, seq: u64) {
+        self.window.forget_missing(seq);
+        self.requests.remove(&seq);
+    }
+
+    /// Peer declared dead: its next packet is taken as fresh; the generation is kept.
+    pub fn forget_sequence(&mut self) {
+        self.window.forget_sequence();
+        self.requests.clear();
+    }
+
+    /// Missing seqs whose request is due at `now`; reschedules them `every` ms later.
+    pub fn due_requests(&mut self, now: Millis, every: Millis) -> Vec<u64> {
+        let mut due = Vec::new();
+        for (seq, at) in self.requests.iter_mut() {
+            if *at <= now {
+                due.push(*seq);
+                *at = now + every.max(1);
+            }
+        }
+        due
+    }
+
+    /// When the next retransmission request is due.
+    pub fn next_request(&self) -> Option<Millis> {
+        self.requests.values().copied().min()
+    }
+}
 
 impl Core {
     /// A datagram arrived on `medium`.
@@ -160,7 +247,11 @@ impl Core {
 
     fn dispatch(&mut self, t: &str, msg: &Message, seq: u64, healed: bool) {
         match t {
-            "status" => self.on_peer_status(msg, seq, healed),
+            "status" => {
+                self.ping_peer_message(msg);
+                self.on_peer_status(msg, seq, healed);
+            }
+            "num_ping_nodes" | "you_are_dead" | "abort_giveup" => self.ping_peer_message(msg),
             "reqnodes" => self.answer_reqnodes(),
             "repnodes" => self.on_repnodes(),
             "starting" => self.on_peer_starting(),

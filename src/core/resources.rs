@@ -58,6 +58,9 @@ pub struct Resources {
     pub shutting_down: bool,
     /// A takeover (mach_down) is running.
     pub taking_over: bool,
+    /// The peer's incarnation announced `shutdone`: nothing can be handed to it until it
+    /// comes back as a new incarnation.
+    pub peer_shut_down: bool,
 }
 
 impl Resources {
@@ -78,6 +81,7 @@ impl Resources {
             orphan_since: None,
             initial_done_logged: false,
             shutting_down: false,
+            peer_shut_down: false,
             taking_over: false,
         }
     }
@@ -115,7 +119,7 @@ impl Core {
     }
 
     fn peer_available(&self) -> bool {
-        self.mem.comm == Comm::Up && self.mem.peer_alive()
+        self.mem.comm == Comm::Up && self.mem.peer_alive() && !self.rsc.peer_shut_down
     }
 
     /// Communication is up: start the resource protocol (rule 1), or legacy acquisition.
@@ -178,7 +182,10 @@ impl Core {
     }
 
     /// Foreign takeover and forced local acquisition of every half we lack.
-    fn acquire_missing(&mut self) {
+    pub(super) fn acquire_missing(&mut self) {
+        if !self.ping_guard_allows_takeover() {
+            return;
+        }
         let missing = Halves::ALL.minus(self.rsc.held);
         if missing.contains(Halves::FOREIGN) {
             self.log(
@@ -402,6 +409,14 @@ impl Core {
         self.rsc.peer_stable = false;
         self.rsc.last_peer_seq = None;
         self.rsc.heard_peer = false;
+        self.rsc.peer_shut_down = false;
+        // Whatever we took from the old incarnation goes back to the new one (the original's
+        // mach_down marks this; a failback attempted meanwhile died with the old incarnation).
+        if self.config.ha.auto_failback == AutoFailback::On
+            && self.rsc.held.contains(Halves::FOREIGN)
+        {
+            self.rsc.failback_needed = true;
+        }
         self.standby_cancel("peer restarted");
         if self.legacy() && self.mem.comm == Comm::Up && !self.rsc.shutting_down {
             self.legacy_peer_restarted();
@@ -426,6 +441,7 @@ impl Core {
         self.rsc.peer_stable = true;
         self.rsc.peer_held = Halves::NONE;
         self.rsc.heard_peer = true;
+        self.rsc.peer_shut_down = true;
         if self.rsc.r != RState::Shutdown {
             self.rsc.r = RState::Stable;
         }

@@ -120,7 +120,7 @@ impl Core {
     }
 
     /// Why a standby cannot start now, if it cannot.
-    fn standby_refusal(&self) -> Option<String> {
+    pub(super) fn standby_refusal(&self) -> Option<String> {
         let peer = &self.config.peer;
         if self.legacy() {
             return Some(

@@ -157,7 +157,7 @@ impl Shell {
             })?;
         let (media, notes) = Media::new(&config.ha.media, config.ha.udpport, MEDIA_BASE);
         emit_notes(notes);
-        let (mut pinger, notes) = Pinger::new(&ping_hosts(&config), PING);
+        let (mut pinger, notes) = Pinger::new(&config, PING);
         emit_notes(notes);
         pinger.register(poll.registry())?;
         let fifo = match super::fifo::Fifo::open(&setup.state_dir, poll.registry(), FIFO) {
@@ -497,10 +497,13 @@ impl Shell {
                 .open_due(self.poll.registry(), self.clock.now().mono);
             emit_notes(notes);
         }
-        let hosts = ping_hosts(&config);
-        if hosts != ping_hosts(self.core.config()) {
+        let running = self.core.config();
+        if ping_hosts(&config) != ping_hosts(running)
+            || config.keys != running.keys
+            || config.ha.msgfmt != running.ha.msgfmt
+        {
             self.pinger.deregister(self.poll.registry());
-            let (pinger, notes) = Pinger::new(&hosts, PING);
+            let (pinger, notes) = Pinger::new(&config, PING);
             self.pinger = pinger;
             emit_notes(notes);
             if let Err(e) = self.pinger.register(self.poll.registry()) {

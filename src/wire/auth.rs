@@ -135,24 +135,37 @@ pub fn verify(key: &AuthKey, bytes: &[u8], token: &[u8]) -> bool {
 }
 
 /// Exactly `2 * N` lowercase hex digits (the original compares text, so `A` never matches `a`).
+/// Table-driven without early exit: one pass, and no branch on the token's content.
 fn decode_lower_hex<const N: usize>(token: &[u8]) -> Option<[u8; N]> {
     if token.len() != 2 * N {
         return None;
     }
     let mut out = [0u8; N];
+    let mut bad = 0u8;
     for (o, pair) in out.iter_mut().zip(token.chunks_exact(2)) {
-        *o = (lower_hex_digit(pair[0])? << 4) | lower_hex_digit(pair[1])?;
+        let (hi, lo) = (
+            HEX_VALUE[usize::from(pair[0])],
+            HEX_VALUE[usize::from(pair[1])],
+        );
+        bad |= hi | lo;
+        *o = (hi << 4) | (lo & 0x0f);
     }
-    Some(out)
+    (bad & NOT_HEX == 0).then_some(out)
 }
 
-fn lower_hex_digit(c: u8) -> Option<u8> {
-    match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        _ => None,
+/// Marks a byte that is not a lowercase hex digit in `HEX_VALUE`.
+const NOT_HEX: u8 = 0x80;
+
+/// Value of each lowercase hex digit; `NOT_HEX` for every other byte.
+const HEX_VALUE: [u8; 256] = {
+    let mut table = [NOT_HEX; 256];
+    let mut i = 0;
+    while i < 16 {
+        table[b"0123456789abcdef"[i] as usize] = i as u8;
+        i += 1;
     }
-}
+    table
+};
 
 /// Length-revealing but otherwise constant-time equality.
 fn ct_eq(a: &[u8], b: &[u8]) -> bool {
@@ -190,6 +203,36 @@ mod tests {
         let k = key(AuthMethod::Md5, b"Jefe");
         let d = sign(&k, b"what do ya want for nothing?");
         assert_eq!(d.as_str(), "750c783e6ab0b503eaa86e310a5db738");
+    }
+
+    #[test]
+    fn hex_tokens_decode_only_in_lowercase() {
+        assert_eq!(decode_lower_hex::<2>(b"0fa9"), Some([0x0f, 0xa9]));
+        assert_eq!(decode_lower_hex::<2>(b"ffff"), Some([0xff, 0xff]));
+        for bad in [
+            &b"0fA9"[..],
+            b"0fa",
+            b"0fa90",
+            b"0fg9",
+            b" fa9",
+            b"0f\x809",
+            b"0f:9",
+        ] {
+            assert_eq!(decode_lower_hex::<2>(bad), None, "{bad:?}");
+        }
+        for b in 0..=255u8 {
+            let lower_hex = b.is_ascii_digit() || (b'a'..=b'f').contains(&b);
+            assert_eq!(
+                decode_lower_hex::<1>(&[b, b'0']).is_some(),
+                lower_hex,
+                "{b}"
+            );
+            assert_eq!(
+                decode_lower_hex::<1>(&[b'0', b]).is_some(),
+                lower_hex,
+                "{b}"
+            );
+        }
     }
 
     #[test]

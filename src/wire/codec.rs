@@ -38,10 +38,7 @@ pub fn decode_verified(bytes: &[u8], keys: &AuthKeys) -> Result<Message, DecodeE
 
 pub(crate) fn decode_with(bytes: &[u8], keys: KeySource<'_>) -> Result<Message, DecodeError> {
     match sniff(bytes)? {
-        MsgFmt::Classic => {
-            classic::verify(bytes, keys)?;
-            classic::parse(bytes)
-        }
+        MsgFmt::Classic => classic::decode_verified(bytes, keys),
         MsgFmt::Netstring => {
             let layout = netstring::scan(bytes)?;
             let (start, end) = layout.trailer.ok_or(DecodeError::NoAuth)?;
@@ -82,7 +79,7 @@ pub fn encode_with_key(
     key: &AuthKey,
     fmt: MsgFmt,
 ) -> Result<Vec<u8>, EncodeError> {
-    check_fields(msg)?;
+    check_fields(msg, fmt)?;
     let auth_value = classic_auth_value(msg, index, key);
     let auth = Value::Str(auth_value);
     let out = match fmt {
@@ -116,8 +113,9 @@ pub fn encode_with_key(
     Ok(out)
 }
 
-/// Refuses what a real peer would reject (spec §1.2).
-fn check_fields(msg: &Message) -> Result<(), EncodeError> {
+/// Refuses what a real peer would reject (spec §1.2) or what `fmt` cannot carry: the same rules
+/// the decoder of that format applies, so whatever it accepts can be re-encoded.
+fn check_fields(msg: &Message, fmt: MsgFmt) -> Result<(), EncodeError> {
     for f in &msg.fields {
         if !valid_name(f.name.as_bytes()) {
             return Err(EncodeError::BadName);
@@ -128,7 +126,11 @@ fn check_fields(msg: &Message) -> Result<(), EncodeError> {
         if v.is_empty() {
             return Err(EncodeError::EmptyValue);
         }
-        if !classic::can_carry(f) {
+        let carried = match fmt {
+            MsgFmt::Classic => classic::can_carry(f),
+            MsgFmt::Netstring => netstring::can_carry(f),
+        };
+        if !carried {
             return Err(EncodeError::BadValue);
         }
     }

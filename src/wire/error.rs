@@ -55,7 +55,7 @@ pub enum EncodeError {
     EmptyValue,
     /// A name that is empty, contains `=`, LF or NUL, or starts with a marker or `(`.
     BadName,
-    /// A string value containing NUL or 0x13 (neither survives the classic format).
+    /// A string value containing NUL, or 0x13 in classic format (it would come back as LF).
     BadValue,
     /// The encoded packet would be 262144 bytes or more.
     TooLarge,

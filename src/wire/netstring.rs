@@ -8,7 +8,7 @@ use std::io::Write;
 
 use super::error::DecodeError;
 use super::message::{Field, Message, Value};
-use super::rules::valid_name;
+use super::rules::{name_string, valid_raw_str_value, valid_split_name};
 use super::scan::first_of;
 
 pub const START: &[u8] = b"###\n";
@@ -114,14 +114,15 @@ pub fn parse_fields(bytes: &[u8], layout: &Layout) -> Result<Message, DecodeErro
     let mut pos = START.len();
     while pos < body_end {
         let (start, end, next) = read_netstring(bytes, pos)?;
-        msg.fields.push(decode_field(&bytes[start..end])?);
+        decode_field_into(&mut msg.fields, &bytes[start..end])?;
         pos = next;
     }
     Ok(msg)
 }
 
-/// `(d)name=value` → a field. Never panics on any input (the original aborts here, §13 item 1).
-fn decode_field(data: &[u8]) -> Result<Field, DecodeError> {
+/// `(d)name=value` → a field appended to `fields` (built in place rather than returned through
+/// memory). Never panics on any input (the original aborts here, §13 item 1).
+fn decode_field_into(fields: &mut Vec<Field>, data: &[u8]) -> Result<(), DecodeError> {
     let (digit, body) = match data {
         [b'(', d, b')', body @ ..] if d.is_ascii_digit() => (*d, body),
         _ => return Err(DecodeError::BadField),
@@ -131,19 +132,27 @@ fn decode_field(data: &[u8]) -> Result<Field, DecodeError> {
         .filter(|&i| body[i] == b'=')
         .ok_or(DecodeError::BadField)?;
     let (name, value) = (&body[..eq], &body[eq + 1..]);
-    if !valid_name(name) || value.is_empty() {
+    if !valid_split_name(name) || value.is_empty() {
         return Err(DecodeError::BadField);
     }
-    let name = std::str::from_utf8(name)
-        .map_err(|_| DecodeError::BadField)?
-        .to_string();
+    let name = name_string(name).ok_or(DecodeError::BadField)?;
     let value = match digit {
-        b'0' if value.contains(&0) => return Err(DecodeError::BadField),
+        b'0' if !valid_raw_str_value(value) => return Err(DecodeError::BadField),
         b'0' => Value::Str(value.to_vec()),
         b'1' => Value::Bin(value.to_vec()),
         _ => return Err(DecodeError::UnsupportedType),
     };
-    Ok(Field { name, value })
+    fields.push(Field { name, value });
+    Ok(())
+}
+
+/// Whether a field can be sent in a netstring packet (see `rules::valid_raw_str_value`): what
+/// `decode_field` accepts, so every decoded netstring message can be encoded again.
+pub fn can_carry(field: &Field) -> bool {
+    match &field.value {
+        Value::Str(v) => valid_raw_str_value(v),
+        Value::Bin(v) => !v.is_empty(),
+    }
 }
 
 /// Appends `LEN:(t)name=value,` for a field, with `value` given separately so the caller can

@@ -9,17 +9,31 @@ pub const AUTH_FIELD: &str = "auth";
 
 /// Non-empty, no `=`, LF or NUL, and not ambiguous with a marker line or a type prefix.
 pub fn valid_name(name: &[u8]) -> bool {
-    !name.is_empty()
-        && !name.iter().any(|&b| b == b'=' || b == b'\n' || b == 0)
-        && !name.starts_with(b">>>")
-        && !name.starts_with(b"<<<")
-        && name[0] != b'('
+    !name.iter().any(|&b| b == b'=' || b == b'\n' || b == 0) && valid_split_name(name)
+}
+
+/// `valid_name` for a name the decoder cut before the first `=` of a line or field in which no
+/// LF or NUL precedes that `=`: only the non-byte rules remain to check.
+pub fn valid_split_name(name: &[u8]) -> bool {
+    !name.is_empty() && !name.starts_with(b">>>") && !name.starts_with(b"<<<") && name[0] != b'('
+}
+
+/// A received name as text, or `None` if it is not UTF-8.
+pub fn name_string(name: &[u8]) -> Option<String> {
+    std::str::from_utf8(name).ok().map(str::to_owned)
 }
 
 /// A string value a classic packet can carry: non-empty, no NUL (C string), no 0x13 (it is the
 /// escape of LF and would come back as LF).
 pub fn valid_str_value(value: &[u8]) -> bool {
     !value.is_empty() && !value.iter().any(|&b| b == 0 || b == 0x13)
+}
+
+/// A string value a netstring packet can carry: non-empty and no NUL (C string). 0x13 travels
+/// as itself there (only the classic text uses it as the escape of LF), so a netstring message
+/// holding 0x13 decodes and re-encodes as netstring, but cannot be sent as classic.
+pub fn valid_raw_str_value(value: &[u8]) -> bool {
+    !value.is_empty() && !value.contains(&0)
 }
 
 /// Parses an authenticator `"<index> <token>"` (index 0..15, decimal, one or two digits).
@@ -46,6 +60,21 @@ mod tests {
         assert!(valid_name(b"srcuuid"));
         for bad in [&b""[..], b"a=b", b"a\nb", b">>>x", b"<<<", b"(1)x", b"a\0"] {
             assert!(!valid_name(bad), "{bad:?}");
+        }
+        for split in [&b""[..], b"t", b">>>x", b"<<<", b"(1)x", b"a(", b"<<x"] {
+            assert_eq!(valid_split_name(split), valid_name(split), "{split:?}");
+        }
+    }
+
+    #[test]
+    fn name_text() {
+        assert_eq!(name_string(b"srcuuid").as_deref(), Some("srcuuid"));
+        assert_eq!(
+            name_string("\u{e9}t\u{e9}".as_bytes()).as_deref(),
+            Some("\u{e9}t\u{e9}")
+        );
+        for bad in [&b"\xc3"[..], b"a\xff", b"\xa9x"] {
+            assert_eq!(name_string(bad), None, "{bad:?}");
         }
     }
 

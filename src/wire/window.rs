@@ -1,6 +1,12 @@
 //! Per-peer receive tracking (spec §4.3, §4.4, §4.6): generation replay drop, restart and healed
 //! partition detection on `status`, duplicates, gaps with the list of missing seqs, late fills
 //! and the ACK trigger. Pure logic: the caller logs, sends requests and ACKs.
+//!
+//! Two ways to drive it: [`ReceiveWindow::observe`] takes a whole message and applies every step
+//! of §4.3 at once; the step API ([`ReceiveWindow::check_generation`],
+//! [`ReceiveWindow::check_seq`], [`ReceiveWindow::ack_for`], [`ReceiveWindow::forget_sequence`])
+//! lets a caller that keeps liveness and status state itself (the core) run the steps in its own
+//! order. Neither knows about time: when to ask for a missing seq again is the caller's business.
 
 use std::collections::BTreeSet;
 
@@ -49,6 +55,35 @@ pub enum Verdict {
     BadGeneration,
     /// An `NS_*` message: no sequence processing applies.
     Unsequenced,
+}
+
+/// What a message's generation (`hg`) says about its sender (step API).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GenerationCheck {
+    /// The incarnation we know.
+    Same,
+    /// A new incarnation, now adopted (sequence tracking reset); `known_before` tells whether an
+    /// older one had been seen (`Heartbeat restart on node <x>`).
+    Newer { known_before: bool },
+    /// An older incarnation: a replay, not adopted.
+    Older { current: u64 },
+}
+
+/// What a message's sequence number says (step API).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SeqCheck {
+    /// In order, or the first one since the window was (re)started.
+    InOrder,
+    /// Ahead: the `lost` seqs `last+1 ..= seq-1` are now missing.
+    Gap { last: u64, lost: u64 },
+    /// Ahead by more than [`MAX_GAP`]: the gap was given up and the window resynchronised.
+    Resync { last: u64 },
+    /// One of the missing seqs; `filled` when none remains.
+    Recovered { filled: bool },
+    /// The last seq again (another medium carried it too).
+    Duplicate,
+    /// Below the window and not missing.
+    Old,
 }
 
 /// Receive state for one peer.
@@ -100,6 +135,77 @@ impl ReceiveWindow {
     /// Forgets one missing seq after an `NS_nak_rexmit` (`Irretrievably lost packet`).
     pub fn forget_missing(&mut self, seq: u64) {
         self.missing.remove(&seq);
+    }
+
+    /// Forgets the sequence state (last seq, missing seqs) but keeps the generation, the last
+    /// status and the last ACK: a peer declared dead (spec §5.4) has its next packet taken as
+    /// fresh, while a return with the same generation is still recognised as a healed partition.
+    pub fn forget_sequence(&mut self) {
+        self.last_seq = None;
+        self.missing.clear();
+    }
+
+    /// Step API, §4.3 step 4 for any message type: classifies `hg` and adopts it when newer,
+    /// which resets the sequence state. Dead-peer and status rules are left to the caller.
+    pub fn check_generation(&mut self, hg: u64) -> GenerationCheck {
+        match self.generation {
+            Some(current) if hg < current => GenerationCheck::Older { current },
+            Some(current) if hg == current => GenerationCheck::Same,
+            known => {
+                self.generation = Some(hg);
+                self.forget_sequence();
+                GenerationCheck::Newer {
+                    known_before: known.is_some(),
+                }
+            }
+        }
+    }
+
+    /// Step API, §4.3 step 5: classifies `seq` and updates the window. Past [`MAX_MISSING`]
+    /// missing seqs the lowest ones are given up to make room for the new.
+    pub fn check_seq(&mut self, seq: u64) -> SeqCheck {
+        let Some(last) = self.last_seq else {
+            self.last_seq = Some(seq);
+            return SeqCheck::InOrder;
+        };
+        if last.checked_add(1) == Some(seq) {
+            self.last_seq = Some(seq);
+            SeqCheck::InOrder
+        } else if seq == last {
+            SeqCheck::Duplicate
+        } else if seq > last {
+            self.last_seq = Some(seq);
+            let lost = seq - last - 1;
+            if lost > MAX_GAP {
+                self.missing.clear();
+                return SeqCheck::Resync { last };
+            }
+            self.missing.extend(last + 1..seq);
+            while self.missing.len() > MAX_MISSING {
+                self.missing.pop_first();
+            }
+            SeqCheck::Gap { last, lost }
+        } else if self.missing.remove(&seq) {
+            SeqCheck::Recovered {
+                filled: self.missing.is_empty(),
+            }
+        } else {
+            SeqCheck::Old
+        }
+    }
+
+    /// Step API, §4.6: the seq to acknowledge after `check_seq(seq)` returned `check`: an
+    /// in-order seq matching the trigger, or the last seq once the final gap is filled; nothing
+    /// while seqs are missing.
+    pub fn ack_for(&self, seq: u64, check: SeqCheck) -> Option<u64> {
+        if !self.missing.is_empty() {
+            return None;
+        }
+        match check {
+            SeqCheck::InOrder if seq % 10 == self.ack_trigger => Some(seq),
+            SeqCheck::Recovered { filled: true } => self.last_seq,
+            _ => None,
+        }
     }
 
     /// Processes one authenticated message from this peer. `peer_dead`: whether we currently
@@ -214,8 +320,7 @@ impl ReceiveWindow {
     }
 
     fn reset(&mut self) {
-        self.last_seq = None;
-        self.missing.clear();
+        self.forget_sequence();
         self.last_ack = 0;
         self.last_status = None;
     }

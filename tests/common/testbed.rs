@@ -142,6 +142,8 @@ pub struct BedOptions {
     pub bin_dir: PathBuf,
     /// Directory with this crate's resource scripts (copied into each ha.d/resource.d of ours).
     pub resource_dir: PathBuf,
+    /// Lines appended to both nodes' ha.cf (e.g. `ping 192.0.2.254`).
+    pub extra_ha_cf: String,
 }
 
 impl BedOptions {
@@ -153,6 +155,7 @@ impl BedOptions {
             auth: "sha1 e2e-secret".to_string(),
             bin_dir: bin_dir.to_path_buf(),
             resource_dir: Path::new(env!("CARGO_MANIFEST_DIR")).join("resource.d"),
+            extra_ha_cf: String::new(),
         }
     }
 }
@@ -839,6 +842,15 @@ impl Testbed {
         )
     }
 
+    /// Gives the public segment a router address (the public namespace answers pings on it):
+    /// the ping node of the ping tests.
+    pub fn add_router(&self, ip: &str) -> Result<(), String> {
+        cmd_ok(&format!(
+            "ip -n {} addr add {ip}/24 dev br0",
+            self.public.name
+        ))
+    }
+
     /// Fault: node `idx` cut off the public segment (its switch port down).
     pub fn cut_public(&self, idx: usize, cut: bool) -> Result<(), String> {
         let port = ["pa", "pb"][idx];
@@ -930,7 +942,7 @@ fn write_node_files(node: &Node, opts: &BedOptions) -> Result<(), String> {
     if config::uses_ha_cf(node.kind) {
         fs::write(
             d.join("ha.d/ha.cf"),
-            config::ha_cf(&node.log_dir(), &opts.timers, opts.auto_failback),
+            config::ha_cf(&node.log_dir(), &opts.timers, opts.auto_failback) + &opts.extra_ha_cf,
         )
         .map_err(io)?;
         let keys = d.join("ha.d/authkeys");

@@ -7,8 +7,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use heartbeat::config::{
-    AuthKey, AuthKeys, AuthMethod, AutoFailback, Config, HaCf, Medium, Millis, MsgFmt, Resource,
-    ResourceGroup,
+    AuthKey, AuthKeys, AuthMethod, AutoFailback, Config, HaCf, Medium, Millis, MsgFmt, PingGroup,
+    Resource, ResourceGroup,
 };
 use heartbeat::core::{
     ActionId, AdminCommand, AdminReply, ClientId, Core, Identity, Input, MediumId, Now, Output,
@@ -58,6 +58,13 @@ pub struct Params {
     /// (owner index, resource names)
     pub groups: Vec<(usize, Vec<String>)>,
     pub resource_timeout: Millis,
+    /// `ping` hosts, `ping_group`s (name, members), `ipfail`, `ipfail_holddown` and `deadping`
+    /// (None: deadtime), the same on both nodes.
+    pub ping_nodes: Vec<String>,
+    pub ping_groups: Vec<(String, Vec<String>)>,
+    pub ipfail: bool,
+    pub ipfail_holddown: Millis,
+    pub deadping: Option<Millis>,
 }
 
 impl Default for Params {
@@ -74,6 +81,11 @@ impl Default for Params {
                 (1, vec!["192.0.2.20".to_string(), "mysql".to_string()]),
             ],
             resource_timeout: 5000,
+            ping_nodes: Vec::new(),
+            ping_groups: Vec::new(),
+            ipfail: false,
+            ipfail_holddown: 0,
+            deadping: None,
         }
     }
 }
@@ -125,12 +137,19 @@ pub fn config(p: &Params, me: usize) -> Config {
             deadtime: p.deadtime,
             warntime: p.warntime,
             initdead: p.initdead,
-            deadping: p.deadtime,
+            deadping: p.deadping.unwrap_or(p.deadtime),
             udpport: 694,
             media,
             nodes: NODES.iter().map(|s| s.to_string()).collect(),
-            ping_nodes: Vec::new(),
-            ping_groups: Vec::new(),
+            ping_nodes: p.ping_nodes.clone(),
+            ping_groups: p
+                .ping_groups
+                .iter()
+                .map(|(name, hosts)| PingGroup {
+                    name: name.clone(),
+                    hosts: hosts.clone(),
+                })
+                .collect(),
             auto_failback: p.auto_failback,
             logfile: None,
             debugfile: None,
@@ -141,8 +160,8 @@ pub fn config(p: &Params, me: usize) -> Config {
             max_rexmit_delay: 250,
             hopfudge: 1,
             respawn: Vec::new(),
-            ipfail: false,
-            ipfail_holddown: 0,
+            ipfail: p.ipfail,
+            ipfail_holddown: p.ipfail_holddown,
             resource_timeout: p.resource_timeout,
             crash_guard: true,
             directives: Vec::new(),
@@ -301,6 +320,11 @@ pub struct Sim {
     pub check_invariant: bool,
     pub violations: Vec<String>,
     pub trace: bool,
+    /// Ping hosts that answer node `i` (its uplink); an echo comes back 2 ms after it is sent.
+    pub ping_reach: [BTreeSet<String>; 2],
+    ping_replies: Vec<(Millis, usize, String)>,
+    /// Adjusts node `i`'s configuration at start (one node differing from the other).
+    pub config_hook: Option<fn(usize, &mut Config)>,
 }
 
 impl Sim {
@@ -324,6 +348,9 @@ impl Sim {
             check_invariant: true,
             violations: Vec::new(),
             trace: false,
+            ping_reach: [BTreeSet::new(), BTreeSet::new()],
+            ping_replies: Vec::new(),
+            config_hook: None,
         }
     }
 
@@ -336,7 +363,10 @@ impl Sim {
 
     /// Starts (or restarts) the daemon on node `i` with a new generation.
     pub fn start(&mut self, i: usize) {
-        let cfg = config(&self.params, i);
+        let mut cfg = config(&self.params, i);
+        if let Some(hook) = self.config_hook {
+            hook(i, &mut cfg);
+        }
         let now = self.now_struct();
         let n = &mut self.nodes[i];
         n.generation += 1;
@@ -460,7 +490,11 @@ impl Sim {
                     self.send(i, m, &bytes);
                 }
             }
-            Output::SendPing { .. } => {}
+            Output::SendPing { host } => {
+                if self.ping_reach[i].contains(&host) {
+                    self.ping_replies.push((now + 2, i, host));
+                }
+            }
             Output::RunScript {
                 id,
                 group,
@@ -544,6 +578,9 @@ impl Sim {
         for p in &self.packets {
             consider(p.at);
         }
+        for (at, _, _) in &self.ping_replies {
+            consider(*at);
+        }
         for n in &self.nodes {
             if let Some(f) = n.frozen_until {
                 consider(f);
@@ -605,6 +642,13 @@ impl Sim {
                     bytes: p.bytes,
                 },
             );
+        }
+        let (due, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut self.ping_replies)
+            .into_iter()
+            .partition(|(at, _, _)| *at <= now);
+        self.ping_replies = rest;
+        for (_, i, host) in due {
+            self.feed(i, Input::PingReply { host });
         }
         for i in 0..2 {
             if self.nodes[i].frozen_until.is_some() {
