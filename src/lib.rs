@@ -6,11 +6,13 @@
 //! - [`wire`]: the message codec and `authkeys` authentication, no I/O.
 //! - [`core`]: the sans-IO cluster state machine (membership, timers, resource ownership).
 //! - [`daemon`]: the thin mio shell around the core (sockets, signals, children, control socket).
+//! - [`guard`]: the crash guard and the defences against hostile input (never two holders).
 
 pub mod cli;
 pub mod config;
 pub mod core;
 pub mod daemon;
+pub mod guard;
 pub mod ping;
 pub mod resource;
 pub mod wire;

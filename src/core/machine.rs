@@ -42,7 +42,10 @@ pub struct Core {
     pub(super) runner: Runner,
     /// Our own messages that we process too (the original loops them back).
     pub(super) self_msgs: VecDeque<Message>,
-    pub(super) drops: BTreeMap<String, u64>,
+    /// Dropped datagrams per kind and medium, with rate-limited logging (crate::guard).
+    pub(super) drops: crate::guard::DropLedger,
+    /// Tells our own loop-back from packets that only claim our name (crate::guard).
+    pub(super) self_echo: crate::guard::SelfEcho,
     pub(super) shutdown: ShutdownPhase,
     pub(super) stopped: bool,
     /// Ping nodes, ipfail and the split-brain guard (`pingnodes.rs`).
@@ -78,7 +81,8 @@ impl Core {
             sb: Standby::new(),
             runner: Runner::new(groups),
             self_msgs: VecDeque::new(),
-            drops: BTreeMap::new(),
+            drops: crate::guard::DropLedger::new(),
+            self_echo: crate::guard::SelfEcho::new(media),
             shutdown: ShutdownPhase::Running,
             stopped: false,
             ping,
@@ -289,7 +293,13 @@ impl Core {
             nodes,
             rscstatus: self.rscstatus().to_string(),
             held_groups,
-            drops: self.drops.iter().map(|(k, v)| (k.clone(), *v)).collect(),
+            drops: self.drops.counters().by_kind(),
+            drops_by_medium: self
+                .drops
+                .counters()
+                .entries()
+                .map(|(k, m, c)| (k.to_string(), m.to_string(), c))
+                .collect(),
         }
     }
 
@@ -320,8 +330,27 @@ impl Core {
         self.outputs.push_back(Output::Log { severity, text });
     }
 
-    pub(super) fn count_drop(&mut self, kind: &str) {
-        *self.drops.entry(kind.to_string()).or_insert(0) += 1;
+    /// Counts a dropped datagram of `medium`; within the rate limit, logs the line `log` builds
+    /// from the link name (built only then: a flood costs no formatting). The line must never
+    /// carry a key or a digest.
+    pub(super) fn count_drop(
+        &mut self,
+        kind: &'static str,
+        medium: usize,
+        log: impl FnOnce(&str) -> Option<(Severity, String)>,
+    ) {
+        let link = self
+            .config
+            .ha
+            .media
+            .get(medium)
+            .map(|m| m.link_name())
+            .unwrap_or("-");
+        let permit = self.drops.record(kind, link, self.now.mono);
+        let line = if permit.allowed() { log(link) } else { None };
+        if let Some((severity, text)) = line {
+            self.log(severity, format!("{text}{}", permit.suffix()));
+        }
     }
 
     /// Stamps, encodes and sends a message on every medium.

@@ -327,7 +327,8 @@ impl Core {
                 return;
             }
             _ => {
-                self.count_drop("malformed");
+                // Authenticated but meaningless: counted (medium unknown here).
+                self.count_drop(crate::guard::drops::kinds::MALFORMED, usize::MAX, |_| None);
                 return;
             }
         };

@@ -8,6 +8,8 @@ use super::Core;
 use super::transport;
 use super::vocab::{NodeStatus, Severity};
 use crate::config::Millis;
+use crate::guard::SelfVerdict;
+use crate::guard::drops::kinds;
 use crate::wire::Message;
 use crate::wire::sender::{AckOutcome, RexmitAnswer};
 use crate::wire::window::{
@@ -105,30 +107,54 @@ impl Core {
         let msg = match transport::decode(bytes, &self.config.keys) {
             Ok(m) => m,
             Err(kind) => {
-                self.count_drop(kind);
+                // The line is built only when the rate limit lets it through.
+                self.count_drop(kind, medium, |link| {
+                    Some((
+                        Severity::Warn,
+                        format!("Dropped a packet on {link}: {kind}"),
+                    ))
+                });
                 return;
             }
         };
         let (Some(t), Some(src)) = (msg.msg_type(), msg.get("src")) else {
-            self.count_drop("malformed");
+            self.count_drop(kinds::MALFORMED, medium, |_| None);
             return;
         };
         if msg.get_hex("ts").is_none_or(|ts| ts == 0) {
-            self.count_drop("malformed");
+            self.count_drop(kinds::MALFORMED, medium, |_| None);
             return;
         }
         let t = t.to_string();
         if src == self.config.local {
-            // Our own packet came back (bcast, or a ucast line pointing at us).
-            self.refresh_own_link(medium);
+            // Our own packet coming back (bcast, or a ucast line pointing at us), or a packet
+            // that only claims our name (crate::guard::selfecho decides).
+            let verdict = self.self_echo.classify(
+                medium,
+                &msg,
+                &self.identity.uuid,
+                self.identity.generation,
+                self.sender.last_seq(),
+            );
+            match verdict {
+                SelfVerdict::Loopback => self.refresh_own_link(medium),
+                SelfVerdict::Spoofed(reason) => {
+                    let text = format!(
+                        "Dropped a packet carrying our own node name [{src}]: {}",
+                        reason.as_str()
+                    );
+                    self.count_drop(kinds::SPOOFED_SELF, medium, |_| {
+                        Some((Severity::Warn, text))
+                    });
+                }
+            }
             return;
         }
         if src != self.config.peer {
-            self.count_drop("unknown_node");
-            self.log(
-                Severity::Error,
-                format!("process_status_message: bad node [{src}] in message"),
-            );
+            let text = format!("process_status_message: bad node [{src}] in message");
+            self.count_drop(kinds::UNKNOWN_NODE, medium, |_| {
+                Some((Severity::Error, text))
+            });
             return;
         }
         self.learn_peer_uuid(&msg);
@@ -140,8 +166,8 @@ impl Core {
             return;
         }
         let Some(seq) = msg.get_hex("seq").filter(|s| *s > 0) else {
-            self.count_drop("malformed");
-            self.log(Severity::Error, "bad sequence number".to_string());
+            let text = "bad sequence number".to_string();
+            self.count_drop(kinds::MALFORMED, medium, |_| Some((Severity::Error, text)));
             return;
         };
         let hg = match msg.get("hg") {
@@ -149,8 +175,8 @@ impl Core {
             Some(_) => match msg.get_hex("hg") {
                 Some(g) => g,
                 None => {
-                    self.count_drop("malformed");
-                    self.log(Severity::Error, "bad generation number".to_string());
+                    let text = "bad generation number".to_string();
+                    self.count_drop(kinds::MALFORMED, medium, |_| Some((Severity::Error, text)));
                     return;
                 }
             },
@@ -158,14 +184,11 @@ impl Core {
         let mut healed = false;
         match self.mem.peer.rx.check_generation(hg) {
             GenVerdict::Older { current } => {
-                self.count_drop("replay");
-                self.log(
-                    Severity::Error,
-                    format!(
-                        "should_drop_message: attempted replay attack [{}]? [gen = {hg}, curgen = {current}]",
-                        self.config.peer
-                    ),
+                let text = format!(
+                    "should_drop_message: attempted replay attack [{}]? [gen = {hg}, curgen = {current}]",
+                    self.config.peer
                 );
+                self.count_drop(kinds::REPLAY, medium, |_| Some((Severity::Error, text)));
                 return;
             }
             GenVerdict::Newer { known_before } => self.on_peer_restart(known_before),
@@ -173,9 +196,11 @@ impl Core {
                 if self.mem.peer.status == NodeStatus::Dead {
                     if t != "status" {
                         // Only a status brings a dead node back; the rest is stale.
+                        self.count_drop(kinds::OLD, medium, |_| None);
                         return;
                     }
                     if self.mem.peer.last_status_seq.is_some_and(|s| seq <= s) {
+                        self.count_drop(kinds::OLD, medium, |_| None);
                         return;
                     }
                     healed = true;
@@ -198,7 +223,13 @@ impl Core {
             SeqVerdict::Recovered { filled: true } => {
                 self.log(Severity::Info, format!("No pkts missing from {peer}!"))
             }
-            SeqVerdict::Duplicate | SeqVerdict::Old => return,
+            SeqVerdict::Duplicate => return,
+            SeqVerdict::Old => {
+                // Below the window and not missing: a replay within this generation.
+                let text = format!("Dropped an old packet from [{peer}] (seq {seq:x}): replay?");
+                self.count_drop(kinds::OLD, medium, |_| Some((Severity::Warn, text)));
+                return;
+            }
         }
         if let Some(ack) = self.mem.peer.rx.ack_for(seq, &verdict)
             && self.mem.peer.protocol
@@ -328,6 +359,8 @@ impl Core {
                         continue;
                     }
                     self.rexmit_times.insert(seq, now);
+                    // Its loop-back is ours, not a replay (crate::guard::selfecho).
+                    self.self_echo.note_retransmit(seq);
                     while self.rexmit_times.len() > 500 {
                         self.rexmit_times.pop_first();
                     }

@@ -186,4 +186,6 @@ pub struct StatusView {
     pub held_groups: Vec<usize>,
     /// Dropped-packet counters by kind (`bad_auth`, `replay`, `malformed`, ...).
     pub drops: Vec<(String, u64)>,
+    /// The same per medium: (kind, link name, count) (crate::guard::drops).
+    pub drops_by_medium: Vec<(String, String, u64)>,
 }

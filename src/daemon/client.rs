@@ -106,6 +106,8 @@ pub struct Report {
     /// In ha.cf order, as the daemon sent them.
     pub nodes: Vec<NodeRecord>,
     pub drops: Vec<(String, String)>,
+    /// (kind, medium, count) from `drop_on` lines.
+    pub drops_on: Vec<(String, String, String)>,
 }
 
 /// Parses the `status` answer; `None` if it is not one (or truncated).
@@ -140,6 +142,10 @@ pub fn parse_report(text: &str) -> Option<Report> {
                 }
             }
             ["drop", k, n] => r.drops.push(((*k).to_string(), (*n).to_string())),
+            ["drop_on", k, m, n] => {
+                r.drops_on
+                    .push(((*k).to_string(), (*m).to_string(), (*n).to_string()))
+            }
             _ => {}
         }
     }

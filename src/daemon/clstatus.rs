@@ -36,7 +36,7 @@ pub const USAGE: &str = "Usage: cl_status <sub-command> [<options>] [<parameters
 Sub-commands: hbstatus [-m] [-v], listnodes [-m] [-n|-p|-v], nodestatus [-m] <node>,\n\
   nodetype [-m] <node>, nodeweight <node>, nodesite <node>, listhblinks [-m] [-v] <node>,\n\
   hblinkstatus [-m] <node> <link>, clientstatus [-m] <node> <client> [<timeout>],\n\
-  rscstatus [-m], hbparameter [-m] -p <name>\n\
+  rscstatus [-m], hbparameter [-m] -p <name>, drops (heartbeat-rs: dropped packets)\n\
 Global options: --run-dir DIR\n";
 
 struct Flags {
@@ -89,7 +89,7 @@ pub fn run(args: &[String], mut ask: impl FnMut(&str) -> Result<String, ClientEr
         Err(e) => return Outcome::fail(11, format!("cl_status: {e}\n{USAGE}")),
     };
     let arity = match cmd.as_str() {
-        "hbstatus" | "listnodes" | "rscstatus" | "hbparameter" => 0,
+        "hbstatus" | "listnodes" | "rscstatus" | "hbparameter" | "drops" => 0,
         "nodestatus" | "nodetype" | "nodeweight" | "nodesite" | "listhblinks" => 1,
         "hblinkstatus" => 2,
         "clientstatus" => 2,
@@ -112,6 +112,14 @@ pub fn run(args: &[String], mut ask: impl FnMut(&str) -> Result<String, ClientEr
 
     match cmd.as_str() {
         "hbstatus" => hbstatus(&report, &f),
+        // Not in the original: every dropped datagram, `KIND<TAB>MEDIUM<TAB>COUNT` (crate::guard).
+        "drops" => Outcome::ok(crate::guard::drops::render(
+            &report
+                .drops_on
+                .iter()
+                .map(|(k, m, n)| (format!("{k}@{m}"), n.parse().unwrap_or(0)))
+                .collect::<Vec<_>>(),
+        )),
         "listnodes" => Outcome::ok(listnodes(&report, &f)),
         "rscstatus" => {
             let x = &report.rscstatus;

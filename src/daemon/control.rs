@@ -9,7 +9,7 @@
 //! | request | answer |
 //! |---|---|
 //! | `ping` | `OK` |
-//! | `status` | `OK`, then tab-separated records (`version`, `local`, `uuid`, `generation`, `rscstatus`, `node NAME TYPE STATUS`, `link NODE LINK up/dead`, `drop KIND N`, `bad_requests N`), then `END` |
+//! | `status` | `OK`, then tab-separated records (`version`, `local`, `uuid`, `generation`, `rscstatus`, `node NAME TYPE STATUS`, `link NODE LINK up/dead`, `drop KIND N`, `drop_on KIND MEDIUM N`, `bad_requests N`), then `END` |
 //! | `param NAME` | `OK\tVALUE` or `ERR unknown parameter NAME` |
 //! | `standby all/local/foreign/failback` | the core's answer: `OK TEXT` or `ERR TEXT` |
 //! | `takeover all/local/foreign/failback` | same |
@@ -111,6 +111,9 @@ pub fn render_status(view: &StatusView, config: &Config, facts: &DaemonFacts) ->
     }
     for (kind, n) in &view.drops {
         s.push_str(&format!("drop\t{kind}\t{n}\n"));
+    }
+    for (kind, medium, n) in &view.drops_by_medium {
+        s.push_str(&format!("drop_on\t{kind}\t{medium}\t{n}\n"));
     }
     s.push_str(&format!("bad_requests\t{}\n", facts.bad_requests));
     s.push_str("END\n");

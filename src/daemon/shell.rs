@@ -86,6 +86,8 @@ pub struct ShellSetup {
 struct PendingRun {
     kind: ScriptKind,
     op: ScriptOp,
+    /// The haresources word (for the forced stop of addresses, crate::guard::stopfail).
+    resource: String,
 }
 
 /// The running daemon.
@@ -225,6 +227,9 @@ impl Shell {
 
     /// Work due by the clock: core tick, media retries, script timeouts, client expiry.
     fn timers(&mut self, now: Now) {
+        if let Some(g) = self.setup.guard.as_mut() {
+            g.tick();
+        }
         if now.mono >= self.next_loadavg {
             if let Ok(s) = std::fs::read_to_string("/proc/loadavg") {
                 self.core
@@ -349,6 +354,9 @@ impl Shell {
         let any = !done.is_empty();
         for f in done {
             let internal = f.id.0 >= INTERNAL_ACTION;
+            if let Some(g) = self.setup.guard.as_mut() {
+                g.script_done(f.id);
+            }
             let run = self.runs.remove(&f.id);
             let outcome = match (&f.exit, &run) {
                 (Exit::TimedOut, _) => ScriptOutcome::TimedOut,
@@ -377,6 +385,10 @@ impl Shell {
             {
                 log::error!("Return code {c} from {}", f.command);
             }
+            let outcome = match &run {
+                Some(r) if r.op == ScriptOp::Stop => stop_outcome(&r.resource, outcome),
+                _ => outcome,
+            };
             if internal {
                 log::debug!("{} finished: {outcome:?}", f.command);
             } else {
@@ -388,40 +400,11 @@ impl Shell {
         }
     }
 
-    /// Tells the crash guard which address resources to remove should we die now.
+    /// Tells the crash guard which groups to clean up should we die now.
     fn update_guard(&mut self) {
-        if self.setup.guard.is_none() {
-            return;
-        }
-        let config = self.core.config();
-        let mut snapshot = super::guard::Snapshot {
-            env: crate::resource::script_env(config),
-            commands: Vec::new(),
-        };
-        let held = self.core.status_view().held_groups;
-        for gi in held.iter().rev() {
-            let Some(g) = config.groups.get(*gi) else {
-                continue;
-            };
-            for r in g
-                .resources
-                .iter()
-                .rev()
-                .filter(|r| r.name.starts_with("IPaddr"))
-            {
-                if let Ok(inv) = self.setup.resolver.resolve(r) {
-                    snapshot.commands.push(super::guard::GuardCommand {
-                        program: inv.program.display().to_string(),
-                        args: inv.argv(ScriptOp::Stop),
-                    });
-                }
-            }
-        }
-        if snapshot.commands.is_empty() {
-            snapshot.env.clear();
-        }
         if let Some(g) = self.setup.guard.as_mut() {
-            g.update(snapshot);
+            let held = self.core.status_view().held_groups;
+            g.sync(&held, self.core.config());
         }
     }
 
@@ -597,7 +580,7 @@ impl Shell {
             },
             Output::Stopped => {
                 self.stopped = true;
-                if let Some(g) = self.setup.guard.as_mut() {
+                if let Some(g) = self.setup.guard.take() {
                     g.disarm();
                 }
             }
@@ -622,10 +605,12 @@ impl Shell {
             Ok(inv) => inv,
             Err(e) => {
                 log::error!("{e}");
-                self.inputs.push_back(Input::ScriptDone {
-                    id,
-                    outcome: ScriptOutcome::Failed(1),
-                });
+                let outcome = if op == ScriptOp::Stop {
+                    stop_outcome(&res.text, ScriptOutcome::Failed(1))
+                } else {
+                    ScriptOutcome::Failed(1)
+                };
+                self.inputs.push_back(Input::ScriptDone { id, outcome });
                 return;
             }
         };
@@ -640,6 +625,9 @@ impl Shell {
         } else {
             log::info!("Running {}", spec.command_line());
         }
+        if let Some(g) = self.setup.guard.as_mut() {
+            g.script_started(id, group, op, self.core.config());
+        }
         let mut notes = Vec::new();
         let failed = self
             .scripts
@@ -647,9 +635,19 @@ impl Shell {
         emit_notes(notes);
         match failed {
             None => {
-                self.runs.insert(id, PendingRun { kind: inv.kind, op });
+                self.runs.insert(
+                    id,
+                    PendingRun {
+                        kind: inv.kind,
+                        op,
+                        resource: res.text.clone(),
+                    },
+                );
             }
             Some(f) => {
+                if let Some(g) = self.setup.guard.as_mut() {
+                    g.script_done(id);
+                }
                 if let Exit::SpawnFailed(e) = &f.exit {
                     log::error!("Cannot run {}: {e}", f.command);
                 }
@@ -681,5 +679,22 @@ impl Shell {
             self.next_internal += 1;
             self.run_script(now, id, group, i, ScriptOp::Start);
         }
+    }
+}
+
+/// A stop that failed, hung or could not run: an address resource has its address removed
+/// directly and counts as stopped only if the address is gone (crate::guard::stopfail).
+fn stop_outcome(resource: &str, outcome: ScriptOutcome) -> ScriptOutcome {
+    if matches!(outcome, ScriptOutcome::Ok | ScriptOutcome::NotRunning) {
+        return outcome;
+    }
+    let forced = crate::guard::stopfail::force_address_stop(resource, Duration::from_secs(2));
+    if let Some(line) = forced.describe(resource, &format!("{outcome:?}")) {
+        log::error!(target: logging::CRIT_TARGET, "{line}");
+    }
+    if forced.address_gone() {
+        ScriptOutcome::Ok
+    } else {
+        outcome
     }
 }

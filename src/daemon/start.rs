@@ -75,7 +75,7 @@ pub fn run(opts: &Options) -> i32 {
     logging::configure(log_settings(&config, stderr, opts.debug));
     logging::refresh_pid();
     let guard = if config.ha.crash_guard {
-        match Guard::spawn(&mut starter) {
+        match Guard::spawn(&mut starter, &config, &resolver, stderr) {
             Ok(g) => Some(g),
             Err(e) => {
                 log::warn!("crash guard not started: {e}");

@@ -1,0 +1,208 @@
+//! The line protocol from the daemon to its crash guard, over the guard pipe.
+//!
+//! ```text
+//! hold <group-index> <resource> [<resource>...]   the daemon holds (or is starting) this group
+//! release <group-index>                           the group is fully stopped
+//! watch <millis>                                  arm the freeze watchdog (0 disarms)
+//! tick                                            the daemon is alive (resets the watchdog)
+//! bye                                             clean exit: do nothing at EOF
+//! ```
+//!
+//! Resources are haresources words (`IPaddr::192.0.2.10/24/eth0`), which contain no blanks.
+//! Every line is far below `PIPE_BUF`, so each write is atomic.
+
+use std::collections::BTreeMap;
+
+/// One line from the daemon.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GuardCommand {
+    Hold {
+        group: usize,
+        resources: Vec<String>,
+    },
+    Release {
+        group: usize,
+    },
+    Watch {
+        millis: u64,
+    },
+    Tick,
+    Bye,
+}
+
+/// Longest line accepted (and written): anything longer is refused by both sides.
+pub const MAX_LINE: usize = 4000;
+
+impl GuardCommand {
+    /// The line to write, with its newline; `None` if it would not fit or a resource word is
+    /// not a single blank-free token.
+    pub fn encode(&self) -> Option<String> {
+        let line = match self {
+            GuardCommand::Hold { group, resources } => {
+                if resources.is_empty()
+                    || resources
+                        .iter()
+                        .any(|r| r.is_empty() || r.chars().any(char::is_whitespace))
+                {
+                    return None;
+                }
+                format!("hold {group} {}\n", resources.join(" "))
+            }
+            GuardCommand::Release { group } => format!("release {group}\n"),
+            GuardCommand::Watch { millis } => format!("watch {millis}\n"),
+            GuardCommand::Tick => "tick\n".to_string(),
+            GuardCommand::Bye => "bye\n".to_string(),
+        };
+        (line.len() <= MAX_LINE).then_some(line)
+    }
+
+    /// Parses one line (without its newline).
+    pub fn parse(line: &str) -> Option<GuardCommand> {
+        let mut words = line.split_ascii_whitespace();
+        let cmd = match words.next()? {
+            "hold" => {
+                let group = words.next()?.parse().ok()?;
+                let resources: Vec<String> = words.by_ref().map(str::to_string).collect();
+                if resources.is_empty() {
+                    return None;
+                }
+                return Some(GuardCommand::Hold { group, resources });
+            }
+            "release" => GuardCommand::Release {
+                group: words.next()?.parse().ok()?,
+            },
+            "watch" => GuardCommand::Watch {
+                millis: words.next()?.parse().ok()?,
+            },
+            "tick" => GuardCommand::Tick,
+            "bye" => GuardCommand::Bye,
+            _ => return None,
+        };
+        words.next().is_none().then_some(cmd)
+    }
+}
+
+/// What the guard believes the daemon holds.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Holdings {
+    groups: BTreeMap<usize, Vec<String>>,
+    clean_exit: bool,
+    watch_millis: u64,
+    ever_held: bool,
+}
+
+impl Holdings {
+    /// Applies one command; returns whether it was a liveness sign (every command is).
+    pub fn apply(&mut self, cmd: GuardCommand) {
+        match cmd {
+            GuardCommand::Hold { group, resources } => {
+                self.groups.insert(group, resources);
+                self.ever_held = true;
+            }
+            GuardCommand::Release { group } => {
+                self.groups.remove(&group);
+            }
+            GuardCommand::Watch { millis } => self.watch_millis = millis,
+            GuardCommand::Tick => {}
+            GuardCommand::Bye => self.clean_exit = true,
+        }
+    }
+
+    /// Held groups, highest index first (the reverse of start order), each with its
+    /// resources in start order.
+    pub fn groups(&self) -> impl Iterator<Item = (usize, &[String])> {
+        self.groups.iter().rev().map(|(g, r)| (*g, r.as_slice()))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.groups.is_empty()
+    }
+
+    /// Whether any group was ever held (a daemon that dies during start-up held nothing).
+    pub fn ever_held(&self) -> bool {
+        self.ever_held
+    }
+
+    pub fn clean_exit(&self) -> bool {
+        self.clean_exit
+    }
+
+    /// The freeze watchdog period (0 = off).
+    pub fn watch_millis(&self) -> u64 {
+        self.watch_millis
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip() {
+        let cmds = [
+            GuardCommand::Hold {
+                group: 3,
+                resources: vec!["IPaddr::192.0.2.10/24/eth0".into(), "httpd".into()],
+            },
+            GuardCommand::Release { group: 3 },
+            GuardCommand::Watch { millis: 1500 },
+            GuardCommand::Tick,
+            GuardCommand::Bye,
+        ];
+        for c in cmds {
+            let line = c.encode().unwrap();
+            assert!(line.ends_with('\n'));
+            assert_eq!(GuardCommand::parse(line.trim_end()), Some(c));
+        }
+    }
+
+    #[test]
+    fn refuses_bad_lines() {
+        for bad in [
+            "",
+            "hold",
+            "hold 1",
+            "hold x IPaddr",
+            "release",
+            "release 1 2",
+            "tick tock",
+            "watch -1",
+            "shutdown",
+        ] {
+            assert_eq!(GuardCommand::parse(bad), None, "{bad:?}");
+        }
+        let spaced = GuardCommand::Hold {
+            group: 0,
+            resources: vec!["a b".into()],
+        };
+        assert_eq!(spaced.encode(), None);
+        let empty = GuardCommand::Hold {
+            group: 0,
+            resources: vec![],
+        };
+        assert_eq!(empty.encode(), None);
+    }
+
+    #[test]
+    fn holdings_follow_the_commands() {
+        let mut h = Holdings::default();
+        h.apply(GuardCommand::Hold {
+            group: 0,
+            resources: vec!["IPaddr::192.0.2.10".into()],
+        });
+        h.apply(GuardCommand::Hold {
+            group: 2,
+            resources: vec!["IPaddr::192.0.2.12".into(), "httpd".into()],
+        });
+        assert_eq!(
+            h.groups().map(|(g, _)| g).collect::<Vec<_>>(),
+            vec![2, 0],
+            "reverse order"
+        );
+        h.apply(GuardCommand::Release { group: 0 });
+        assert_eq!(h.groups().count(), 1);
+        assert!(!h.clean_exit());
+        h.apply(GuardCommand::Bye);
+        assert!(h.clean_exit());
+    }
+}
