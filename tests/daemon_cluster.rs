@@ -404,7 +404,7 @@ fn crash_guard_removes_the_address_of_a_killed_daemon() {
         pair.a
             .dirs
             .log_text()
-            .contains("crash guard removing 1 address resource(s)"),
+            .contains("crash guard: removed 198.51.100.10/24 from hb0"),
         "{}",
         pair.logs()
     );
