@@ -293,6 +293,44 @@ fn forged_replayed_and_unknown_packets_are_counted_by_kind() {
 }
 
 #[test]
+fn kernel_overflow_is_counted_per_medium_and_logged_at_the_rate_limit() {
+    let mut b = Bench::new();
+    let link = b.core.config().ha.media[0].link_name().to_string();
+    for i in 0..20u64 {
+        b.core.handle(
+            now(i),
+            Input::KernelOverflow {
+                medium: MediumId(0),
+                dropped: 100,
+            },
+        );
+    }
+    b.drain();
+    let view = b.core.status_view();
+    assert_eq!(view.drops, vec![("kernel_overflow".to_string(), 2000)]);
+    assert_eq!(
+        view.drops_by_medium,
+        vec![("kernel_overflow".to_string(), link.clone(), 2000)]
+    );
+    let lines: Vec<&String> = b
+        .logs
+        .iter()
+        .filter(|l| l.contains("the kernel dropped"))
+        .collect();
+    assert_eq!(lines.len(), 5, "{lines:?}");
+    assert!(lines[0].starts_with(&format!("{link}: the kernel dropped 100 datagram(s)")));
+    // A report of nothing counts nothing.
+    b.core.handle(
+        now(30),
+        Input::KernelOverflow {
+            medium: MediumId(0),
+            dropped: 0,
+        },
+    );
+    assert_eq!(b.core.status_view().drops[0].1, 2000);
+}
+
+#[test]
 fn a_higher_generation_is_a_restart() {
     let mut b = Bench::new();
     b.peer_sends(status("active"));

@@ -132,6 +132,7 @@ impl Core {
         self.fire_timers();
         match input {
             Input::Datagram { medium, bytes } => self.on_datagram(medium.0, &bytes),
+            Input::KernelOverflow { medium, dropped } => self.on_kernel_overflow(medium.0, dropped),
             Input::Tick => {}
             Input::PingReply { host } => self.on_ping_reply(&host),
             Input::ScriptDone { id, outcome } => {
@@ -350,6 +351,29 @@ impl Core {
         let line = if permit.allowed() { log(link) } else { None };
         if let Some((severity, text)) = line {
             self.log(severity, format!("{text}{}", permit.suffix()));
+        }
+    }
+
+    /// Counts datagrams the kernel dropped on `medium` before we could read them.
+    fn on_kernel_overflow(&mut self, medium: usize, dropped: u64) {
+        if dropped == 0 {
+            return;
+        }
+        let link = self
+            .config
+            .ha
+            .media
+            .get(medium)
+            .map(|m| m.link_name())
+            .unwrap_or("-");
+        let kind = crate::guard::drops::kinds::KERNEL_OVERFLOW;
+        let permit = self.drops.record_many(kind, link, dropped, self.now.mono);
+        if permit.allowed() {
+            let text = format!(
+                "{link}: the kernel dropped {dropped} datagram(s) before we could read them \
+                 (receive queue full)"
+            );
+            self.log(Severity::Warn, format!("{text}{}", permit.suffix()));
         }
     }
 

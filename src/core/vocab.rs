@@ -77,6 +77,9 @@ pub struct AdminReply {
 pub enum Input {
     /// A UDP payload arrived on a medium (still unauthenticated).
     Datagram { medium: MediumId, bytes: Vec<u8> },
+    /// The kernel dropped `dropped` datagrams of a medium before we could read them (receive
+    /// queue full, `SO_RXQ_OVFL`): counted, never classified.
+    KernelOverflow { medium: MediumId, dropped: u64 },
     /// The deadline returned by `next_deadline` was reached (or any wake-up).
     Tick,
     /// An ICMP echo reply from a ping host (by name/address as written in ha.cf).

@@ -12,6 +12,7 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use mio::{Interest, Registry, Token};
 use nix::sys::socket::{self, AddressFamily, SockFlag, SockType, SockaddrIn, sockopt};
 
+use super::rxqueue::{self, OverflowCounter};
 use crate::config::{Medium, Millis};
 
 /// How long a failed medium waits before the next attempt.
@@ -33,6 +34,10 @@ enum Target {
 
 struct OpenMedium {
     rx: mio::net::UdpSocket,
+    /// The kernel's drop counter as last reported on `rx`.
+    overflow: OverflowCounter,
+    /// The receive queue the kernel granted (logged at debug level).
+    rcvbuf: usize,
     tx: UdpSocket,
     dest: SocketAddrV4,
     /// Last send error reported (to log a change once, not every keepalive).
@@ -54,6 +59,8 @@ pub struct Media {
     slots: Vec<Slot>,
     token_base: usize,
     buf: Vec<u8>,
+    /// Room for the kernel's drop counter, reused by every read.
+    cmsg: Vec<u8>,
 }
 
 /// A log line produced by media handling, with its severity.
@@ -95,6 +102,7 @@ impl Media {
                 slots,
                 token_base,
                 buf: vec![0u8; MAX_DATAGRAM + 1],
+                cmsg: rxqueue::control_buffer(),
             },
             notes,
         )
@@ -141,6 +149,14 @@ impl Media {
                                 slot.spec.link_name()
                             ),
                         ));
+                        notes.push((
+                            crate::core::Severity::Debug,
+                            format!(
+                                "{}: receive queue of {} bytes",
+                                describe(&slot.spec),
+                                m.rcvbuf
+                            ),
+                        ));
                         if slot.last_error.take().is_some() {
                             notes.push((
                                 crate::core::Severity::Info,
@@ -166,24 +182,31 @@ impl Media {
             .min()
     }
 
-    /// Reads every pending datagram of medium `i` (until the socket would block).
-    pub fn receive(&mut self, i: usize, mut deliver: impl FnMut(Vec<u8>)) {
+    /// Reads every pending datagram of medium `i` (until the socket would block); returns how
+    /// many datagrams the kernel dropped on it since the last report (queue full).
+    pub fn receive(&mut self, i: usize, mut deliver: impl FnMut(Vec<u8>)) -> u64 {
         let Some(slot) = self.slots.get_mut(i) else {
-            return;
+            return 0;
         };
         let Some(m) = slot.open.as_mut() else {
-            return;
+            return 0;
         };
+        let mut kernel_drops = 0;
         // Bounded: at most a few hundred datagrams per wake-up, the rest on the next poll.
         for _ in 0..256 {
-            match m.rx.recv_from(&mut self.buf) {
-                Ok((n, _from)) if n <= MAX_DATAGRAM => deliver(self.buf[..n].to_vec()),
-                Ok(_) => {} // oversized: dropped, as the original does
+            match rxqueue::read_one(&m.rx, &mut self.buf, &mut self.cmsg, &mut m.overflow) {
+                Ok(r) => {
+                    kernel_drops += r.kernel_drops;
+                    if !r.truncated && r.len <= MAX_DATAGRAM {
+                        deliver(self.buf[..r.len].to_vec());
+                    } // oversized: dropped, as the original does
+                }
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(_) => break,
             }
         }
+        kernel_drops
     }
 
     /// Sends on one medium or all; failures are reported once per change.
@@ -373,8 +396,13 @@ fn open_medium(spec: &Medium, port: u16, target: Target) -> Result<OpenMedium, S
         ));
     }
     let tx = send_socket(spec, iface, info.addr).map_err(|e| format!("send socket: {e}"))?;
+    let rcvbuf = rxqueue::enlarge_receive_buffer(&rx, rxqueue::RECEIVE_BUFFER)
+        .map_err(|e| format!("receive queue: {e}"))?;
+    rxqueue::enable_overflow_counter(&rx).map_err(|e| format!("SO_RXQ_OVFL: {e}"))?;
     Ok(OpenMedium {
         rx: mio::net::UdpSocket::from_std(rx),
+        overflow: OverflowCounter::default(),
+        rcvbuf,
         tx,
         dest: SocketAddrV4::new(dest_ip, port),
         send_error: None,
@@ -506,7 +534,7 @@ mod tests {
         assert!(notes.is_empty(), "{notes:?}");
         let mut got = Vec::new();
         for _ in 0..50 {
-            set.receive(0, |d| got.push(d));
+            assert_eq!(set.receive(0, |d| got.push(d)), 0);
             if !got.is_empty() {
                 break;
             }

@@ -16,6 +16,7 @@ pub mod notify;
 pub mod pidfile;
 pub mod ping;
 pub mod realtime;
+pub mod rxqueue;
 pub mod scripts;
 pub mod shell;
 pub mod state;

@@ -304,8 +304,17 @@ impl Shell {
             emit_notes(notes);
         } else if let Some(i) = self.media.index_of(token) {
             let mut got = Vec::new();
-            self.media.receive(i, |bytes| got.push(bytes));
+            let kernel_drops = self.media.receive(i, |bytes| got.push(bytes));
             let now = self.clock.now();
+            if kernel_drops > 0 {
+                self.feed(
+                    now,
+                    Input::KernelOverflow {
+                        medium: crate::core::MediumId(i),
+                        dropped: kernel_drops,
+                    },
+                );
+            }
             for bytes in got {
                 self.feed(
                     now,

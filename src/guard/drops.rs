@@ -20,6 +20,9 @@ pub mod kinds {
     pub const OLD: &str = "old";
     /// Our own node name that is not the loop-back of what we sent.
     pub const SPOOFED_SELF: &str = "spoofed_self";
+    /// Dropped by the kernel before we could read it (receive queue full, `SO_RXQ_OVFL`):
+    /// never seen, so never classified.
+    pub const KERNEL_OVERFLOW: &str = "kernel_overflow";
 }
 
 /// Drop counts by (kind, medium link name). A short vector searched in place: kinds and media
@@ -36,16 +39,21 @@ impl DropCounters {
 
     /// Counts one drop; returns the new count of this (kind, medium).
     pub fn record(&mut self, kind: &'static str, medium: &str) -> u64 {
+        self.record_many(kind, medium, 1)
+    }
+
+    /// Counts `n` drops at once (the kernel reports its drops in batches).
+    pub fn record_many(&mut self, kind: &'static str, medium: &str, n: u64) -> u64 {
         if let Some(e) = self
             .counts
             .iter_mut()
             .find(|(k, m, _)| *k == kind && m == medium)
         {
-            e.2 += 1;
+            e.2 = e.2.saturating_add(n);
             return e.2;
         }
-        self.counts.push((kind, medium.to_string(), 1));
-        1
+        self.counts.push((kind, medium.to_string(), n));
+        n
     }
 
     /// Every (kind, medium, count), sorted by kind then medium.
@@ -118,6 +126,27 @@ mod tests {
                 ("bad_auth@eth1".to_string(), 2),
                 ("replay@eth0".to_string(), 1)
             ]
+        );
+    }
+
+    #[test]
+    fn kernel_overflow_batches_are_counted_in_full() {
+        let mut d = DropCounters::new();
+        d.record("bad_auth", "hb0");
+        assert_eq!(d.record_many(kinds::KERNEL_OVERFLOW, "hb0", 40), 40);
+        assert_eq!(d.record_many(kinds::KERNEL_OVERFLOW, "hb0", 2), 42);
+        assert_eq!(d.total(), 43);
+        assert_eq!(
+            d.by_kind(),
+            vec![
+                ("bad_auth".to_string(), 1),
+                ("kernel_overflow".to_string(), 42)
+            ]
+        );
+        let view = d.labelled();
+        assert_eq!(
+            render(&view),
+            "bad_auth\thb0\t1\nkernel_overflow\thb0\t42\n"
         );
     }
 

@@ -39,6 +39,12 @@ impl DropLedger {
         self.limiter.check(&kind, now)
     }
 
+    /// Counts `n` drops of `kind` reported at once (one event for the log limit).
+    pub fn record_many(&mut self, kind: &'static str, link: &str, n: u64, now: Millis) -> Permit {
+        self.counters.record_many(kind, link, n);
+        self.limiter.check(&kind, now)
+    }
+
     /// `kind@link` labels with counts, for `StatusView::drops` and `cl_status drops`.
     pub fn view(&self) -> Vec<(String, u64)> {
         self.counters.labelled()
@@ -72,6 +78,26 @@ mod tests {
         assert_eq!(
             l.view(),
             vec![("bad_auth@hb0".into(), 100_000), ("replay@hb0".into(), 1)]
+        );
+    }
+
+    #[test]
+    fn kernel_overflow_batches_count_in_full_and_log_per_report() {
+        let mut l = DropLedger::new();
+        let mut logged = 0;
+        for i in 0..20u64 {
+            if l.record_many("kernel_overflow", "hb0", 1000, i).allowed() {
+                logged += 1;
+            }
+        }
+        assert_eq!(logged, BURST);
+        l.record_many("kernel_overflow", "hb1", 7, 30);
+        assert_eq!(
+            l.view(),
+            vec![
+                ("kernel_overflow@hb0".into(), 20_000),
+                ("kernel_overflow@hb1".into(), 7)
+            ]
         );
     }
 }
