@@ -4,7 +4,7 @@ mod sim;
 
 use heartbeat::config::AutoFailback;
 use heartbeat::config::Millis;
-use heartbeat::core::{AdminCommand, Input, NodeStatus, RscSet, ScriptOp, Severity};
+use heartbeat::core::{AdminCommand, Input, MediumId, NodeStatus, RscSet, ScriptOp, Severity};
 use sim::{Params, Sim, standby};
 
 fn both_started(p: Params, seed: u64) -> Sim {
@@ -369,6 +369,130 @@ fn two_media_one_dead_no_failover() {
         );
     }
     assert_eq!((s.holders(0), s.holders(1)), (vec![0], vec![1]));
+}
+
+fn links_seen_by(s: &Sim, i: usize) -> Vec<(String, bool)> {
+    s.nodes[i].core().status_view().nodes[1 - i].links.clone()
+}
+
+/// Replays of captured (valid) packets on a dead link keep it dead, whether they were captured
+/// on that link or on the live one; the node stays alive through the live link.
+#[test]
+fn replays_on_a_dead_link_keep_it_dead() {
+    let p = Params {
+        media: 2,
+        ..Params::default()
+    };
+    let mut s = both_started(p, 21);
+    s.run_for(30_000);
+    s.tap = Some(Vec::new());
+    s.run_for(20_000);
+    let captured: Vec<Vec<u8>> = s
+        .tap
+        .take()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|(from, _)| *from == 1)
+        .map(|(_, b)| b)
+        .collect();
+    assert!(captured.len() > 20, "{}", captured.len());
+    s.net[1].down = true;
+    s.run_for(15_000);
+    assert!(s.nodes[0].log_contains("Link beta:eth1 dead."));
+    let logged = s.nodes[0].logs.len();
+    // An attacker on eth1 replays the whole capture, in order, a packet every 200 ms, for
+    // longer than a deadtime, then again.
+    for round in 0..2 {
+        for bytes in &captured {
+            s.feed(
+                0,
+                Input::Datagram {
+                    medium: MediumId(1),
+                    bytes: bytes.clone(),
+                },
+            );
+            s.run_for(200);
+            assert_eq!(
+                links_seen_by(&s, 0),
+                vec![("eth0".to_string(), true), ("eth1".to_string(), false)],
+                "round {round}"
+            );
+        }
+    }
+    assert!(
+        !s.nodes[0].logs[logged..]
+            .iter()
+            .any(|(_, _, t)| t.contains("Link beta:eth1 up")),
+        "{}",
+        s.logs(0)
+    );
+    // Node liveness is the live link's business: beta is still active.
+    let v = s.nodes[0].core().status_view();
+    assert_eq!(v.nodes[1].status, NodeStatus::Active);
+    assert!(!s.nodes[0].log_contains("is dead"));
+    // The link comes back with live traffic.
+    s.net[1].down = false;
+    s.run_for(5_000);
+    assert_eq!(
+        links_seen_by(&s, 0),
+        vec![("eth0".to_string(), true), ("eth1".to_string(), true)]
+    );
+}
+
+/// The same packet over two media is fresh for each: both links stay up on one stream of
+/// heartbeats, even when one medium always delivers second.
+#[test]
+fn the_same_packet_over_two_links_refreshes_both() {
+    let p = Params {
+        media: 2,
+        ..Params::default()
+    };
+    let mut s = both_started(p, 22);
+    s.net[1].delay = (20, 20);
+    s.net[0].delay = (1, 1);
+    s.run_for(600_000);
+    for i in 0..2 {
+        assert!(!s.nodes[i].log_contains("is dead"));
+        assert!(!s.nodes[i].log_contains(" dead."), "{}", s.logs(i));
+        assert_eq!(
+            links_seen_by(&s, i),
+            vec![("eth0".to_string(), true), ("eth1".to_string(), true)]
+        );
+    }
+    // Fed by hand: one captured heartbeat on eth0 then on eth1 refreshes eth1 as well.
+    s.net[0].down = true;
+    s.net[1].down = true;
+    s.tap = Some(Vec::new());
+    s.run_for(1_500);
+    let hb = s
+        .tap
+        .take()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|(from, b)| *from == 1 && b.windows(8).any(|w| w == b"t=status"))
+        .map(|(_, b)| b)
+        .next_back()
+        .expect("beta sent a status");
+    s.run_for(12_000);
+    assert_eq!(
+        links_seen_by(&s, 0),
+        vec![("eth0".to_string(), false), ("eth1".to_string(), false)]
+    );
+    for m in [0, 1] {
+        s.feed(
+            0,
+            Input::Datagram {
+                medium: MediumId(m),
+                bytes: hb.clone(),
+            },
+        );
+    }
+    assert_eq!(
+        links_seen_by(&s, 0),
+        vec![("eth0".to_string(), true), ("eth1".to_string(), true)],
+        "{}",
+        s.logs(0)
+    );
 }
 
 #[test]

@@ -49,6 +49,20 @@ pub enum Comm {
 pub struct Link {
     pub up: bool,
     pub last_heard: Option<Millis>,
+    /// The newest (generation, seq) heard from the node on this link: only a newer packet
+    /// proves the link carries live traffic (a replay of captured packets does not).
+    pub newest: Option<(u64, u64)>,
+}
+
+impl Link {
+    /// Whether a packet numbered (`hg`, `seq`) is fresh for this link; remembers it if so.
+    pub fn take_if_fresh(&mut self, hg: u64, seq: u64) -> bool {
+        if self.newest.is_some_and(|n| (hg, seq) <= n) {
+            return false;
+        }
+        self.newest = Some((hg, seq));
+        true
+    }
 }
 
 /// Everything we know about the other cluster node.
@@ -275,12 +289,17 @@ impl Core {
             .unwrap_or_else(|| format!("medium{medium}"))
     }
 
-    /// Any authenticated packet from the peer on `medium` refreshes that link.
-    pub(super) fn refresh_peer_link(&mut self, medium: usize) {
+    /// An authenticated, sequenced packet from the peer on `medium` refreshes that link if it
+    /// is newer than anything this link carried before (the same packet over a second medium
+    /// is fresh for that medium). Replays and unsequenced `NS_*` messages refresh nothing.
+    pub(super) fn refresh_peer_link(&mut self, medium: usize, hg: u64, seq: u64) {
         let now = self.now.mono;
         let Some(l) = self.mem.peer.links.get_mut(medium) else {
             return;
         };
+        if !l.take_if_fresh(hg, seq) {
+            return;
+        }
         l.last_heard = Some(now);
         if !l.up {
             l.up = true;

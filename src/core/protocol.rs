@@ -159,7 +159,7 @@ impl Core {
         }
         self.learn_peer_uuid(&msg);
         if t.starts_with("NS_") {
-            self.refresh_peer_link(medium);
+            // Unsequenced: nothing tells a fresh one from a replay, so it proves no link.
             if self.addressed_to_us(&msg) {
                 self.on_ns_message(&t, &msg);
             }
@@ -207,9 +207,13 @@ impl Core {
                 }
             }
         }
-        self.refresh_peer_link(medium);
         let first_request = self.now.mono + self.first_rexmit_delay(seq);
         let verdict = self.mem.peer.rx.check_seq(seq, first_request);
+        // A packet the node already saw long ago (below its window) proves no link either,
+        // even on a link that never carried it (a replay captured elsewhere).
+        if !matches!(verdict, SeqVerdict::Old) {
+            self.refresh_peer_link(medium, hg, seq);
+        }
         let peer = self.config.peer.clone();
         match verdict {
             SeqVerdict::InOrder | SeqVerdict::Recovered { filled: false } => {}

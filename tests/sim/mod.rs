@@ -329,6 +329,9 @@ pub struct Sim {
     ping_replies: Vec<(Millis, usize, String)>,
     /// Adjusts node `i`'s configuration at start (one node differing from the other).
     pub config_hook: Option<fn(usize, &mut Config)>,
+    /// When set, every datagram a node transmits is recorded here as (sender, bytes): an
+    /// attacker's capture, for replay tests.
+    pub tap: Option<Vec<(usize, Vec<u8>)>>,
 }
 
 impl Sim {
@@ -355,6 +358,7 @@ impl Sim {
             ping_reach: [BTreeSet::new(), BTreeSet::new()],
             ping_replies: Vec::new(),
             config_hook: None,
+            tap: None,
         }
     }
 
@@ -486,6 +490,9 @@ impl Sim {
         match out {
             Output::Transmit { medium, bytes } => {
                 self.nodes[i].last_tx = Some(now);
+                if let Some(tap) = self.tap.as_mut() {
+                    tap.push((i, bytes.clone()));
+                }
                 let media: Vec<usize> = match medium {
                     Some(MediumId(m)) => vec![m],
                     None => (0..self.net.len()).collect(),
