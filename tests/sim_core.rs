@@ -515,6 +515,53 @@ fn stall_of_three_deadtimes_no_false_takeover_on_resume() {
     assert_eq!((s.holders(0), s.holders(1)), (vec![0], vec![1]));
 }
 
+/// Times node `i` started resource `r` of group `g`.
+fn starts_of(s: &Sim, i: usize, g: usize, r: usize) -> Vec<Millis> {
+    s.nodes[i]
+        .script_runs
+        .iter()
+        .filter(|(_, gg, rr, o)| *gg == g && *rr == r && *o == ScriptOp::Start)
+        .map(|(t, ..)| *t)
+        .collect()
+}
+
+/// Alone, a start that keeps failing is retried after the deadtime, then twice as long each
+/// time up to two minutes; the peer's death (a membership change) starts the series again.
+#[test]
+fn a_start_that_keeps_failing_is_retried_with_backoff() {
+    let p = Params::default();
+    let mut s = both_started(p.clone(), 23);
+    s.run_for(40_000);
+    s.nodes[0].always_fail_start.insert((1, 1));
+    s.kill(1);
+    s.run_for(1_000_000);
+    let starts = starts_of(&s, 0, 1, 1);
+    let gaps: Vec<Millis> = starts.windows(2).map(|w| (w[1] - w[0]) / 1000).collect();
+    // Each gap is the delay plus the few ms of running and rolling back the scripts.
+    assert_eq!(gaps[..6], [10, 20, 40, 80, 120, 120], "{}", s.logs(0));
+    assert!(s.nodes[0].log_contains("retrying in 10.000 s"));
+    assert!(s.nodes[0].log_contains("retrying in 120.000 s"));
+    assert!(!s.nodes[0].holds(1));
+    assert!(s.nodes[0].holds(0), "its own group is unaffected");
+    // beta comes back (it takes its group), then dies again: the series restarts.
+    s.nodes[0].always_fail_start.clear();
+    s.start(1);
+    s.run_for(60_000);
+    assert_eq!(s.holders(1), vec![1], "{}", s.logs(1));
+    s.nodes[0].always_fail_start.insert((1, 1));
+    let before = starts_of(&s, 0, 1, 1).len();
+    let died = s.now;
+    s.kill(1);
+    s.run_for(60_000);
+    let after = &starts_of(&s, 0, 1, 1)[before..];
+    assert!(
+        after[0] - died <= p.deadtime,
+        "takeover within the deadtime"
+    );
+    let gaps: Vec<Millis> = after.windows(2).map(|w| (w[1] - w[0]) / 1000).collect();
+    assert_eq!(gaps, [10, 20], "{}", s.logs(0));
+}
+
 #[test]
 fn start_failure_of_second_resource_stops_first_and_peer_takes_group() {
     for hang in [false, true] {

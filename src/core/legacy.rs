@@ -175,7 +175,7 @@ impl Core {
         if self.mem.peer_alive() {
             self.send_ip_request_resp(g, false);
         } else {
-            self.rsc.retry_at = Some(self.now.mono + self.config.ha.deadtime);
+            self.schedule_start_retry();
         }
     }
 }

@@ -12,6 +12,9 @@ use crate::wire::Message;
 
 /// `T_local`: how long a starting node waits for the peer to become stable (spec §6.7 rule 5).
 const T_LOCAL: Millis = 10_000;
+/// Longest wait between two attempts to start what failed while the peer is dead (unless
+/// the deadtime is longer still).
+pub const RETRY_CAP: Millis = 120_000;
 /// Retry period of auto failback and of a pending hand-over (spec §6.7 rule 7).
 const RETRY: Millis = 1000;
 /// `info` of the claim sent to a peer that comes back from the dead: asks for its claim.
@@ -49,6 +52,9 @@ pub struct Resources {
     pub give_away_at: Option<Millis>,
     /// Retry a failed acquisition while the peer is dead.
     pub retry_at: Option<Millis>,
+    /// The delay before that retry: doubles with each failure while alone, from the deadtime
+    /// to [`RETRY_CAP`]; forgotten on a successful start or a membership change.
+    pub retry_delay: Option<Millis>,
     /// We heard a `resource` message from this incarnation of the peer.
     pub heard_peer: bool,
     /// Seq of the last `resource` message applied (older ones are stale).
@@ -76,6 +82,7 @@ impl Resources {
             give_away: Halves::NONE,
             give_away_at: None,
             retry_at: None,
+            retry_delay: None,
             heard_peer: false,
             last_peer_seq: None,
             orphan_since: None,
@@ -140,6 +147,8 @@ impl Core {
     /// The peer was declared dead (rule 6).
     pub(super) fn rsc_peer_dead(&mut self) {
         self.rsc.forget_peer_seq();
+        // A membership change: a start that failed before deserves a prompt new try.
+        self.rsc.retry_delay = None;
         if self.mem.comm != Comm::Up || self.rsc.shutting_down {
             return;
         }
@@ -564,7 +573,7 @@ impl Core {
         }
         if !self.peer_available() {
             self.rsc.give_away = Halves::NONE;
-            self.rsc.retry_at = Some(self.now.mono + self.config.ha.deadtime);
+            self.schedule_start_retry();
             return;
         }
         if !self.standby_idle()
@@ -610,6 +619,15 @@ impl Core {
     }
 
     fn transfer_ok(&mut self, p: Purpose) {
+        if matches!(
+            p,
+            Purpose::AcquireLocal
+                | Purpose::TakeoverForeign
+                | Purpose::StandbyAcquire(_)
+                | Purpose::LegacyTake(_)
+        ) {
+            self.rsc.retry_delay = None;
+        }
         match p {
             Purpose::InitialStop => {
                 self.log(
@@ -693,11 +711,32 @@ impl Core {
             self.send_resource(stable, None);
         }
         if self.peer_available() {
+            self.rsc.retry_delay = None;
             self.rsc.give_away = self.rsc.give_away.union(half);
             self.rsc.give_away_at = Some(self.now.mono + RETRY);
         } else {
-            self.rsc.retry_at = Some(self.now.mono + self.config.ha.deadtime);
+            self.schedule_start_retry();
         }
+    }
+
+    /// A start failed and no peer can take the group: try again later, waiting twice as long
+    /// each time (a start that keeps failing must not run its scripts every deadtime forever).
+    pub(super) fn schedule_start_retry(&mut self) {
+        let first = self.config.ha.deadtime.max(1);
+        let delay = match self.rsc.retry_delay {
+            None => first,
+            Some(d) => d.saturating_mul(2).min(RETRY_CAP.max(first)),
+        };
+        self.rsc.retry_delay = Some(delay);
+        self.rsc.retry_at = Some(self.now.mono + delay);
+        self.log(
+            Severity::Warn,
+            format!(
+                "No peer to take over after a start failure: retrying in {}.{:03} s",
+                delay / 1000,
+                delay % 1000
+            ),
+        );
     }
 
     /// `rscstatus` for cl_status (spec §6.7).

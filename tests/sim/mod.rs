@@ -242,6 +242,8 @@ pub struct Node {
     /// One-shot script faults: the next start of (group, resource) fails / hangs.
     pub fail_start: BTreeSet<(usize, usize)>,
     pub hang_start: BTreeSet<(usize, usize)>,
+    /// Lasting fault: every start of (group, resource) fails until removed.
+    pub always_fail_start: BTreeSet<(usize, usize)>,
 }
 
 impl Node {
@@ -262,6 +264,7 @@ impl Node {
             last_tx: None,
             fail_start: BTreeSet::new(),
             hang_start: BTreeSet::new(),
+            always_fail_start: BTreeSet::new(),
         }
     }
 
@@ -567,7 +570,7 @@ impl Sim {
             ScriptOp::Start => {
                 if n.hang_start.remove(&(g, r)) {
                     (now + timeout, ScriptOutcome::TimedOut, None)
-                } else if n.fail_start.remove(&(g, r)) {
+                } else if n.fail_start.remove(&(g, r)) || n.always_fail_start.contains(&(g, r)) {
                     (now + self.start_ms, ScriptOutcome::Failed(1), None)
                 } else {
                     (now + self.start_ms, ScriptOutcome::Ok, Some((g, r, true)))
