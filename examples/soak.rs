@@ -532,11 +532,34 @@ fn print_summary(records: &[Record], samples: &[Sample], served: &[Served], tota
             outage * 1000.0
         ));
     }
+    let mut per_kind: Vec<(&str, usize)> = Vec::new();
+    for r in records {
+        match per_kind.iter_mut().find(|(k, _)| *k == r.fault) {
+            Some(e) => e.1 += 1,
+            None => per_kind.push((&r.fault, 1)),
+        }
+    }
+    let kinds: Vec<String> = per_kind
+        .iter()
+        .map(|(k, n)| format!("\"{k}\":{n}"))
+        .collect();
+    // Samples are taken back to back, at least 10 ms apart: their mean spacing turns a count
+    // of samples into seconds.
+    let spacing = if samples.is_empty() {
+        0.0
+    } else {
+        total / samples.len() as f64
+    };
+    let ok = served.iter().filter(|s| s.by.is_some()).count();
     out.push_str(&format!(
-        "],\"minutes\":{:.1},\"samples\":{},\"client_polls\":{},\"double_holder_samples\":{all_double},\"false_failovers\":{false_failovers}}}",
+        "],\"per_kind\":{{{}}},\"minutes\":{:.1},\"samples\":{},\"sample_spacing_ms\":{:.1},\"double_holder_secs\":{:.2},\"client_polls\":{},\"client_served\":{ok},\"client_success_pct\":{:.2},\"double_holder_samples\":{all_double},\"false_failovers\":{false_failovers}}}",
+        kinds.join(","),
         total / 60.0,
         samples.len(),
-        served.len()
+        spacing * 1000.0,
+        all_double as f64 * spacing,
+        served.len(),
+        if served.is_empty() { 0.0 } else { ok as f64 * 100.0 / served.len() as f64 }
     ));
     println!("{out}");
 }

@@ -441,8 +441,8 @@ fn a_failed_start_on_the_survivor_never_makes_two_holders() {
         "{}",
         bed.logs_tail(30)
     );
-    // While the peer is dead the survivor retries the failed start now and then, so the VIP
-    // may be up for a moment mid-retry; it must not stay.
+    // While the peer is dead the survivor retries the failed start (after the deadtime, then
+    // with a doubling backoff), so the VIP may be up for a moment mid-retry; it must not stay.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     let mut released = false;
     while std::time::Instant::now() < deadline {
