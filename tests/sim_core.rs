@@ -730,3 +730,31 @@ fn standby_done_overtaken_by_the_peers_resource_report_is_not_an_error() {
     }
     assert!(s.violations.is_empty(), "{:?}", s.violations);
 }
+
+/// Found by the mixed soak campaign: the primary restarted while the peer was still taking its
+/// groups over after its shutdown notice. The peer's takeover then ended by asking the new
+/// incarnation, still in its start-up stop, to take its groups back; that request was ignored,
+/// timed out, and the failback never came. It must wait for the new incarnation's report.
+#[test]
+fn restart_during_the_peers_takeover_after_a_graceful_stop_still_fails_back() {
+    for delay in [1, 100, 300] {
+        let p = Params::default();
+        let mut s = both_started(p.clone(), 11);
+        s.run_for(30_000);
+        s.shutdown(0);
+        s.run_until_pred(10_000, |s| s.nodes[0].stopped_at.is_some())
+            .expect("alpha stopped");
+        s.run_for(delay);
+        s.start(0);
+        s.run_until_pred(5_000, |s| s.holders(0) == vec![0])
+            .unwrap_or_else(|| {
+                panic!(
+                    "delay {delay}: no failback\nalpha:\n{}\nbeta:\n{}",
+                    s.logs(0),
+                    s.logs(1)
+                )
+            });
+        assert!(!s.nodes[1].log_contains("No reply to standby request"));
+        settle_and_check(&mut s, 20_000);
+    }
+}

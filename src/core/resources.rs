@@ -653,7 +653,12 @@ impl Core {
                     format!("mach_down takeover complete for node {}.", self.config.peer),
                 );
                 if !self.legacy() && !self.rsc.shutting_down {
-                    self.rsc.peer_stable = true;
+                    // The incarnation we took over from is gone for good, hence "stable"; but
+                    // a new one that started meanwhile is still in its start-up (a failback
+                    // asked of it now is ignored): wait for its own `resource` report.
+                    if self.rsc.peer_shut_down || !self.mem.peer_alive() {
+                        self.rsc.peer_stable = true;
+                    }
                     self.send_resource(true, Some("mach_down"));
                     self.try_failback();
                 }
