@@ -192,8 +192,12 @@ fn recover(bed: &mut Testbed, timers: Timers) -> bool {
     }
     let limit = Duration::from_millis(timers.initdead_ms + timers.deadtime_ms * 3);
     let t0 = Instant::now();
+    // With auto_failback on, the service goes back to its owner (node 0) once both run: wait
+    // for that too (for a while), or the failback would land in the next fault's window.
+    let failback_by = limit + Duration::from_secs(15);
     while t0.elapsed() < limit + Duration::from_secs(50) {
         if let Some(h) = holder(bed)
+            && (h == 0 || t0.elapsed() >= failback_by)
             && bed.served_by() == Some(NODE_NAMES[h])
             && bed.wait_peers_active(Duration::from_millis(200))
         {
