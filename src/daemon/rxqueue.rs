@@ -11,9 +11,9 @@ use std::os::fd::{AsFd, AsRawFd};
 use nix::sys::socket::{self, ControlMessageOwned, MsgFlags, sockopt};
 
 /// The receive queue we ask for. The kernel doubles it for its bookkeeping (8 MiB in all): a
-/// small forged datagram costs about 1 KiB of queue, so the queue holds some 8 000 of them,
-/// 160 ms of a 50 000/s flood — time for the daemon to be descheduled on a busy machine
-/// without losing a heartbeat. Memory is only used while datagrams wait.
+/// small forged datagram costs on the order of 1 KiB of queue, so the queue holds several
+/// thousand of them, over 100 ms of a 50 000/s flood — time for the daemon to be descheduled
+/// on a busy machine without losing a heartbeat. Memory is only used while datagrams wait.
 pub const RECEIVE_BUFFER: usize = 4 << 20;
 
 /// Enlarges the receive queue of `fd` to `bytes` (beyond `net.core.rmem_max` when we have
