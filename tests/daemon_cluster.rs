@@ -400,11 +400,15 @@ fn crash_guard_removes_the_address_of_a_killed_daemon() {
         !has_addr(&pair.a)
     });
     assert!(removed, "address left behind\n{}", pair.logs());
+    // The guard logs the removal once `ip addr del` has returned: a moment after the address
+    // is gone.
     assert!(
-        pair.a
-            .dirs
-            .log_text()
-            .contains("crash guard: removed 198.51.100.10/24 from hb0"),
+        wait_until(Duration::from_secs(5), Duration::from_millis(50), || {
+            pair.a
+                .dirs
+                .log_text()
+                .contains("crash guard: removed 198.51.100.10/24 from hb0")
+        }),
         "{}",
         pair.logs()
     );
