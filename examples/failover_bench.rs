@@ -775,9 +775,10 @@ fn print_ratios(json: &str, compare: &[PathBuf]) {
             eprintln!("failover_bench: cannot read {}", other.display());
             continue;
         };
-        let label = match keepalived_match_of(&text) {
-            Some(m) => format!(" (keepalived, advert_int from the {m})"),
-            None => String::new(),
+        let label = match keepalived_match_of(&text).as_deref() {
+            Some("deadtime") => " (keepalived, advert_int matched to the deadtime)",
+            Some(_) => " (keepalived, advert_int = keepalive)",
+            None => "",
         };
         println!(
             "\nratio of median service time, this run / {}{label}:",
@@ -786,7 +787,7 @@ fn print_ratios(json: &str, compare: &[PathBuf]) {
         let timings = keepalived_timings_of(&text);
         let mut last_profile = String::new();
         for (p, f, theirs) in medians_from_json(&text) {
-            if p != last_profile {
+            if p != last_profile && ours.iter().any(|(pp, _, _)| *pp == p) {
                 if let Some((_, t)) = timings.iter().find(|(pp, _)| *pp == p) {
                     println!("  {p:<7} {t}");
                 }
@@ -817,29 +818,53 @@ fn keepalived_match_of(text: &str) -> Option<String> {
     Some(field("\"keepalived_match\": ").unwrap_or_else(|| "keepalive".to_string()))
 }
 
-/// Per profile, keepalived's advert interval and dead interval as recorded in a result file.
+/// Per profile, keepalived's advert interval and dead interval as recorded in a result file (for
+/// a file written before they were recorded: computed from the keepalive).
 fn keepalived_timings_of(text: &str) -> Vec<(String, String)> {
-    let mut out = Vec::new();
+    if keepalived_match_of(text).is_none() {
+        return Vec::new();
+    }
+    let field = |l: &str, key: &str| {
+        l.split(key)
+            .nth(1)
+            .and_then(|r| r.split([',', '}']).next())
+            .map(|v| v.trim().to_string())
+    };
+    let mut out: Vec<(String, String)> = Vec::new();
     let mut profile = String::new();
     for line in text.lines() {
         let l = line.trim();
         if let Some(p) = l.strip_prefix("\"profile\": \"") {
             profile = p.trim_end_matches("\",").to_string();
         }
-        if l.starts_with("\"keepalived\": {") {
-            let num = |key: &str| {
-                l.split(key)
-                    .nth(1)
-                    .and_then(|r| r.split([',', '}']).next())
-                    .map(|v| v.trim().to_string())
-            };
-            if let (Some(adv), Some(dead)) =
-                (num("\"advert_int_s\": "), num("\"dead_interval_ms\": "))
-            {
-                out.push((
-                    profile.clone(),
-                    format!("advert_int {adv} s, backup dead interval {dead} ms"),
-                ));
+        let text = if l.starts_with("\"keepalived\": {") {
+            match (
+                field(l, "\"advert_int_s\": "),
+                field(l, "\"dead_interval_ms\": "),
+            ) {
+                (Some(adv), Some(dead)) => Some((adv, dead)),
+                _ => None,
+            }
+        } else if l.starts_with("\"timers\": {") {
+            field(l, "\"keepalive_ms\": ")
+                .and_then(|k| k.parse::<u64>().ok())
+                .map(|k| {
+                    let cs = (k / 10).max(1);
+                    let dead = config::keepalived_dead_us(cs, config::KEEPALIVED_PRIORITY[1]);
+                    (
+                        config::advert_text(cs),
+                        format!("{:.1}", dead as f64 / 1000.0),
+                    )
+                })
+        } else {
+            None
+        };
+        if let Some((adv, dead)) = text {
+            let entry = format!("advert_int {adv} s, backup dead interval {dead} ms");
+            // A recorded "keepalived" line comes after "timers" and wins.
+            match out.iter_mut().find(|(p, _)| *p == profile) {
+                Some(e) => e.1 = entry,
+                None => out.push((profile.clone(), entry)),
             }
         }
     }
