@@ -255,6 +255,8 @@ struct Idle {
 
 struct ProfileResult {
     profile: String,
+    /// Wall time of the profile (bring-up, idle, all runs), for planning long runs.
+    elapsed_s: u64,
     timers: Timers,
     /// keepalived runs only.
     keepalived: Option<KaTiming>,
@@ -434,6 +436,7 @@ fn run_profile(args: &Args, profile: &str) -> Result<ProfileResult, String> {
     }
     let ka = (args.kind == Kind::Keepalived)
         .then(|| KaTiming::for_timers(args.keepalived_match, &timers));
+    let started = Instant::now();
     eprintln!("== {} / {profile}: {:?}", args.kind.label(), timers);
     if let Some(k) = &ka {
         eprintln!("   {}", k.describe());
@@ -445,6 +448,7 @@ fn run_profile(args: &Args, profile: &str) -> Result<ProfileResult, String> {
     };
     let mut res = ProfileResult {
         profile: name,
+        elapsed_s: 0,
         timers,
         keepalived: ka,
         faults: Vec::new(),
@@ -487,6 +491,12 @@ fn run_profile(args: &Args, profile: &str) -> Result<ProfileResult, String> {
         }
         res.faults.push((fault, s));
     }
+    res.elapsed_s = started.elapsed().as_secs();
+    eprintln!(
+        "== {} / {profile}: done in {} s",
+        args.kind.label(),
+        res.elapsed_s
+    );
     Ok(res)
 }
 
@@ -619,6 +629,7 @@ fn to_json(kind: Kind, args: &Args, results: &[ProfileResult]) -> String {
     for (pi, r) in results.iter().enumerate() {
         let _ = writeln!(j, "    {{");
         let _ = writeln!(j, "      \"profile\": \"{}\",", r.profile);
+        let _ = writeln!(j, "      \"elapsed_s\": {},", r.elapsed_s);
         let _ = writeln!(
             j,
             "      \"timers\": {{\"keepalive_ms\": {}, \"deadtime_ms\": {}, \"warntime_ms\": {}, \"initdead_ms\": {}}},",
