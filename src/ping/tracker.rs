@@ -3,6 +3,10 @@
 //! A ping node is `ping` while it answers and `dead` once `deadping` has passed without an
 //! answer; a ping group is one pseudo-node that is `ping` while any member answers. Until its
 //! first answer (or its first death) a node is `init`, like a cluster node never heard from.
+//!
+//! It also keeps the two times ipfail's early hand-over compares (see [`super::policy`]): when
+//! each node's answers stopped (our first echo sent after its last answer) and how old the
+//! stalest answer among the nodes we count is.
 
 use std::collections::BTreeSet;
 
@@ -61,6 +65,9 @@ struct Entry {
     spec: PingNodeSpec,
     status: PingStatus,
     last_reply: Option<Millis>,
+    /// When the first echo after the last answer (or since start) was sent: if no answer
+    /// follows, the path failed before this echo's round trip ended.
+    first_unanswered: Option<Millis>,
 }
 
 /// Tracks every ping node of the configuration.
@@ -83,6 +90,7 @@ impl PingTracker {
                     spec,
                     status: PingStatus::Init,
                     last_reply: None,
+                    first_unanswered: None,
                 })
                 .collect(),
         }
@@ -107,6 +115,13 @@ impl PingTracker {
             .map(|e| e.spec.name.as_str())
     }
 
+    /// An echo request went to every host at `now` (they are always sent together).
+    pub fn on_sent(&mut self, now: Millis) {
+        for e in &mut self.entries {
+            e.first_unanswered.get_or_insert(now);
+        }
+    }
+
     /// An echo reply from `host` (already matched and authenticated) arrived at `now`.
     pub fn on_reply(&mut self, host: &str, now: Millis) -> Vec<Change> {
         let mut changes = Vec::new();
@@ -116,6 +131,7 @@ impl PingTracker {
             .filter(|e| e.spec.hosts.iter().any(|h| h == host))
         {
             let previous = e.last_reply.replace(now);
+            e.first_unanswered = None;
             if e.status != PingStatus::Ping {
                 changes.push(Change {
                     node: e.spec.name.clone(),
@@ -153,8 +169,33 @@ impl PingTracker {
         for e in &mut self.entries {
             if e.status == PingStatus::Ping {
                 e.last_reply = Some(now);
+                e.first_unanswered = None;
             }
         }
+    }
+
+    /// When our loss began: for every dead node, the first echo it left unanswered; the latest
+    /// of these. `None` when no node is dead or a dead one was never sent an echo (no proof of
+    /// when it failed).
+    pub fn loss_began(&self) -> Option<Millis> {
+        let dead = self.entries.iter().filter(|e| e.status == PingStatus::Dead);
+        let mut latest = None;
+        for e in dead {
+            let sent = e.first_unanswered?;
+            latest = Some(latest.map_or(sent, |l: Millis| l.max(sent)));
+        }
+        latest
+    }
+
+    /// The age at `now` of the stalest answer among the nodes counted as reachable (a group's
+    /// answer is its freshest member's); `None` when none is reachable.
+    pub fn stalest_answer_age(&self, now: Millis) -> Option<Millis> {
+        self.entries
+            .iter()
+            .filter(|e| e.status == PingStatus::Ping)
+            .filter_map(|e| e.last_reply)
+            .min()
+            .map(|oldest| now.saturating_sub(oldest))
     }
 
     /// The earliest time at which `on_tick` may declare a node dead.
@@ -374,6 +415,57 @@ mod tests {
         assert_eq!(t.status("192.0.2.254"), Some(PingStatus::Ping));
         // The group never answered: the stall does not make it look alive.
         assert_eq!(t.status("uplinks"), Some(PingStatus::Dead));
+    }
+
+    #[test]
+    fn loss_began_is_the_first_echo_after_the_last_answer() {
+        let mut t = tracker();
+        t.on_sent(1000);
+        t.on_reply("192.0.2.254", 1002);
+        t.on_reply("198.51.100.2", 1003);
+        t.on_sent(2000);
+        t.on_reply("192.0.2.254", 2002);
+        // The group stops answering after its 1003 reply; the single one after 2002.
+        t.on_sent(3000);
+        t.on_sent(4000);
+        assert_eq!(t.loss_began(), None, "nothing dead yet");
+        t.on_tick(1003 + DEADPING + 1);
+        assert_eq!(t.status("uplinks"), Some(PingStatus::Dead));
+        assert_eq!(t.loss_began(), Some(2000));
+        t.on_tick(2002 + DEADPING + 1);
+        assert_eq!(t.loss_began(), Some(3000), "the latest loss of the two");
+        // An answer again: that node's loss is over.
+        t.on_reply("192.0.2.254", 9000);
+        assert_eq!(t.loss_began(), Some(2000));
+    }
+
+    #[test]
+    fn loss_without_any_echo_sent_proves_nothing() {
+        let mut t = tracker();
+        t.on_tick(1000 + DEADPING + 1);
+        assert!(t.all_dead());
+        assert_eq!(t.loss_began(), None);
+    }
+
+    #[test]
+    fn stalest_answer_age_over_reachable_nodes_only() {
+        let mut t = tracker();
+        assert_eq!(t.stalest_answer_age(5000), None);
+        t.on_reply("192.0.2.254", 2000);
+        assert_eq!(t.stalest_answer_age(2500), Some(500));
+        // A group's age is its freshest member's.
+        t.on_reply("198.51.100.1", 1500);
+        t.on_reply("198.51.100.2", 2400);
+        assert_eq!(t.stalest_answer_age(2500), Some(500));
+        t.on_reply("192.0.2.254", 2450);
+        assert_eq!(t.stalest_answer_age(2500), Some(100));
+        // A dead node no longer counts.
+        t.on_reply("198.51.100.1", 7000);
+        t.on_tick(2450 + DEADPING + 1);
+        assert_eq!(t.status("192.0.2.254"), Some(PingStatus::Dead));
+        assert_eq!(t.stalest_answer_age(7100), Some(100));
+        // Clock never makes an age negative.
+        assert_eq!(t.stalest_answer_age(0), Some(0));
     }
 
     #[test]
