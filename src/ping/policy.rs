@@ -35,7 +35,10 @@
 //! a busy event loop takes to read a packet it has received (all well under a millisecond on a
 //! LAN, tens of ms on a loaded machine). In a shared failure the peer's last answer came before
 //! our first unanswered echo's round trip ended, so `R - a` stays below `S + PROOF_MARGIN` and
-//! only the fixed wait applies, as before.
+//! only the fixed wait applies, as before. Two separate failures further apart than the margin
+//! (our uplink, then the peer's) look like ours alone: the resources go to the peer, and stay
+//! there once its count drops too (equal counts move nothing; `auto_failback on` returns them
+//! after the hold-down).
 //!
 //! How fast the proof comes, with pings every keepalive `K` (they leave with each heartbeat) and
 //! `deadping ≥ 2K + PROOF_MARGIN`: our last answer came at `L`, our first unanswered echo left
