@@ -59,6 +59,9 @@ pub struct PingAgent {
     /// Our time since which every ping node of that count has answered the peer (its
     /// `pingage` subtracted from when we received it); `None` when it did not say.
     theirs_answers_since: Option<Millis>,
+    /// After a stall of ours, reports read before this time may have waited in the socket:
+    /// their receive time says nothing, so their ages prove nothing.
+    ages_unreliable_until: Option<Millis>,
     /// A `you_are_dead` from the peer's ipfail: give everything up at this time.
     giveup_at: Option<Millis>,
     /// When ipfail wants to look again.
@@ -83,6 +86,7 @@ impl PingAgent {
                 .then(|| Ipfail::for_keepalive(ha.ipfail_holddown, ha.keepalive)),
             theirs: None,
             theirs_answers_since: None,
+            ages_unreliable_until: None,
             giveup_at: None,
             ipfail_wake: None,
             announced: None,
@@ -193,9 +197,11 @@ impl PingAgent {
         }
     }
 
-    /// Our process was stalled: do not blame the ping nodes for our silence.
+    /// Our process was stalled: do not blame the ping nodes for our silence, and do not date
+    /// the peer's reports by when we read them until the backlog is surely read (a keepalive).
     pub fn forgive_stall(&mut self, now: Millis) {
         self.tracker.forgive_stall(now);
+        self.ages_unreliable_until = Some(now + self.keepalive);
     }
 
     /// The earliest time the core must call back (`on_tick`, `evaluate`).
@@ -253,7 +259,9 @@ impl PingAgent {
             Some(PeerNews::Count { reachable, age }) => {
                 self.theirs = Some(reachable);
                 // Each report replaces the last: a proof belongs to the count it came with.
-                self.theirs_answers_since = age.and_then(|a| now.checked_sub(a));
+                let trusted = self.ages_unreliable_until.is_none_or(|until| now >= until);
+                self.theirs_answers_since =
+                    age.filter(|_| trusted).and_then(|a| now.checked_sub(a));
             }
             Some(PeerNews::YouAreDead) if self.ipfail.is_some() => {
                 // The original ipfail gives up after 2 x keepalive.
@@ -513,6 +521,21 @@ mod tests {
         let mut a = lost_at_7003();
         a.on_peer_message(&peer_status("1", Some("8000")), 7010);
         assert_eq!(a.evaluate(7010, true, HOLD_ALL).ipfail, None);
+    }
+
+    #[test]
+    fn ipfail_ignores_ages_read_just_after_a_stall_of_ours() {
+        let mut a = lost_at_7003();
+        // We were stalled until 7005: this report may have waited in the socket for long.
+        a.forgive_stall(7005);
+        a.on_peer_message(&peer_status("1", Some("100")), 7010);
+        assert_eq!(a.evaluate(7010, true, HOLD_ALL).ipfail, None);
+        // A keepalive later, reports are dated by their arrival again.
+        a.on_peer_message(&peer_status("1", Some("100")), 8005);
+        assert_eq!(
+            a.evaluate(8005, true, HOLD_ALL).ipfail,
+            Some(Move::HandOver)
+        );
     }
 
     #[test]

@@ -68,6 +68,18 @@ struct Entry {
     /// When the first echo after the last answer (or since start) was sent: if no answer
     /// follows, the path failed before this echo's round trip ended.
     first_unanswered: Option<Millis>,
+    /// End of a stall of ours: the deadline counts from here, but `last_reply` stays the real
+    /// last answer (its age goes to the peer).
+    forgiven_at: Option<Millis>,
+}
+
+impl Entry {
+    /// What the `deadping` deadline counts from.
+    fn heard(&self, started: Millis) -> Millis {
+        self.last_reply
+            .unwrap_or(started)
+            .max(self.forgiven_at.unwrap_or(0))
+    }
 }
 
 /// Tracks every ping node of the configuration.
@@ -91,6 +103,7 @@ impl PingTracker {
                     status: PingStatus::Init,
                     last_reply: None,
                     first_unanswered: None,
+                    forgiven_at: None,
                 })
                 .collect(),
         }
@@ -149,7 +162,7 @@ impl PingTracker {
     pub fn on_tick(&mut self, now: Millis) -> Vec<Change> {
         let mut changes = Vec::new();
         for e in &mut self.entries {
-            let heard = e.last_reply.unwrap_or(self.started);
+            let heard = e.heard(self.started);
             if e.status != PingStatus::Dead && now.saturating_sub(heard) > self.deadping {
                 changes.push(Change {
                     node: e.spec.name.clone(),
@@ -164,11 +177,12 @@ impl PingTracker {
     }
 
     /// Our process was stalled until `now`: the silence was ours, not the ping nodes'. Nodes
-    /// that were answering get a fresh deadline instead of being declared dead.
+    /// that were answering get a fresh deadline instead of being declared dead; their answers
+    /// do not look any fresher for it, and a loss, if one follows, begins with the next echo.
     pub fn forgive_stall(&mut self, now: Millis) {
         for e in &mut self.entries {
             if e.status == PingStatus::Ping {
-                e.last_reply = Some(now);
+                e.forgiven_at = Some(now);
                 e.first_unanswered = None;
             }
         }
@@ -203,7 +217,7 @@ impl PingTracker {
         self.entries
             .iter()
             .filter(|e| e.status != PingStatus::Dead)
-            .map(|e| e.last_reply.unwrap_or(self.started) + self.deadping + 1)
+            .map(|e| e.heard(self.started) + self.deadping + 1)
             .min()
     }
 
@@ -415,6 +429,9 @@ mod tests {
         assert_eq!(t.status("192.0.2.254"), Some(PingStatus::Ping));
         // The group never answered: the stall does not make it look alive.
         assert_eq!(t.status("uplinks"), Some(PingStatus::Dead));
+        // Nor does it make the answer we had look fresh to the peer.
+        assert_eq!(t.stalest_answer_age(20_500), Some(18_500));
+        assert_eq!(t.next_deadline(), Some(20_000 + DEADPING + 1));
     }
 
     #[test]
