@@ -402,6 +402,29 @@ fn guard_at_start_alone_and_cut_off_waits_for_a_ping_node() {
     assert!(s.nodes[0].holds(0) && s.nodes[0].holds(1), "{}", s.logs(0));
 }
 
+#[test]
+fn guard_at_start_alone_reaching_a_ping_node_takes_over_at_initdead() {
+    // The first echo leaves with the first heartbeat and is answered long before initdead, so
+    // the guard, which applies from the first moment, costs a lone node nothing at start.
+    let p = params(false);
+    let initdead = p.initdead;
+    let mut s = Sim::new(p, 17);
+    reach(&mut s, 0, true);
+    s.start(0);
+    let took = s
+        .run_until_pred(initdead + KEEPALIVE + SCRIPTS, |s| {
+            s.nodes[0].holds(0) && s.nodes[0].holds(1)
+        })
+        .unwrap_or_else(|| panic!("{}", s.logs(0)));
+    assert!(took >= initdead, "took over at {took}");
+    assert!(
+        !s.nodes[0].log_contains("Split-brain guard"),
+        "{}",
+        s.logs(0)
+    );
+    assert_eq!(ping_view(&s, 0).status, NodeStatus::Ping);
+}
+
 mod random_uplinks {
     use super::*;
     use proptest::prelude::*;
