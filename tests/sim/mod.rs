@@ -329,6 +329,11 @@ pub struct Sim {
     ping_replies: Vec<(Millis, usize, String)>,
     /// Adjusts node `i`'s configuration at start (one node differing from the other).
     pub config_hook: Option<fn(usize, &mut Config)>,
+    /// Rewrites every message node `i` transmits (then signed again), to play a peer that
+    /// words its messages differently (e.g. an older version without some field).
+    pub rewrite_tx: Option<fn(usize, &mut heartbeat::wire::Message)>,
+    /// When node `i` last sent echo requests.
+    pub last_ping_sent: [Option<Millis>; 2],
 }
 
 impl Sim {
@@ -355,6 +360,8 @@ impl Sim {
             ping_reach: [BTreeSet::new(), BTreeSet::new()],
             ping_replies: Vec::new(),
             config_hook: None,
+            rewrite_tx: None,
+            last_ping_sent: [None; 2],
         }
     }
 
@@ -486,6 +493,10 @@ impl Sim {
         match out {
             Output::Transmit { medium, bytes } => {
                 self.nodes[i].last_tx = Some(now);
+                let bytes = match self.rewrite_tx {
+                    Some(rewrite) => self.rewritten(i, rewrite, bytes),
+                    None => bytes,
+                };
                 let media: Vec<usize> = match medium {
                     Some(MediumId(m)) => vec![m],
                     None => (0..self.net.len()).collect(),
@@ -495,6 +506,7 @@ impl Sim {
                 }
             }
             Output::SendPing { host } => {
+                self.last_ping_sent[i] = Some(now);
                 if self.ping_reach[i].contains(&host) {
                     self.ping_replies.push((now + 2, i, host));
                 }
@@ -520,6 +532,22 @@ impl Sim {
                 self.nodes[i].scripts.clear();
             }
         }
+    }
+
+    /// `bytes` decoded, rewritten and signed again with node `i`'s keys (unchanged if that
+    /// fails).
+    fn rewritten(
+        &self,
+        i: usize,
+        rewrite: fn(usize, &mut heartbeat::wire::Message),
+        bytes: Vec<u8>,
+    ) -> Vec<u8> {
+        let keys = config(&self.params, i).keys;
+        let Ok(mut msg) = heartbeat::wire::decode_verified(&bytes, &keys) else {
+            return bytes;
+        };
+        rewrite(i, &mut msg);
+        heartbeat::wire::encode(&msg, &keys, MsgFmt::Classic).unwrap_or(bytes)
     }
 
     fn send(&mut self, from: usize, m: usize, bytes: &[u8]) {
