@@ -7,7 +7,11 @@
 //!
 //! Run as root: `cargo run --release --example failover_bench -- [--peer P] [--runs N]
 //! [--idle-secs S] [--timers common|fast|both] [--faults kill9,freeze,sigterm,standby]
-//! [--json FILE|-] [--compare FILE...]`.
+//! [--keepalived-match keepalive|deadtime] [--json FILE|-] [--compare FILE...]`.
+//!
+//! keepalived has no dead time: its backup declares the master down after 3 adverts plus a skew.
+//! `--keepalived-match keepalive` (default) sets `advert_int` = keepalive; `deadtime` picks the
+//! `advert_int` (centiseconds) whose master-down interval is nearest to the profile's deadtime.
 
 // The shared test-bed modules (tests/common/mod.rs also holds test-only helpers).
 #[path = "../tests/common/netns.rs"]
@@ -22,7 +26,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use common::testbed::{BedOptions, Kind, NODE_NAMES, Testbed, Timers, VIP, probe};
+use common::testbed::{BedOptions, Kind, NODE_NAMES, Testbed, Timers, VIP, config, probe};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Fault {
@@ -55,8 +59,67 @@ impl Fault {
     }
 }
 
+/// How keepalived's advert interval is derived from a profile's timers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum KaMatch {
+    /// `advert_int` = keepalive (its dead interval is then ≈ 3.6 × keepalive).
+    Keepalive,
+    /// `advert_int` such that the backup's master-down interval ≈ deadtime.
+    Deadtime,
+}
+
+impl KaMatch {
+    fn parse(s: &str) -> Option<KaMatch> {
+        match s {
+            "keepalive" => Some(KaMatch::Keepalive),
+            "deadtime" => Some(KaMatch::Deadtime),
+            _ => None,
+        }
+    }
+    fn key(self) -> &'static str {
+        match self {
+            KaMatch::Keepalive => "keepalive",
+            KaMatch::Deadtime => "deadtime",
+        }
+    }
+}
+
+/// keepalived's timing in one profile: the mapping, the advert interval and the backup's
+/// master-down interval that results.
+#[derive(Clone, Copy, Debug)]
+struct KaTiming {
+    matched: KaMatch,
+    advert_cs: u64,
+    dead_us: u64,
+}
+
+impl KaTiming {
+    fn for_timers(matched: KaMatch, timers: &Timers) -> KaTiming {
+        let backup = config::KEEPALIVED_PRIORITY[1];
+        let advert_cs = match matched {
+            KaMatch::Keepalive => config::keepalived_advert_cs(timers),
+            KaMatch::Deadtime => config::keepalived_advert_cs_for_dead(timers.deadtime_ms, backup),
+        };
+        KaTiming {
+            matched,
+            advert_cs,
+            dead_us: config::keepalived_dead_us(advert_cs, backup),
+        }
+    }
+    fn describe(&self) -> String {
+        format!(
+            "keepalived advert_int {} s ({} mapping), backup dead interval {:.1} ms",
+            config::advert_text(self.advert_cs),
+            self.matched.key(),
+            self.dead_us as f64 / 1000.0
+        )
+    }
+}
+
 struct Args {
     kind: Kind,
+    /// keepalived only: how `advert_int` follows the timers.
+    keepalived_match: KaMatch,
     runs: usize,
     idle_secs: u64,
     profiles: Vec<String>,
@@ -72,6 +135,7 @@ struct Args {
 fn parse_args() -> Result<Args, String> {
     let mut a = Args {
         kind: Kind::Ours,
+        keepalived_match: KaMatch::Keepalive,
         runs: 10,
         idle_secs: 60,
         profiles: vec!["fast".into(), "common".into()],
@@ -90,6 +154,10 @@ fn parse_args() -> Result<Args, String> {
         match flag {
             "--peer" => {
                 a.kind = Kind::parse(&need()?).ok_or("--peer: ours|heartbeat|keepalived")?
+            }
+            "--keepalived-match" => {
+                a.keepalived_match =
+                    KaMatch::parse(&need()?).ok_or("--keepalived-match keepalive|deadtime")?
             }
             "--runs" => a.runs = need()?.parse().map_err(|_| "--runs N")?,
             "--idle-secs" => a.idle_secs = need()?.parse().map_err(|_| "--idle-secs S")?,
@@ -127,6 +195,9 @@ fn parse_args() -> Result<Args, String> {
     }
     if a.runs == 0 {
         return Err("--runs must be at least 1".into());
+    }
+    if a.keepalived_match != KaMatch::Keepalive && a.kind != Kind::Keepalived {
+        return Err("--keepalived-match needs --peer keepalived".into());
     }
     Ok(a)
 }
@@ -184,7 +255,11 @@ struct Idle {
 
 struct ProfileResult {
     profile: String,
+    /// Wall time of the profile (bring-up, idle, all runs), for planning long runs.
+    elapsed_s: u64,
     timers: Timers,
+    /// keepalived runs only.
+    keepalived: Option<KaTiming>,
     faults: Vec<(Fault, Samples)>,
     idle: Option<Idle>,
 }
@@ -201,9 +276,10 @@ fn bin_dir() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("target/release"))
 }
 
-fn bring_up(kind: Kind, timers: Timers) -> Result<Testbed, String> {
+fn bring_up(kind: Kind, timers: Timers, ka: Option<KaTiming>) -> Result<Testbed, String> {
     let mut opts = BedOptions::new(kind, &bin_dir());
     opts.timers = timers;
+    opts.keepalived_advert_cs = ka.map(|k| k.advert_cs);
     opts.auto_failback = true;
     let mut bed = Testbed::new(opts)?;
     bed.start_both()?;
@@ -358,15 +434,23 @@ fn run_profile(args: &Args, profile: &str) -> Result<ProfileResult, String> {
         timers.warntime_ms = d.saturating_sub(k).max(k);
         timers.initdead_ms = timers.initdead_ms.max(d);
     }
+    let ka = (args.kind == Kind::Keepalived)
+        .then(|| KaTiming::for_timers(args.keepalived_match, &timers));
+    let started = Instant::now();
     eprintln!("== {} / {profile}: {:?}", args.kind.label(), timers);
-    let mut bed = bring_up(args.kind, timers)?;
+    if let Some(k) = &ka {
+        eprintln!("   {}", k.describe());
+    }
+    let mut bed = bring_up(args.kind, timers, ka)?;
     let name = match (args.fast_override, profile) {
         (Some((k, d)), "fast") => format!("keepalive{k}-deadtime{d}"),
         _ => profile.to_string(),
     };
     let mut res = ProfileResult {
         profile: name,
+        elapsed_s: 0,
         timers,
+        keepalived: ka,
         faults: Vec::new(),
         idle: None,
     };
@@ -387,7 +471,7 @@ fn run_profile(args: &Args, profile: &str) -> Result<ProfileResult, String> {
                     bed.nodes[1].node_status("nodea")
                 );
                 drop(bed);
-                bed = bring_up(args.kind, timers)?;
+                bed = bring_up(args.kind, timers, ka)?;
             }
             match one_run(&mut bed, fault, timers) {
                 Ok((d, v, sv)) => {
@@ -407,6 +491,12 @@ fn run_profile(args: &Args, profile: &str) -> Result<ProfileResult, String> {
         }
         res.faults.push((fault, s));
     }
+    res.elapsed_s = started.elapsed().as_secs();
+    eprintln!(
+        "== {} / {profile}: done in {} s",
+        args.kind.label(),
+        res.elapsed_s
+    );
     Ok(res)
 }
 
@@ -443,6 +533,9 @@ fn table(kind: Kind, results: &[ProfileResult]) -> String {
             r.timers.keepalive_ms,
             r.timers.deadtime_ms
         );
+        if let Some(k) = &r.keepalived {
+            let _ = writeln!(t, "{}", k.describe());
+        }
         let _ = writeln!(
             t,
             "{:<11} {:>5} | {:^20} | {:^20} | {:^20}",
@@ -525,15 +618,32 @@ fn to_json(kind: Kind, args: &Args, results: &[ProfileResult]) -> String {
     );
     let _ = writeln!(j, "  \"machine\": \"{}\",", machine());
     let _ = writeln!(j, "  \"runs\": {},", args.runs);
+    if kind == Kind::Keepalived {
+        let _ = writeln!(
+            j,
+            "  \"keepalived_match\": \"{}\",",
+            args.keepalived_match.key()
+        );
+    }
     let _ = writeln!(j, "  \"profiles\": [");
     for (pi, r) in results.iter().enumerate() {
         let _ = writeln!(j, "    {{");
         let _ = writeln!(j, "      \"profile\": \"{}\",", r.profile);
+        let _ = writeln!(j, "      \"elapsed_s\": {},", r.elapsed_s);
         let _ = writeln!(
             j,
             "      \"timers\": {{\"keepalive_ms\": {}, \"deadtime_ms\": {}, \"warntime_ms\": {}, \"initdead_ms\": {}}},",
             r.timers.keepalive_ms, r.timers.deadtime_ms, r.timers.warntime_ms, r.timers.initdead_ms
         );
+        if let Some(k) = &r.keepalived {
+            let _ = writeln!(
+                j,
+                "      \"keepalived\": {{\"match\": \"{}\", \"advert_int_s\": {}, \"dead_interval_ms\": {:.1}}},",
+                k.matched.key(),
+                config::advert_text(k.advert_cs),
+                k.dead_us as f64 / 1000.0
+            );
+        }
         match &r.idle {
             Some(i) => {
                 let _ = writeln!(
@@ -666,7 +776,9 @@ fn main() {
     }
 }
 
-/// Prints, per profile and fault, our median service time over each compared file's.
+/// Prints, per profile and fault, our median service time over each compared file's. A keepalived
+/// file is labelled with its mapping (advert_int from the keepalive or matched to the deadtime),
+/// so both mappings can be compared in one report.
 fn print_ratios(json: &str, compare: &[PathBuf]) {
     let ours = medians_from_json(json);
     for other in compare {
@@ -674,11 +786,24 @@ fn print_ratios(json: &str, compare: &[PathBuf]) {
             eprintln!("failover_bench: cannot read {}", other.display());
             continue;
         };
+        let label = match keepalived_match_of(&text).as_deref() {
+            Some("deadtime") => " (keepalived, advert_int matched to the deadtime)",
+            Some(_) => " (keepalived, advert_int = keepalive)",
+            None => "",
+        };
         println!(
-            "\nratio of median service time, this run / {}:",
+            "\nratio of median service time, this run / {}{label}:",
             other.display()
         );
+        let timings = keepalived_timings_of(&text);
+        let mut last_profile = String::new();
         for (p, f, theirs) in medians_from_json(&text) {
+            if p != last_profile && ours.iter().any(|(pp, _, _)| *pp == p) {
+                if let Some((_, t)) = timings.iter().find(|(pp, _)| *pp == p) {
+                    println!("  {p:<7} {t}");
+                }
+                last_profile = p.clone();
+            }
             if let Some((_, _, mine)) = ours.iter().find(|(pp, ff, _)| *pp == p && *ff == f) {
                 println!(
                     "  {p:<7} {f:<11} {mine:>7.0} / {theirs:>7.0} ms = {:.2}",
@@ -687,4 +812,72 @@ fn print_ratios(json: &str, compare: &[PathBuf]) {
             }
         }
     }
+}
+
+/// The keepalived mapping of a result file: its `keepalived_match`, or `keepalive` for a
+/// keepalived file written before the option existed; None for the other daemons.
+fn keepalived_match_of(text: &str) -> Option<String> {
+    let field = |key: &str| {
+        text.lines()
+            .find_map(|l| l.trim().strip_prefix(key))
+            .map(|v| v.trim_end_matches(',').trim_matches('"').to_string())
+    };
+    let daemon = field("\"daemon\": ")?;
+    if !daemon.starts_with("keepalived") {
+        return None;
+    }
+    Some(field("\"keepalived_match\": ").unwrap_or_else(|| "keepalive".to_string()))
+}
+
+/// Per profile, keepalived's advert interval and dead interval as recorded in a result file (for
+/// a file written before they were recorded: computed from the keepalive).
+fn keepalived_timings_of(text: &str) -> Vec<(String, String)> {
+    if keepalived_match_of(text).is_none() {
+        return Vec::new();
+    }
+    let field = |l: &str, key: &str| {
+        l.split(key)
+            .nth(1)
+            .and_then(|r| r.split([',', '}']).next())
+            .map(|v| v.trim().to_string())
+    };
+    let mut out: Vec<(String, String)> = Vec::new();
+    let mut profile = String::new();
+    for line in text.lines() {
+        let l = line.trim();
+        if let Some(p) = l.strip_prefix("\"profile\": \"") {
+            profile = p.trim_end_matches("\",").to_string();
+        }
+        let text = if l.starts_with("\"keepalived\": {") {
+            match (
+                field(l, "\"advert_int_s\": "),
+                field(l, "\"dead_interval_ms\": "),
+            ) {
+                (Some(adv), Some(dead)) => Some((adv, dead)),
+                _ => None,
+            }
+        } else if l.starts_with("\"timers\": {") {
+            field(l, "\"keepalive_ms\": ")
+                .and_then(|k| k.parse::<u64>().ok())
+                .map(|k| {
+                    let cs = (k / 10).max(1);
+                    let dead = config::keepalived_dead_us(cs, config::KEEPALIVED_PRIORITY[1]);
+                    (
+                        config::advert_text(cs),
+                        format!("{:.1}", dead as f64 / 1000.0),
+                    )
+                })
+        } else {
+            None
+        };
+        if let Some((adv, dead)) = text {
+            let entry = format!("advert_int {adv} s, backup dead interval {dead} ms");
+            // A recorded "keepalived" line comes after "timers" and wins.
+            match out.iter_mut().find(|(p, _)| *p == profile) {
+                Some(e) => e.1 = entry,
+                None => out.push((profile.clone(), entry)),
+            }
+        }
+    }
+    out
 }

@@ -6,11 +6,10 @@
 //! `target_met`: the CPU-second medians reach the targets below, every genuine packet was
 //! accepted and every forgery rejected.
 
-use std::collections::BTreeMap;
 use std::hint::black_box;
 use std::time::Instant;
 
-use heartbeat::config::model::{AuthKey, AuthKeys, AuthMethod, MsgFmt};
+use heartbeat::config::model::{AuthKeys, AuthMethod, MsgFmt};
 use heartbeat::wire::builders;
 use heartbeat::wire::sender::Sender;
 use heartbeat::wire::{KeyRing, decode_verified};
@@ -23,18 +22,7 @@ const NETSTRING_TARGET_PER_CPU_SEC: f64 = 500_000.0;
 const PACKETS_PER_RUN: usize = 200_000;
 
 fn keys() -> AuthKeys {
-    let mut keys = BTreeMap::new();
-    keys.insert(
-        1,
-        AuthKey {
-            method: AuthMethod::Sha1,
-            secret: b"somesecret".to_vec(),
-        },
-    );
-    AuthKeys {
-        send_index: 1,
-        keys,
-    }
+    AuthKeys::single(AuthMethod::Sha1, b"somesecret")
 }
 
 /// The captured status vectors if present, else equivalent status packets of our own.

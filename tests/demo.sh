@@ -18,7 +18,7 @@ have() { command -v "$1" >/dev/null 2>&1; }
 have ip || need_pkgs+=(iproute2)
 have nft || need_pkgs+=(nftables)
 have unshare || need_pkgs+=(util-linux)
-[ -x /usr/bin/python3 ] || need_pkgs+=(python3)
+[ -x /bin/busybox ] || need_pkgs+=(busybox)
 case "$peer" in
     heartbeat) [ -x /usr/libexec/heartbeat/heartbeat ] || need_pkgs+=(heartbeat) ;;
     keepalived) have keepalived || [ -x /usr/sbin/keepalived ] || need_pkgs+=(keepalived) ;;

@@ -2,8 +2,9 @@
 //! ours, a public segment whose namespace also answers as the router 192.0.2.254 (the ping node),
 //! a client, and the dedicated heartbeat link.
 //!
-//! - Cutting A's public link moves the VIP to B within deadping + the ipfail confirmation (one
-//!   keepalive and 100 ms) + script time, and the client reaches http://VIP/ through B.
+//! - Cutting A's public link moves the VIP to B within deadping + one keepalive + script time
+//!   (measured: the scripts from the daemons' logs, the VIP by polling B), and the client
+//!   reaches http://VIP/ through B.
 //! - Cutting the heartbeat link and A's public link together: B takes over, A (reaching neither
 //!   its peer nor a ping node) does not, and releases what it held; after that, never both.
 
@@ -13,7 +14,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::netns::{can_use_netns, wait_until};
-use common::testbed::{BedOptions, Kind, NODE_NAMES, Testbed, Timers};
+use common::testbed::{BedOptions, Kind, NODE_NAMES, Testbed, Timers, VIP, probe};
 
 const ROUTER: &str = "192.0.2.254";
 const DEADPING_MS: u64 = 1500;
@@ -96,6 +97,56 @@ fn ping_node_listed_like_the_original() {
     );
 }
 
+/// When lines first appeared in a log after a point, stamped by polling (every few ms): the
+/// daemons log with one-second resolution, too coarse for the figures we want.
+struct LogStamps {
+    path: std::path::PathBuf,
+    from: usize,
+    /// (what must be in the line, all of it) -> first seen
+    wanted: Vec<(&'static [&'static str], Option<Instant>)>,
+}
+
+impl LogStamps {
+    fn new(path: std::path::PathBuf, wanted: &[&'static [&'static str]]) -> LogStamps {
+        let from = std::fs::metadata(&path).map_or(0, |m| m.len() as usize);
+        LogStamps {
+            path,
+            from,
+            wanted: wanted.iter().map(|w| (*w, None)).collect(),
+        }
+    }
+
+    fn poll(&mut self) {
+        let Ok(text) = std::fs::read(&self.path) else {
+            return;
+        };
+        let new = String::from_utf8_lossy(text.get(self.from..).unwrap_or_default());
+        let now = Instant::now();
+        for (parts, seen) in self.wanted.iter_mut().filter(|(_, s)| s.is_none()) {
+            if new.lines().any(|l| parts.iter().all(|p| l.contains(p))) {
+                *seen = Some(now);
+            }
+        }
+    }
+
+    fn done(&self) -> bool {
+        self.wanted.iter().all(|(_, s)| s.is_some())
+    }
+
+    fn at(&self, i: usize) -> Option<Instant> {
+        self.wanted.get(i).and_then(|(_, s)| *s)
+    }
+}
+
+/// Milliseconds from `a` to `b` (negative if `b` came first).
+fn ms(a: Instant, b: Instant) -> i64 {
+    if b >= a {
+        (b - a).as_millis() as i64
+    } else {
+        -((a - b).as_millis() as i64)
+    }
+}
+
 #[test]
 fn cutting_a_public_link_moves_the_vip_to_b() {
     if skip() {
@@ -103,20 +154,84 @@ fn cutting_a_public_link_moves_the_vip_to_b() {
     }
     let bed = started("ipfail on\nipfail_holddown 30\n");
     let t = bed.opts.timers;
+    const DETECTED: usize = 0;
+    const DECIDED: usize = 1;
+    const STOP_BEGIN: usize = 2;
+    const STOP_END: usize = 3;
+    let mut a_log = LogStamps::new(
+        bed.nodes[0].log_path(),
+        &[
+            &["node 192.0.2.254: is dead"],
+            &["giving our resources to the peer"],
+            &["give up ", "HA resources (standby)."],
+            &["HA resource release completed (standby)."],
+        ],
+    );
+    const START_BEGIN: usize = 0;
+    const START_END: usize = 1;
+    let mut b_log = LogStamps::new(
+        bed.nodes[1].log_path(),
+        &[
+            &["acquire ", "HA resources (standby)."],
+            &["Standby resource acquisition done"],
+        ],
+    );
+    let b_ns = bed.nodes[1].ns.name.clone();
+    let vip_on_b = std::thread::spawn(move || {
+        probe::wait_addr(
+            &b_ns,
+            VIP,
+            Duration::from_millis(5),
+            Duration::from_secs(30),
+        )
+    });
     bed.cut_public(0, true).expect("cut");
     let cut = Instant::now();
-    let moved = bed.wait_owner(1, Duration::from_secs(30));
-    let elapsed = cut.elapsed();
-    assert!(moved, "{}\n{}", bed.describe(), bed.logs_tail(60));
+    let limit = cut + Duration::from_secs(30);
+    while !(a_log.done() && b_log.done()) && Instant::now() < limit {
+        a_log.poll();
+        b_log.poll();
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let vip_at = vip_on_b.join().ok().flatten();
+    let (Some(vip_at), true, true) = (vip_at, a_log.done(), b_log.done()) else {
+        panic!(
+            "VIP on B: {vip_at:?}, A log {:?}, B log {:?}\n{}\n{}",
+            a_log.wanted,
+            b_log.wanted,
+            bed.describe(),
+            bed.logs_tail(60)
+        );
+    };
+    let stamp = |l: &LogStamps, i| l.at(i).expect("seen");
+    let stop = ms(stamp(&a_log, STOP_BEGIN), stamp(&a_log, STOP_END));
+    let start = ms(stamp(&b_log, START_BEGIN), stamp(&b_log, START_END));
+    let scripts = (stop + start).max(0) as u64;
+    let vip = ms(cut, vip_at);
+    let proven = bed.nodes[0].log_text().contains("newer than our loss");
     eprintln!(
-        "VIP served by B {} ms after A's public link was cut (deadping {DEADPING_MS} ms, keepalive {} ms)",
-        elapsed.as_millis(),
+        "FIGURES cut->VIP on B {vip} ms; loss declared {} ms, hand-over decided {} ms \
+         (early proof: {proven}); scripts {scripts} ms (A stop {stop} + B start {start}); \
+         deadping {DEADPING_MS} + keepalive {} ms",
+        ms(cut, stamp(&a_log, DETECTED)),
+        ms(cut, stamp(&a_log, DECIDED)),
         t.keepalive_ms
     );
-    // deadping + confirmation (keepalive + 100 ms) + script time: the test bed's scripts take
-    // well under a second; allow 5 s for a loaded machine.
-    let bound = Duration::from_millis(DEADPING_MS + t.keepalive_ms + 100 + 5000);
-    assert!(elapsed <= bound, "took {elapsed:?} > {bound:?}");
+    // deadping + one keepalive (the peer's count proven newer than our loss) + the scripts,
+    // with 250 ms for the standby messages, log polling and a loaded 2-core machine.
+    let bound = DEADPING_MS + t.keepalive_ms + scripts + 250;
+    assert!(
+        vip >= 0 && vip as u64 <= bound,
+        "VIP on B after {vip} ms > {bound} ms\n{}",
+        bed.logs_tail(60)
+    );
+    assert!(proven, "no early proof\n{}", bed.logs_tail(60));
+    assert!(
+        bed.wait_owner(1, Duration::from_secs(10)),
+        "{}\n{}",
+        bed.describe(),
+        bed.logs_tail(60)
+    );
     assert_eq!(bed.served_by(), Some(NODE_NAMES[1]));
     assert!(
         bed.nodes[0]
@@ -260,8 +375,8 @@ fn real_ipfail_peer_takes_the_vip_when_our_uplink_fails() {
 }
 
 /// A real Heartbeat 3.0.6 as B, running the original ipfail, with the same ping node: it sees
-/// our node active and keeps accepting our heartbeats (which carry `pingcount`), and it shows
-/// the ping node as the original does.
+/// our node active and keeps accepting our heartbeats (which carry `pingcount` and `pingage`),
+/// and it shows the ping node as the original does.
 #[test]
 fn real_heartbeat_peer_is_not_disturbed_by_our_additions() {
     if skip() {

@@ -269,3 +269,48 @@ fn bad_arguments_use_the_original_exit_codes() {
     let l = node.sh("ip -o -4 addr show dev d0 label d0:0");
     assert!(l.contains("inet 192.0.2.30/24 brd 192.0.2.255"), "{l}");
 }
+
+/// The start path with interface and prefix given looks the addresses up once: it must still
+/// pick the first free label (gaps included), see an address held on another interface, and
+/// bring a down interface up.
+#[test]
+fn fast_start_path_keeps_labels_holders_and_link_state_right() {
+    if skip() {
+        return;
+    }
+    let s = segment(false);
+    s.node
+        .sh("ip addr add 192.0.2.30/24 dev e0 label e0:0 && ip addr add 192.0.2.32/24 dev e0 label e0:2");
+    assert_eq!(
+        script(&s.node, &s.tmp, IPADDR, "192.0.2.31/24/e0 start").0,
+        0
+    );
+    let l = s.node.sh("ip -o -4 addr show dev e0 label e0:1");
+    assert!(l.contains("192.0.2.31/24"), "first free label is e0:1: {l}");
+    // Held elsewhere (here under another label): start is a no-op, no second copy.
+    assert_eq!(
+        script(&s.node, &s.tmp, IPADDR, "192.0.2.32/24/e0 start").0,
+        0
+    );
+    let listing = s.node.sh("ip -o -4 addr show");
+    assert_eq!(listing.matches("192.0.2.32/").count(), 1, "{listing}");
+    // A down interface is brought up with the address.
+    s.node.sh("ip link set e0 down");
+    assert_eq!(
+        script(&s.node, &s.tmp, IPADDR, "192.0.2.33/24/e0 start").0,
+        0
+    );
+    let link = s.node.sh("ip -o link show dev e0");
+    assert!(link.contains(",UP"), "e0 brought up: {link}");
+    for a in ["31", "32", "33"] {
+        assert_eq!(
+            script(&s.node, &s.tmp, IPADDR, &format!("192.0.2.{a}/24/e0 stop")).0,
+            0
+        );
+    }
+    let listing = s.node.sh("ip -o -4 addr show dev e0");
+    for a in ["31", "32", "33"] {
+        assert!(!listing.contains(&format!("192.0.2.{a}/")), "{listing}");
+    }
+    assert!(listing.contains("192.0.2.30/24"), "{listing}");
+}

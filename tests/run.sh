@@ -14,6 +14,8 @@ have curl || need_pkgs+=(curl)
 have apache2ctl || need_pkgs+=(apache2)
 have ipvsadm || need_pkgs+=(ipvsadm)
 have python3 || need_pkgs+=(python3)
+# busybox httpd: the `httpd` resource of the namespace test bed.
+[ -x /bin/busybox ] || need_pkgs+=(busybox)
 have shellcheck || need_pkgs+=(shellcheck)
 have keepalived || need_pkgs+=(keepalived)
 # The real Heartbeat 3.0.6: the peer of the interoperability tests.

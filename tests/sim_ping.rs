@@ -6,6 +6,8 @@ mod sim;
 
 use heartbeat::config::{AutoFailback, Config, Millis};
 use heartbeat::core::{NodeStatus, NodeType};
+use heartbeat::ping::policy::{CONFIRM_MARGIN, PROOF_MARGIN};
+use heartbeat::wire::Message;
 use sim::{Params, Sim};
 
 const GW: &str = "192.0.2.254";
@@ -14,6 +16,15 @@ const DEADPING: Millis = 4000;
 const HOLDDOWN: Millis = 60_000;
 /// Start and stop of a two-resource group in the simulator (200 + 100 ms each) plus margin.
 const SCRIPTS: Millis = 2 * (200 + 100) + 500;
+/// The simulator's worst heartbeat transit, echo round trip, and the tracker's 1 ms past
+/// deadping.
+const TRANSIT: Millis = 5;
+const ECHO_RTT: Millis = 2;
+const PAST_DEADPING: Millis = 1;
+/// The shortest `deadping` for which the early proof comes within a keepalive of detection.
+const TIGHT_DEADPING: Millis = 2 * KEEPALIVE + PROOF_MARGIN;
+/// The log line of ipfail's hand-over decision.
+const HANDING_OVER: &str = "giving our resources to the peer";
 
 fn params(ipfail: bool) -> Params {
     Params {
@@ -153,9 +164,10 @@ fn ipfail_node_reaching_fewer_hands_its_groups_to_the_peer() {
             s.holders(0) == [1] && s.holders(1) == [1]
         })
         .unwrap_or_else(|| panic!("not moved\n{}\n---\n{}", s.logs(0), s.logs(1)));
-    // deadping + the confirmation (one keepalive + 100 ms) + the standby exchange and scripts.
+    // deadping + at most one keepalive (the peer's count proven newer than our loss) + the
+    // standby exchange and scripts.
     assert!(
-        moved - cut <= DEADPING + KEEPALIVE + 100 + SCRIPTS,
+        moved - cut <= DEADPING + KEEPALIVE + TRANSIT + ECHO_RTT + PAST_DEADPING + SCRIPTS,
         "moved after {} ms",
         moved - cut
     );
@@ -390,6 +402,29 @@ fn guard_at_start_alone_and_cut_off_waits_for_a_ping_node() {
     assert!(s.nodes[0].holds(0) && s.nodes[0].holds(1), "{}", s.logs(0));
 }
 
+#[test]
+fn guard_at_start_alone_reaching_a_ping_node_takes_over_at_initdead() {
+    // The first echo leaves with the first heartbeat and is answered long before initdead, so
+    // the guard, which applies from the first moment, costs a lone node nothing at start.
+    let p = params(false);
+    let initdead = p.initdead;
+    let mut s = Sim::new(p, 17);
+    reach(&mut s, 0, true);
+    s.start(0);
+    let took = s
+        .run_until_pred(initdead + KEEPALIVE + SCRIPTS, |s| {
+            s.nodes[0].holds(0) && s.nodes[0].holds(1)
+        })
+        .unwrap_or_else(|| panic!("{}", s.logs(0)));
+    assert!(took >= initdead, "took over at {took}");
+    assert!(
+        !s.nodes[0].log_contains("Split-brain guard"),
+        "{}",
+        s.logs(0)
+    );
+    assert_eq!(ping_view(&s, 0).status, NodeStatus::Ping);
+}
+
 mod random_uplinks {
     use super::*;
     use proptest::prelude::*;
@@ -423,4 +458,210 @@ mod random_uplinks {
                 s.settled_ownership(), s.logs(0), s.logs(1));
         }
     }
+}
+
+// --- Early hand-over on positive evidence (`pingage`) ---------------------------------------
+
+/// Both nodes up and holding their own group, beta's timers shifted by `phase` ms (a short
+/// freeze: the two schedules start aligned), then `offset` ms more before the caller cuts
+/// anything. Returns the ping phase between the two nodes at that moment (beta's echoes after
+/// alpha's, modulo a keepalive).
+fn steady_at_phase(p: Params, seed: u64, phase: Millis, offset: Millis) -> (Sim, Millis) {
+    let mut s = steady(p, seed);
+    s.freeze(1, phase);
+    s.run_for(3 * KEEPALIVE + offset);
+    let sent = |i: usize| s.last_ping_sent[i].expect("echoes sent");
+    let ping_phase = (sent(1) + KEEPALIVE - sent(0) % KEEPALIVE) % KEEPALIVE;
+    (s, ping_phase)
+}
+
+/// What happened after alpha's own uplink was cut: times (ms after the cut) of the loss being
+/// declared, of ipfail's hand-over decision and of beta holding alpha's group alone.
+struct HandOver {
+    detected: Millis,
+    decided: Millis,
+    moved: Millis,
+    proven: bool,
+}
+
+fn cut_alpha_uplink(mut s: Sim) -> HandOver {
+    reach(&mut s, 0, false);
+    let cut = s.now;
+    let deadping = s.params.deadping.unwrap_or(s.params.deadtime);
+    s.run_until_pred(
+        deadping + KEEPALIVE + CONFIRM_MARGIN + SCRIPTS + 5_000,
+        |s| s.holders(0) == [1] && !s.nodes[0].touches(0),
+    )
+    .unwrap_or_else(|| panic!("not moved\n{}\n---\n{}", s.logs(0), s.logs(1)));
+    let moved = s.now - cut;
+    let detected = s.nodes[0]
+        .first_log(&format!("node {GW}: is dead"))
+        .expect("loss declared")
+        - cut;
+    let decided = s.nodes[0]
+        .first_log(HANDING_OVER)
+        .expect("hand-over logged")
+        - cut;
+    no_violations(&s);
+    HandOver {
+        detected,
+        decided,
+        moved,
+        proven: s.nodes[0].log_contains("newer than our loss"),
+    }
+}
+
+#[test]
+fn ipfail_own_uplink_lost_hands_over_within_deadping_and_a_keepalive_at_any_phase() {
+    let mut phases = std::collections::BTreeSet::new();
+    let mut worst = 0;
+    for deadping in [TIGHT_DEADPING, DEADPING] {
+        for (k, phase) in (0..KEEPALIVE).step_by(97).enumerate() {
+            for offset in (0..KEEPALIVE).step_by(131) {
+                let p = Params {
+                    deadping: Some(deadping),
+                    ..params(true)
+                };
+                let (s, ping_phase) = steady_at_phase(p, 100 + k as u64, phase, offset);
+                phases.insert(ping_phase / 100);
+                let h = cut_alpha_uplink(s);
+                let what = format!(
+                    "deadping {deadping}, start phase {phase}, ping phase {ping_phase}, \
+                     offset {offset}: detected {}, decided {}, moved {}",
+                    h.detected, h.decided, h.moved
+                );
+                assert!(h.proven, "{what}: no early proof");
+                assert!(
+                    h.decided <= deadping + KEEPALIVE + TRANSIT + ECHO_RTT + PAST_DEADPING,
+                    "{what}"
+                );
+                // At most one keepalive (and transit) after our own detection.
+                assert!(h.decided <= h.detected + KEEPALIVE + TRANSIT, "{what}");
+                assert!(h.moved <= h.decided + SCRIPTS, "{what}");
+                worst = worst.max(h.decided as i64 - deadping as i64);
+            }
+        }
+    }
+    // The loop did cover the phases between the two nodes' echo schedules.
+    assert!(
+        phases.len() >= 8,
+        "ping phases (100 ms buckets) seen: {phases:?}"
+    );
+    eprintln!("worst decision: deadping + {worst} ms");
+}
+
+#[test]
+fn ipfail_shared_upstream_failure_at_any_phase_moves_nothing() {
+    // The shared gateway fails for both at once (or, for beta, up to 40 ms later: less than the
+    // proof margin minus transit and echo round trip); whatever the phase of the two nodes'
+    // echoes, neither hands over, though one notices up to a keepalive before the other.
+    let mut phases = std::collections::BTreeSet::new();
+    for deadping in [TIGHT_DEADPING, DEADPING] {
+        for (k, phase) in (0..KEEPALIVE).step_by(89).enumerate() {
+            for (offset, lag) in (0..KEEPALIVE)
+                .step_by(167)
+                .flat_map(|o| [(o, 0), (o, 20), (o, 40)])
+            {
+                let p = Params {
+                    deadping: Some(deadping),
+                    ..params(true)
+                };
+                let (mut s, ping_phase) = steady_at_phase(p, 200 + k as u64, phase, offset);
+                phases.insert(ping_phase / 100);
+                reach(&mut s, 0, false);
+                s.run_for(lag);
+                reach(&mut s, 1, false);
+                s.run_for(deadping + 20_000);
+                let what = format!("deadping {deadping}, phase {ping_phase}, lag {lag}");
+                for i in 0..2 {
+                    assert!(
+                        !s.nodes[i].log_contains("Going standby")
+                            && !s.nodes[i].log_contains("ipfail: move"),
+                        "{what}\n{}",
+                        s.logs(i)
+                    );
+                }
+                assert_eq!(s.holders(0), [0], "{what}");
+                assert_eq!(s.holders(1), [1], "{what}");
+                no_violations(&s);
+            }
+        }
+    }
+    assert!(phases.len() >= 8, "ping phases seen: {phases:?}");
+}
+
+/// Node 1 plays a peer that sends `pingcount` but no `pingage` (an older heartbeat-rs).
+fn without_pingage(i: usize, m: &mut Message) {
+    if i == 1 {
+        m.remove("pingage");
+    }
+}
+
+/// Node 1 reports its answers as `deadping + keepalive` older than they are: answers that
+/// predate our loss, as in a shared failure, and stay older than it until the fixed wait ends.
+fn stale_pingage(i: usize, m: &mut Message) {
+    if i == 1
+        && let Some(age) = m.get("pingage").and_then(|a| a.parse::<u64>().ok())
+    {
+        m.set("pingage", (age + DEADPING + KEEPALIVE).to_string());
+    }
+}
+
+/// A hand-over without early proof: the fixed wait (a keepalive + the margin) after detection.
+fn assert_fixed_wait(h: &HandOver, what: &str) {
+    assert!(!h.proven, "{what}: proven early");
+    assert!(
+        h.decided >= h.detected + KEEPALIVE + CONFIRM_MARGIN,
+        "{what}: decided {} ms after detection",
+        h.decided - h.detected
+    );
+    assert!(
+        h.decided <= DEADPING + PAST_DEADPING + ECHO_RTT + KEEPALIVE + CONFIRM_MARGIN + TRANSIT,
+        "{what}: decided {} ms after the cut",
+        h.decided
+    );
+}
+
+#[test]
+fn ipfail_peer_without_pingage_falls_back_to_the_fixed_wait() {
+    for (k, phase) in [0, 250, 600, 930].into_iter().enumerate() {
+        let (mut s, _) = steady_at_phase(params(true), 300 + k as u64, phase, 0);
+        s.rewrite_tx = Some(without_pingage);
+        s.run_for(3 * KEEPALIVE);
+        let h = cut_alpha_uplink(s);
+        assert_fixed_wait(&h, &format!("phase {phase}"));
+    }
+}
+
+#[test]
+fn ipfail_stale_pingage_gives_no_early_move() {
+    for (k, phase) in [0, 250, 600, 930].into_iter().enumerate() {
+        let (mut s, _) = steady_at_phase(params(true), 400 + k as u64, phase, 0);
+        s.rewrite_tx = Some(stale_pingage);
+        s.run_for(3 * KEEPALIVE);
+        let h = cut_alpha_uplink(s);
+        assert_fixed_wait(&h, &format!("phase {phase}"));
+    }
+}
+
+#[test]
+fn ipfail_heartbeats_carry_pingage_only_with_a_reachable_node() {
+    let mut s = steady(params(true), 16);
+    s.rewrite_tx = Some(|i, m| {
+        if m.get("t") == Some("status") {
+            assert!(m.get("pingcount").is_some(), "node {i}: {m:?}");
+            let age: u64 = m.get("pingage").expect("pingage").parse().expect("decimal");
+            assert!(age <= KEEPALIVE, "node {i}: age {age}");
+        }
+    });
+    s.run_for(5 * KEEPALIVE);
+    reach(&mut s, 0, false);
+    reach(&mut s, 1, false);
+    s.rewrite_tx = Some(|_, m| {
+        if m.get("t") == Some("status") && m.get("pingcount") == Some("0") {
+            assert_eq!(m.get("pingage"), None);
+        }
+    });
+    s.run_for(DEADPING + 5 * KEEPALIVE);
+    assert_eq!(ping_view(&s, 0).status, NodeStatus::Dead);
 }

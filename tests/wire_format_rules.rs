@@ -3,25 +3,12 @@
 //! The case that differs between the formats is 0x13: classic uses it as the escape of LF, so a
 //! literal 0x13 cannot travel there, while netstring carries it raw.
 
-use std::collections::BTreeMap;
-
-use heartbeat::config::model::{AuthKey, AuthKeys, AuthMethod, MsgFmt};
+use heartbeat::config::model::{AuthKeys, AuthMethod, MsgFmt};
 use heartbeat::wire::{DecodeError, EncodeError, KeyRing, Message, decode_verified, encode};
 use proptest::prelude::*;
 
 fn keys() -> AuthKeys {
-    let mut keys = BTreeMap::new();
-    keys.insert(
-        1,
-        AuthKey {
-            method: AuthMethod::Sha1,
-            secret: b"somesecret".to_vec(),
-        },
-    );
-    AuthKeys {
-        send_index: 1,
-        keys,
-    }
+    AuthKeys::single(AuthMethod::Sha1, b"somesecret")
 }
 
 fn with_value(value: &[u8]) -> Message {

@@ -1,8 +1,6 @@
 //! Known answers of spec §3.6 / Appendix B: crc check value, the classic text digests with each
 //! method, both netstring trailers, and the real 3.0.6 packet signed with `s3cr3tkey`.
 
-use std::collections::BTreeMap;
-
 use heartbeat::config::model::{AuthKey, AuthKeys, AuthMethod, MsgFmt};
 use heartbeat::wire::auth::sign;
 use heartbeat::wire::crc::crc32;
@@ -22,12 +20,7 @@ fn key(method: AuthMethod, secret: &[u8]) -> AuthKey {
 }
 
 fn keys(method: AuthMethod, secret: &[u8]) -> AuthKeys {
-    let mut keys = BTreeMap::new();
-    keys.insert(1, key(method, secret));
-    AuthKeys {
-        send_index: 1,
-        keys,
-    }
+    AuthKeys::single(method, secret)
 }
 
 fn alice_status() -> Message {

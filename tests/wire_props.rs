@@ -170,18 +170,7 @@ fn the_14_byte_killer_is_rejected() {
     // One unauthenticated datagram that aborts a real 3.0.6 (spec §1.4, §13 item 1).
     let killer = b"###\n3:abc,%%%\n";
     assert_eq!(killer.len(), 14);
-    let mut keys = BTreeMap::new();
-    keys.insert(
-        1,
-        AuthKey {
-            method: AuthMethod::Sha1,
-            secret: b"k".to_vec(),
-        },
-    );
-    let keys = AuthKeys {
-        send_index: 1,
-        keys,
-    };
+    let keys = AuthKeys::single(AuthMethod::Sha1, b"k");
     assert_eq!(decode_verified(killer, &keys), Err(DecodeError::NoAuth));
     assert_eq!(decode_unverified(killer), Err(DecodeError::BadField));
     let mut signed = killer.to_vec();
@@ -191,20 +180,7 @@ fn the_14_byte_killer_is_rejected() {
 
 #[test]
 fn size_limits() {
-    let keys = {
-        let mut k = BTreeMap::new();
-        k.insert(
-            1,
-            AuthKey {
-                method: AuthMethod::Crc,
-                secret: Vec::new(),
-            },
-        );
-        AuthKeys {
-            send_index: 1,
-            keys: k,
-        }
-    };
+    let keys = AuthKeys::single(AuthMethod::Crc, b"");
     let mut m = Message::new("big");
     m.push("v", vec![b'x'; 262_144]);
     assert!(encode(&m, &keys, MsgFmt::Classic).is_err());
@@ -226,20 +202,7 @@ fn size_limits() {
 
 #[test]
 fn encoder_refuses_what_peers_reject() {
-    let keys = {
-        let mut k = BTreeMap::new();
-        k.insert(
-            1,
-            AuthKey {
-                method: AuthMethod::Crc,
-                secret: Vec::new(),
-            },
-        );
-        AuthKeys {
-            send_index: 1,
-            keys: k,
-        }
-    };
+    let keys = AuthKeys::single(AuthMethod::Crc, b"");
     use heartbeat::wire::EncodeError::*;
     let cases: [(&str, &[u8], _); 6] = [
         ("x", b"", EmptyValue),

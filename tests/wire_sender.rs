@@ -1,8 +1,6 @@
 //! Sender stamping, numbering, history and retransmission answers (spec §2.1, §4.2, §4.5).
 
-use std::collections::BTreeMap;
-
-use heartbeat::config::model::{AuthKey, AuthKeys, AuthMethod, MsgFmt};
+use heartbeat::config::model::{AuthKeys, AuthMethod, MsgFmt};
 use heartbeat::wire::builders::{self, RscHold};
 use heartbeat::wire::decode_verified;
 use heartbeat::wire::sender::{AckOutcome, RexmitAnswer, Sender};
@@ -10,18 +8,7 @@ use heartbeat::wire::sender::{AckOutcome, RexmitAnswer, Sender};
 const UUID: [u8; 16] = [0x66; 16];
 
 fn keys() -> AuthKeys {
-    let mut keys = BTreeMap::new();
-    keys.insert(
-        1,
-        AuthKey {
-            method: AuthMethod::Sha1,
-            secret: b"somesecret".to_vec(),
-        },
-    );
-    AuthKeys {
-        send_index: 1,
-        keys,
-    }
+    AuthKeys::single(AuthMethod::Sha1, b"somesecret")
 }
 
 fn names(m: &heartbeat::wire::Message) -> Vec<&str> {

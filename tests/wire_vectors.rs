@@ -1,10 +1,9 @@
 //! The real Heartbeat 3.0.6 packets of ../shared/vectors: every one verifies with its authkeys,
 //! any one-byte change is rejected, and re-encoding reproduces the bytes exactly.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use heartbeat::config::model::{AuthKey, AuthKeys, AuthMethod, MsgFmt};
+use heartbeat::config::model::{AuthKeys, AuthMethod, MsgFmt};
 use heartbeat::wire::{DecodeError, decode_unverified, decode_verified, encode};
 
 fn vector_dir() -> PathBuf {
@@ -15,18 +14,7 @@ fn vector_dir() -> PathBuf {
 }
 
 fn keys() -> AuthKeys {
-    let mut keys = BTreeMap::new();
-    keys.insert(
-        1,
-        AuthKey {
-            method: AuthMethod::Sha1,
-            secret: b"somesecret".to_vec(),
-        },
-    );
-    AuthKeys {
-        send_index: 1,
-        keys,
-    }
+    AuthKeys::single(AuthMethod::Sha1, b"somesecret")
 }
 
 /// Every `.bin` listed in index.tsv, with its recorded length checked.

@@ -134,6 +134,19 @@ pub struct AuthKeys {
 }
 
 impl AuthKeys {
+    /// One key at index 1 that also signs: the shape of most real `authkeys` files
+    /// (`auth 1` / `1 sha1 secret`), and what tests and tools build by hand.
+    pub fn single(method: AuthMethod, secret: &[u8]) -> Self {
+        let key = AuthKey {
+            method,
+            secret: secret.to_vec(),
+        };
+        Self {
+            send_index: 1,
+            keys: [(1, key)].into_iter().collect(),
+        }
+    }
+
     /// The key we sign with.
     pub fn send_key(&self) -> Option<&AuthKey> {
         self.keys.get(&self.send_index)

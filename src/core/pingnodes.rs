@@ -1,6 +1,6 @@
 //! Ping nodes in the core (spec §8), delegating to [`crate::ping::agent::PingAgent`]:
 //! echo requests with every heartbeat, liveness with the original's log lines, our count in
-//! heartbeats (`pingcount`), the built-in ipfail acting through the standby protocol (§7), and
+//! heartbeats (`pingcount`, `pingage`), the built-in ipfail acting through the standby protocol (§7), and
 //! the split-brain guard on every takeover made while the peer is dead.
 
 use super::Core;
@@ -15,7 +15,7 @@ use crate::wire::Message;
 impl Core {
     /// One echo request per ping host; called with every heartbeat.
     pub(super) fn send_pings(&mut self) {
-        for host in self.ping.hosts() {
+        for host in self.ping.echo_round(self.now.mono) {
             self.outputs.push_back(Output::SendPing { host });
         }
     }
@@ -63,9 +63,9 @@ impl Core {
         self.ping_count_changed(before);
     }
 
-    /// Adds `pingcount` to an outgoing status message.
+    /// Adds `pingcount` and `pingage` to an outgoing status message.
     pub(super) fn ping_decorate_status(&self, status: &mut Message) {
-        self.ping.decorate_status(status);
+        self.ping.decorate_status(status, self.now.mono);
     }
 
     /// Any accepted peer message: `pingcount`, or the original ipfail's messages.

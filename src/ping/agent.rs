@@ -10,7 +10,9 @@ use crate::core::vocab::{NodeStatus, NodeType, NodeView, Severity};
 use crate::wire::Message;
 
 use super::exchange::{self, PeerNews};
-use super::policy::{Decision, Guard, GuardView, Ipfail, IpfailView, Move, guard};
+use super::policy::{
+    Decision, Guard, GuardView, Ipfail, IpfailView, Move, count_postdates_loss, guard,
+};
 use super::tracker::{Change, PingStatus, PingTracker, specs_from};
 
 /// One log line for the core to emit.
@@ -54,6 +56,12 @@ pub struct PingAgent {
     ipfail: Option<Ipfail>,
     /// The peer's last reported count (forgotten when it dies).
     theirs: Option<usize>,
+    /// Our time since which every ping node of that count has answered the peer (its
+    /// `pingage` subtracted from when we received it); `None` when it did not say.
+    theirs_answers_since: Option<Millis>,
+    /// After a stall of ours, reports read before this time may have waited in the socket:
+    /// their receive time says nothing, so their ages prove nothing.
+    ages_unreliable_until: Option<Millis>,
     /// A `you_are_dead` from the peer's ipfail: give everything up at this time.
     giveup_at: Option<Millis>,
     /// When ipfail wants to look again.
@@ -77,6 +85,8 @@ impl PingAgent {
                 .ipfail
                 .then(|| Ipfail::for_keepalive(ha.ipfail_holddown, ha.keepalive)),
             theirs: None,
+            theirs_answers_since: None,
+            ages_unreliable_until: None,
             giveup_at: None,
             ipfail_wake: None,
             announced: None,
@@ -124,9 +134,14 @@ impl PingAgent {
         self.tracker.configured() > 0
     }
 
-    /// Hosts to send an echo to with every heartbeat.
-    pub fn hosts(&self) -> Vec<String> {
-        self.tracker.hosts()
+    /// Hosts to send an echo to now (with every heartbeat); the sending is remembered, to know
+    /// when a loss began.
+    pub fn echo_round(&mut self, now: Millis) -> Vec<String> {
+        let hosts = self.tracker.hosts();
+        if !hosts.is_empty() {
+            self.tracker.on_sent(now);
+        }
+        hosts
     }
 
     /// Our count, once every ping node has answered or been declared dead.
@@ -182,9 +197,11 @@ impl PingAgent {
         }
     }
 
-    /// Our process was stalled: do not blame the ping nodes for our silence.
+    /// Our process was stalled: do not blame the ping nodes for our silence, and do not date
+    /// the peer's reports by when we read them until the backlog is surely read (a keepalive).
     pub fn forgive_stall(&mut self, now: Millis) {
         self.tracker.forgive_stall(now);
+        self.ages_unreliable_until = Some(now + self.keepalive);
     }
 
     /// The earliest time the core must call back (`on_tick`, `evaluate`).
@@ -217,10 +234,11 @@ impl PingAgent {
             .collect()
     }
 
-    /// Adds `pingcount` to an outgoing status message.
-    pub fn decorate_status(&self, status: &mut Message) {
+    /// Adds `pingcount` and `pingage` to an outgoing status message sent at `now`.
+    pub fn decorate_status(&self, status: &mut Message, now: Millis) {
         if self.configured() {
-            exchange::add_count(status, self.mine());
+            let age = self.tracker.stalest_answer_age(now);
+            exchange::add_count(status, self.mine(), age);
         }
     }
 
@@ -238,7 +256,13 @@ impl PingAgent {
     /// Reads ping news from an accepted peer message.
     pub fn on_peer_message(&mut self, msg: &Message, now: Millis) {
         match exchange::read(msg) {
-            Some(PeerNews::Count(n)) => self.theirs = Some(n),
+            Some(PeerNews::Count { reachable, age }) => {
+                self.theirs = Some(reachable);
+                // Each report replaces the last: a proof belongs to the count it came with.
+                let trusted = self.ages_unreliable_until.is_none_or(|until| now >= until);
+                self.theirs_answers_since =
+                    age.filter(|_| trusted).and_then(|a| now.checked_sub(a));
+            }
             Some(PeerNews::YouAreDead) if self.ipfail.is_some() => {
                 // The original ipfail gives up after 2 x keepalive.
                 self.giveup_at = Some(now + 2 * self.keepalive);
@@ -251,6 +275,7 @@ impl PingAgent {
     /// The peer was declared dead or restarted: its count is unknown again.
     pub fn on_peer_dead(&mut self) {
         self.theirs = None;
+        self.theirs_answers_since = None;
         self.giveup_at = None;
         // A new peer incarnation must learn our count again.
         self.announced = None;
@@ -281,6 +306,10 @@ impl PingAgent {
                     now,
                     mine: self.tracker.settled().then(|| self.tracker.reachable()),
                     theirs: self.theirs,
+                    theirs_postdates_loss: count_postdates_loss(
+                        self.theirs_answers_since,
+                        self.tracker.loss_began(),
+                    ),
                     we_hold_any: h.we_hold_any,
                     we_hold_foreign: h.we_hold_foreign,
                     peer_holds_any: h.peer_holds_any,
@@ -388,16 +417,18 @@ mod tests {
     fn status_carries_count_once_settled() {
         let mut a = PingAgent::new(&ha("ping 192.0.2.254 192.0.2.253\n"), 0);
         let mut s = builders::status("active", 1, true);
-        a.decorate_status(&mut s);
+        a.decorate_status(&mut s, 0);
         assert_eq!(s.get("pingcount"), None);
         a.on_reply("192.0.2.254", 5000);
         a.on_tick(10_001);
-        a.decorate_status(&mut s);
+        a.decorate_status(&mut s, 10_001);
         assert_eq!(s.get("pingcount"), Some("1"));
+        assert_eq!(s.get("pingage"), Some("5001"));
         let none = PingAgent::new(&ha(""), 0);
         let mut s = builders::status("active", 1, true);
-        none.decorate_status(&mut s);
+        none.decorate_status(&mut s, 0);
         assert_eq!(s.get("pingcount"), None);
+        assert_eq!(s.get("pingage"), None);
     }
 
     #[test]
@@ -413,6 +444,7 @@ mod tests {
 
     #[test]
     fn ipfail_hands_over_when_weaker() {
+        // No echo sent yet, so no loss time: only the fixed wait applies.
         let mut a = PingAgent::new(&ha("ping 192.0.2.254\nipfail on\n"), 0);
         a.on_tick(10_001); // our ping node is dead: we reach 0
         let mut s = builders::status("active", 1, true);
@@ -429,6 +461,97 @@ mod tests {
         // A standby seen on either side restarts the hold-down.
         a.note_move(20_000);
         assert_eq!(a.evaluate(25_000, true, HOLD_ALL).ipfail, None);
+    }
+
+    /// Alpha pings every second; its gateway answered last at 3002 (echo of 3000), so the loss
+    /// began with the echo of 4000 and is declared at 7003 (deadping 4 s).
+    fn lost_at_7003() -> PingAgent {
+        let mut a = PingAgent::new(&ha("ping 192.0.2.254\ndeadping 4\nipfail on\n"), 0);
+        for t in (0..=6000).step_by(1000) {
+            assert_eq!(a.echo_round(t), ["192.0.2.254"]);
+            if t <= 3000 {
+                a.on_reply("192.0.2.254", t + 2);
+            }
+        }
+        a.on_tick(7003);
+        assert_eq!(a.mine(), Some(0));
+        a
+    }
+
+    fn peer_status(count: &str, age: Option<&str>) -> Message {
+        let mut s = builders::status("active", 1, true);
+        s.push("pingcount", count);
+        if let Some(age) = age {
+            s.push("pingage", age);
+        }
+        s
+    }
+
+    #[test]
+    fn ipfail_hands_over_at_once_when_the_peers_count_postdates_our_loss() {
+        let mut a = lost_at_7003();
+        // Stalest answer 950 ms old at 7010: answered at 6060 > 4000 + margin.
+        a.on_peer_message(&peer_status("1", Some("950")), 7010);
+        let v = a.evaluate(7010, true, HOLD_ALL);
+        assert_eq!(v.ipfail, Some(Move::HandOver));
+        assert!(v.notes[0].text.contains("newer than our loss"), "{v:?}");
+    }
+
+    #[test]
+    fn ipfail_stale_or_missing_age_waits_the_fixed_delay() {
+        // Answered at 4040: not later than 4000 + the margin, as in a shared failure.
+        for age in [
+            Some("2970"),
+            None,
+            Some("-1"),
+            Some("garbage"),
+            Some("99999999999"),
+        ] {
+            let mut a = lost_at_7003();
+            a.on_peer_message(&peer_status("1", age), 7010);
+            assert_eq!(a.evaluate(7010, true, HOLD_ALL).ipfail, None, "{age:?}");
+            assert_eq!(a.deadline(), Some(7010 + 1100), "{age:?}");
+            assert_eq!(
+                a.evaluate(8110, true, HOLD_ALL).ipfail,
+                Some(Move::HandOver),
+                "{age:?}"
+            );
+        }
+        // An age larger than our clock reads proves nothing either.
+        let mut a = lost_at_7003();
+        a.on_peer_message(&peer_status("1", Some("8000")), 7010);
+        assert_eq!(a.evaluate(7010, true, HOLD_ALL).ipfail, None);
+    }
+
+    #[test]
+    fn ipfail_ignores_ages_read_just_after_a_stall_of_ours() {
+        let mut a = lost_at_7003();
+        // We were stalled until 7005: this report may have waited in the socket for long.
+        a.forgive_stall(7005);
+        a.on_peer_message(&peer_status("1", Some("100")), 7010);
+        assert_eq!(a.evaluate(7010, true, HOLD_ALL).ipfail, None);
+        // A keepalive later, reports are dated by their arrival again.
+        a.on_peer_message(&peer_status("1", Some("100")), 8005);
+        assert_eq!(
+            a.evaluate(8005, true, HOLD_ALL).ipfail,
+            Some(Move::HandOver)
+        );
+    }
+
+    #[test]
+    fn ipfail_proof_belongs_to_the_latest_report() {
+        let mut a = lost_at_7003();
+        a.on_peer_message(&peer_status("1", Some("100")), 7010);
+        // A later report without an age (e.g. the original ipfail's num_ping_nodes) replaces it.
+        let mut n = Message::new("num_ping_nodes");
+        n.push("num_ping", "1");
+        a.on_peer_message(&n, 7011);
+        assert_eq!(a.evaluate(7011, true, HOLD_ALL).ipfail, None);
+        // The peer's death forgets it.
+        a.on_peer_message(&peer_status("1", Some("100")), 7020);
+        a.on_peer_dead();
+        a.on_peer_message(&peer_status("1", None), 7030);
+        assert_eq!(a.evaluate(7030, true, HOLD_ALL).ipfail, None);
     }
 
     #[test]

@@ -3,10 +3,9 @@
 //!
 //! ipfail compares how many ping nodes each node reaches (`mine`, `theirs`, a group counting
 //! once) while both are alive:
-//! - fewer than the peer and holding resources: hand them all to the peer (`hb_standby all`)
-//!   once the difference has lasted `confirm` (a keepalive and a bit): when a shared upstream
-//!   fails, the two nodes notice up to one keepalive apart, and the slower one's count must
-//!   have arrived before anything moves;
+//! - fewer than the peer and holding resources: hand them all to the peer (`hb_standby all`),
+//!   as soon as the peer's count is proven newer than our loss (see below), or else once the
+//!   difference has lasted `confirm` (a keepalive and [`CONFIRM_MARGIN`]);
 //! - more than the peer and the peer holds resources: take them (`hb_takeover all`), but only
 //!   after `take_grace` (longer than `confirm`), so that normally the weaker node moves first
 //!   and the two never start the standby protocol against each other; the grace also covers a
@@ -16,6 +15,47 @@
 //! - after any move, nothing for `holddown`, so an upstream that flaps cannot bounce the
 //!   resources back and forth faster than that.
 //!
+//! ## Why a hand-over waits, and when it need not
+//!
+//! When an upstream both nodes share fails, each notices `deadping` after its own last answer,
+//! so one may notice up to a keepalive before the other. Meanwhile the slower node still reports
+//! the old, higher count, and moving the resources to it would only move them to a node about to
+//! lose too. Without more information the weaker node therefore waits `confirm` (a keepalive
+//! plus [`CONFIRM_MARGIN`]): by then the other's count has dropped too if the failure is shared.
+//!
+//! The peer tells more: with its count, the age `a` of the stalest answer among the ping nodes it
+//! counts (`pingage`). A heartbeat received at our time `R` thus says every counted node
+//! answered the peer at or after `R - a` (transit only makes `R` later than the sending). We
+//! know `S`, when we sent the first echo that went unanswered (the latest such time over our
+//! dead nodes): the failure happened before that echo's round trip ended. If
+//! `R - a > S + PROOF_MARGIN`, the peer's answers crossed the network after our loss, so the
+//! element we lost still carried the peer's traffic: the failure is ours alone, and we hand over
+//! at once. [`PROOF_MARGIN`] covers what would make `R - a` look later than the truth or the
+//! failure later than `S`: the heartbeat's transit, one echo round trip each side, and the time
+//! a busy event loop takes to read a packet it has received (all well under a millisecond on a
+//! LAN, tens of ms on a loaded machine). In a shared failure the peer's last answer came before
+//! our first unanswered echo's round trip ended, so `R - a` stays below `S + PROOF_MARGIN` and
+//! only the fixed wait applies, as before. Two separate failures further apart than the margin
+//! (our uplink, then the peer's) look like ours alone: the resources go to the peer, and stay
+//! there once its count drops too (equal counts move nothing; `auto_failback on` returns them
+//! after the hold-down).
+//!
+//! How fast the proof comes, with pings every keepalive `K` (they leave with each heartbeat) and
+//! `deadping ≥ 2K + PROOF_MARGIN`: our last answer came at `L`, our first unanswered echo left
+//! at `S ≈ L + K`, we declare the loss at `D = L + deadping`. The peer's heartbeats leave every
+//! `K`, each with an age of about `K` (its own echo leaves just after the heartbeat and is
+//! answered before the next one), so the heartbeat sent at `t` gives `R - a ≈ t - K`. The proof
+//! needs `t > S + K + PROOF_MARGIN ≈ L + 2K + PROOF_MARGIN`, and one of the peer's heartbeats
+//! leaves within `K` after that: by `L + 3K + PROOF_MARGIN ≤ D + K`. The hand-over thus starts at
+//! most one keepalive after our detection, and since `L` precedes the cut, the resources move
+//! within `deadping + K + transit + script time` of it. With a shorter `deadping`, a peer that
+//! sends no age (Heartbeat 3.0.6 and its ipfail, older versions) or stale ages, the fixed wait
+//! still bounds the hand-over at `deadping + K + CONFIRM_MARGIN + scripts`.
+//!
+//! The stronger node's `take_grace` (three keepalives and 500 ms after it sees our lower count)
+//! is unchanged: our count goes out the moment we detect the loss, and our hand-over starts at
+//! most `K + CONFIRM_MARGIN` later, early proof or not, so the weaker node still moves first.
+//!
 //! The guard: when the peer is dead, a node that reaches none of its configured ping nodes is
 //! cut off from everyone. Such a node must not take over (the peer may well be alive and
 //! serving), and if it holds resources it releases them (it serves nobody anyway). As soon as one
@@ -24,10 +64,28 @@
 
 use crate::config::model::Millis;
 
-/// Beyond one keepalive, what a hand-over waits for the peer's count: the two nodes notice a
-/// shared failure less than a keepalive apart and each says so at once (a heartbeat on every
-/// count change), so this only covers transit and processing.
+/// Beyond one keepalive, what a hand-over without proof waits for the peer's count: the two
+/// nodes notice a shared failure less than a keepalive apart and each says so at once (a
+/// heartbeat on every count change), so this only covers transit and processing.
 pub const CONFIRM_MARGIN: Millis = 100;
+
+/// How much later than our first unanswered echo the peer's stalest counted answer must be to
+/// prove its count newer than our loss: heartbeat transit + an echo round trip on each side +
+/// event-loop latency on a loaded machine (see the module documentation). Small against a
+/// keepalive, so it rarely delays the proof by a heartbeat.
+pub const PROOF_MARGIN: Millis = 50;
+
+/// True when the peer's count, whose stalest answer dates from `peer_answers_since` (our
+/// clock), is proven newer than our loss, which began with the echo sent at `loss_began`.
+pub fn count_postdates_loss(
+    peer_answers_since: Option<Millis>,
+    loss_began: Option<Millis>,
+) -> bool {
+    match (peer_answers_since, loss_began) {
+        (Some(answers), Some(loss)) => answers > loss.saturating_add(PROOF_MARGIN),
+        _ => false,
+    }
+}
 
 /// What ipfail sees at one instant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,6 +95,9 @@ pub struct IpfailView {
     pub mine: Option<usize>,
     /// Ping nodes the live peer reports; `None` if the peer is dead or has not told us.
     pub theirs: Option<usize>,
+    /// The peer's count is proven newer than our loss ([`count_postdates_loss`]): a hand-over
+    /// need not wait `confirm`.
+    pub theirs_postdates_loss: bool,
     /// We hold at least one resource group.
     pub we_hold_any: bool,
     /// We hold at least one group whose preferred owner is the peer.
@@ -96,8 +157,8 @@ impl Ipfail {
         }
     }
 
-    /// The delays for a keepalive: confirm after one keepalive plus 100 ms (the counts of both
-    /// nodes have crossed by then), take over after three keepalives plus 500 ms.
+    /// The delays for a keepalive: confirm after one keepalive plus [`CONFIRM_MARGIN`] (the
+    /// counts of both nodes have crossed by then), take over after three keepalives plus 500 ms.
     pub fn for_keepalive(holddown: Millis, keepalive: Millis) -> Self {
         Self::new(holddown, keepalive + CONFIRM_MARGIN, 3 * keepalive + 500)
     }
@@ -161,6 +222,7 @@ impl Ipfail {
         }
         let since = self.wanted_since.map_or(v.now, |(_, t)| t);
         let (grace, waiting) = match action {
+            Move::HandOver if v.theirs_postdates_loss => (0, ""),
             Move::HandOver => (self.confirm, "making sure the difference lasts"),
             Move::TakeOver => (self.take_grace, "giving the peer time to hand over"),
             Move::ReturnForeign => (0, ""),
@@ -173,6 +235,9 @@ impl Ipfail {
         }
         self.note_move(v.now);
         let why = match action {
+            Move::HandOver if v.theirs_postdates_loss => format!(
+                "ipfail: {counts} (its count is newer than our loss): giving our resources to the peer"
+            ),
             Move::HandOver => format!("ipfail: {counts}: giving our resources to the peer"),
             Move::TakeOver => format!("ipfail: {counts}: taking the resources over"),
             Move::ReturnForeign => {
@@ -245,6 +310,7 @@ mod tests {
             now,
             mine: Some(mine),
             theirs: Some(theirs),
+            theirs_postdates_loss: false,
             we_hold_any: true,
             we_hold_foreign: false,
             peer_holds_any: true,
@@ -284,6 +350,67 @@ mod tests {
         assert_eq!(ip.decide(view(2100, 0, 0)), Decision::Stay);
         assert_eq!(ip.decide(view(5000, 0, 0)), Decision::Stay);
         assert_eq!(ip.last_move(), None);
+    }
+
+    #[test]
+    fn proven_newer_count_hands_over_at_once() {
+        let mut ip = Ipfail::new(HOLD, CONFIRM, GRACE);
+        // Unproven first: wait.
+        assert!(matches!(ip.decide(view(1000, 0, 1)), Decision::Wait { .. }));
+        // The proof arrives before the confirmation delay ends.
+        let proven = IpfailView {
+            theirs_postdates_loss: true,
+            ..view(1600, 0, 1)
+        };
+        match ip.decide(proven) {
+            Decision::Act { action, why } => {
+                assert_eq!(action, Move::HandOver);
+                assert!(why.contains("newer than our loss"), "{why}");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(ip.last_move(), Some(1600));
+    }
+
+    #[test]
+    fn proof_does_not_skip_holddown_or_settling() {
+        let mut ip = Ipfail::new(HOLD, CONFIRM, GRACE);
+        ip.note_move(0);
+        let proven = IpfailView {
+            theirs_postdates_loss: true,
+            ..view(1000, 0, 1)
+        };
+        assert!(matches!(ip.decide(proven), Decision::Wait { .. }));
+        let unsettled = IpfailView {
+            stable: false,
+            now: HOLD + 1,
+            ..proven
+        };
+        assert!(matches!(ip.decide(unsettled), Decision::Wait { .. }));
+        assert_eq!(
+            acted(&ip.decide(IpfailView {
+                now: HOLD + 2,
+                ..proven
+            })),
+            Some(Move::HandOver)
+        );
+        // A proof never makes the stronger node take over sooner.
+        let mut ip = Ipfail::new(HOLD, CONFIRM, GRACE);
+        let stronger = IpfailView {
+            theirs_postdates_loss: true,
+            ..view(1000, 2, 1)
+        };
+        assert!(matches!(ip.decide(stronger), Decision::Wait { .. }));
+    }
+
+    #[test]
+    fn proof_needs_answers_later_than_the_loss_by_the_margin() {
+        assert!(!count_postdates_loss(None, Some(1000)));
+        assert!(!count_postdates_loss(Some(5000), None));
+        assert!(!count_postdates_loss(Some(1000 + PROOF_MARGIN), Some(1000)));
+        assert!(count_postdates_loss(Some(1001 + PROOF_MARGIN), Some(1000)));
+        assert!(!count_postdates_loss(Some(900), Some(1000)));
+        assert!(!count_postdates_loss(Some(Millis::MAX), Some(Millis::MAX)));
     }
 
     #[test]
@@ -456,6 +583,7 @@ mod tests {
                 now,
                 mine: Some(mine),
                 theirs: Some(1),
+                theirs_postdates_loss: false,
                 we_hold_any: a_holds,
                 // A is the preferred owner of everything: after a hand-over A holds nothing
                 // foreign, and the peer holds A's groups.
@@ -498,6 +626,7 @@ mod tests {
                 now,
                 mine: Some(mine),
                 theirs: Some(theirs),
+                theirs_postdates_loss: false,
                 we_hold_any: a_holds,
                 we_hold_foreign: false,
                 peer_holds_any: !a_holds,

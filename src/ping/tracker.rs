@@ -3,6 +3,10 @@
 //! A ping node is `ping` while it answers and `dead` once `deadping` has passed without an
 //! answer; a ping group is one pseudo-node that is `ping` while any member answers. Until its
 //! first answer (or its first death) a node is `init`, like a cluster node never heard from.
+//!
+//! It also keeps the two times ipfail's early hand-over compares (see [`super::policy`]): when
+//! each node's answers stopped (our first echo sent after its last answer) and how old the
+//! stalest answer among the nodes we count is.
 
 use std::collections::BTreeSet;
 
@@ -61,6 +65,21 @@ struct Entry {
     spec: PingNodeSpec,
     status: PingStatus,
     last_reply: Option<Millis>,
+    /// When the first echo after the last answer (or since start) was sent: if no answer
+    /// follows, the path failed before this echo's round trip ended.
+    first_unanswered: Option<Millis>,
+    /// End of a stall of ours: the deadline counts from here, but `last_reply` stays the real
+    /// last answer (its age goes to the peer).
+    forgiven_at: Option<Millis>,
+}
+
+impl Entry {
+    /// What the `deadping` deadline counts from.
+    fn heard(&self, started: Millis) -> Millis {
+        self.last_reply
+            .unwrap_or(started)
+            .max(self.forgiven_at.unwrap_or(0))
+    }
 }
 
 /// Tracks every ping node of the configuration.
@@ -83,6 +102,8 @@ impl PingTracker {
                     spec,
                     status: PingStatus::Init,
                     last_reply: None,
+                    first_unanswered: None,
+                    forgiven_at: None,
                 })
                 .collect(),
         }
@@ -107,6 +128,13 @@ impl PingTracker {
             .map(|e| e.spec.name.as_str())
     }
 
+    /// An echo request went to every host at `now` (they are always sent together).
+    pub fn on_sent(&mut self, now: Millis) {
+        for e in &mut self.entries {
+            e.first_unanswered.get_or_insert(now);
+        }
+    }
+
     /// An echo reply from `host` (already matched and authenticated) arrived at `now`.
     pub fn on_reply(&mut self, host: &str, now: Millis) -> Vec<Change> {
         let mut changes = Vec::new();
@@ -116,6 +144,7 @@ impl PingTracker {
             .filter(|e| e.spec.hosts.iter().any(|h| h == host))
         {
             let previous = e.last_reply.replace(now);
+            e.first_unanswered = None;
             if e.status != PingStatus::Ping {
                 changes.push(Change {
                     node: e.spec.name.clone(),
@@ -133,7 +162,7 @@ impl PingTracker {
     pub fn on_tick(&mut self, now: Millis) -> Vec<Change> {
         let mut changes = Vec::new();
         for e in &mut self.entries {
-            let heard = e.last_reply.unwrap_or(self.started);
+            let heard = e.heard(self.started);
             if e.status != PingStatus::Dead && now.saturating_sub(heard) > self.deadping {
                 changes.push(Change {
                     node: e.spec.name.clone(),
@@ -148,13 +177,39 @@ impl PingTracker {
     }
 
     /// Our process was stalled until `now`: the silence was ours, not the ping nodes'. Nodes
-    /// that were answering get a fresh deadline instead of being declared dead.
+    /// that were answering get a fresh deadline instead of being declared dead; their answers
+    /// do not look any fresher for it, and a loss, if one follows, begins with the next echo.
     pub fn forgive_stall(&mut self, now: Millis) {
         for e in &mut self.entries {
             if e.status == PingStatus::Ping {
-                e.last_reply = Some(now);
+                e.forgiven_at = Some(now);
+                e.first_unanswered = None;
             }
         }
+    }
+
+    /// When our loss began: for every dead node, the first echo it left unanswered; the latest
+    /// of these. `None` when no node is dead or a dead one was never sent an echo (no proof of
+    /// when it failed).
+    pub fn loss_began(&self) -> Option<Millis> {
+        let dead = self.entries.iter().filter(|e| e.status == PingStatus::Dead);
+        let mut latest = None;
+        for e in dead {
+            let sent = e.first_unanswered?;
+            latest = Some(latest.map_or(sent, |l: Millis| l.max(sent)));
+        }
+        latest
+    }
+
+    /// The age at `now` of the stalest answer among the nodes counted as reachable (a group's
+    /// answer is its freshest member's); `None` when none is reachable.
+    pub fn stalest_answer_age(&self, now: Millis) -> Option<Millis> {
+        self.entries
+            .iter()
+            .filter(|e| e.status == PingStatus::Ping)
+            .filter_map(|e| e.last_reply)
+            .min()
+            .map(|oldest| now.saturating_sub(oldest))
     }
 
     /// The earliest time at which `on_tick` may declare a node dead.
@@ -162,7 +217,7 @@ impl PingTracker {
         self.entries
             .iter()
             .filter(|e| e.status != PingStatus::Dead)
-            .map(|e| e.last_reply.unwrap_or(self.started) + self.deadping + 1)
+            .map(|e| e.heard(self.started) + self.deadping + 1)
             .min()
     }
 
@@ -374,6 +429,60 @@ mod tests {
         assert_eq!(t.status("192.0.2.254"), Some(PingStatus::Ping));
         // The group never answered: the stall does not make it look alive.
         assert_eq!(t.status("uplinks"), Some(PingStatus::Dead));
+        // Nor does it make the answer we had look fresh to the peer.
+        assert_eq!(t.stalest_answer_age(20_500), Some(18_500));
+        assert_eq!(t.next_deadline(), Some(20_000 + DEADPING + 1));
+    }
+
+    #[test]
+    fn loss_began_is_the_first_echo_after_the_last_answer() {
+        let mut t = tracker();
+        t.on_sent(1000);
+        t.on_reply("192.0.2.254", 1002);
+        t.on_reply("198.51.100.2", 1003);
+        t.on_sent(2000);
+        t.on_reply("192.0.2.254", 2002);
+        // The group stops answering after its 1003 reply; the single one after 2002.
+        t.on_sent(3000);
+        t.on_sent(4000);
+        assert_eq!(t.loss_began(), None, "nothing dead yet");
+        t.on_tick(1003 + DEADPING + 1);
+        assert_eq!(t.status("uplinks"), Some(PingStatus::Dead));
+        assert_eq!(t.loss_began(), Some(2000));
+        t.on_tick(2002 + DEADPING + 1);
+        assert_eq!(t.loss_began(), Some(3000), "the latest loss of the two");
+        // An answer again: that node's loss is over.
+        t.on_reply("192.0.2.254", 9000);
+        assert_eq!(t.loss_began(), Some(2000));
+    }
+
+    #[test]
+    fn loss_without_any_echo_sent_proves_nothing() {
+        let mut t = tracker();
+        t.on_tick(1000 + DEADPING + 1);
+        assert!(t.all_dead());
+        assert_eq!(t.loss_began(), None);
+    }
+
+    #[test]
+    fn stalest_answer_age_over_reachable_nodes_only() {
+        let mut t = tracker();
+        assert_eq!(t.stalest_answer_age(5000), None);
+        t.on_reply("192.0.2.254", 2000);
+        assert_eq!(t.stalest_answer_age(2500), Some(500));
+        // A group's age is its freshest member's.
+        t.on_reply("198.51.100.1", 1500);
+        t.on_reply("198.51.100.2", 2400);
+        assert_eq!(t.stalest_answer_age(2500), Some(500));
+        t.on_reply("192.0.2.254", 2450);
+        assert_eq!(t.stalest_answer_age(2500), Some(100));
+        // A dead node no longer counts.
+        t.on_reply("198.51.100.1", 7000);
+        t.on_tick(2450 + DEADPING + 1);
+        assert_eq!(t.status("192.0.2.254"), Some(PingStatus::Dead));
+        assert_eq!(t.stalest_answer_age(7100), Some(100));
+        // Clock never makes an age negative.
+        assert_eq!(t.stalest_answer_age(0), Some(0));
     }
 
     #[test]

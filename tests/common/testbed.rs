@@ -97,8 +97,8 @@ impl Kind {
     }
 }
 
-/// Cluster timers. keepalived uses `keepalive` as its advert interval (its dead time is
-/// 3 adverts plus skew, it cannot be set).
+/// Cluster timers. keepalived uses `keepalive` as its advert interval unless
+/// [`BedOptions::keepalived_advert_cs`] says otherwise (its dead time is 3 adverts plus skew).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Timers {
     pub keepalive_ms: u64,
@@ -144,6 +144,9 @@ pub struct BedOptions {
     pub resource_dir: PathBuf,
     /// Lines appended to both nodes' ha.cf (e.g. `ping 192.0.2.254`).
     pub extra_ha_cf: String,
+    /// keepalived's `advert_int` in centiseconds; None = the keepalive
+    /// ([`config::keepalived_advert_cs`]).
+    pub keepalived_advert_cs: Option<u64>,
 }
 
 impl BedOptions {
@@ -156,6 +159,7 @@ impl BedOptions {
             bin_dir: bin_dir.to_path_buf(),
             resource_dir: Path::new(env!("CARGO_MANIFEST_DIR")).join("resource.d"),
             extra_ha_cf: String::new(),
+            keepalived_advert_cs: None,
         }
     }
 }
@@ -179,7 +183,7 @@ pub fn suite_bed(bin_dir: &Path, auto_failback: bool, test: &str) -> Option<Test
     let mut opts = BedOptions::new(kind, bin_dir);
     opts.auto_failback = auto_failback;
     let mut missing = kind.missing(bin_dir);
-    for tool in ["nft", "unshare", "/usr/bin/python3"] {
+    for tool in ["nft", "unshare", config::HTTPD_BIN] {
         if missing.is_none() && !run(&format!("command -v {tool}")).status.success() {
             missing = Some(format!("{tool} not installed"));
         }
@@ -654,6 +658,12 @@ impl Testbed {
                 return Err(why);
             }
         }
+        if !Path::new(config::HTTPD_BIN).exists() {
+            return Err(format!(
+                "{} not found (the httpd resource): apt-get install busybox",
+                config::HTTPD_BIN
+            ));
+        }
         let dir = std::env::temp_dir().join(unique("hbtb"));
         fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
         // Guards first: if anything below fails, whatever exists is removed on return.
@@ -950,10 +960,13 @@ fn write_node_files(node: &Node, opts: &BedOptions) -> Result<(), String> {
         fs::set_permissions(&keys, fs::Permissions::from_mode(0o600)).map_err(io)?;
         fs::write(d.join("ha.d/haresources"), config::haresources()).map_err(io)?;
     } else {
-        let priority = if node.idx == 0 { 150 } else { 100 };
+        let priority = config::KEEPALIVED_PRIORITY[node.idx];
+        let advert_cs = opts
+            .keepalived_advert_cs
+            .unwrap_or_else(|| config::keepalived_advert_cs(&opts.timers));
         fs::write(
             d.join("keepalived.conf"),
-            config::keepalived_conf(d, node.name, priority, &opts.timers, opts.auto_failback),
+            config::keepalived_conf(d, node.name, priority, advert_cs, opts.auto_failback),
         )
         .map_err(io)?;
         fs::write(d.join("standby"), "0\n").map_err(io)?;

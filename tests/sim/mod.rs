@@ -335,6 +335,11 @@ pub struct Sim {
     /// When set, every datagram a node transmits is recorded here as (sender, bytes): an
     /// attacker's capture, for replay tests.
     pub tap: Option<Vec<(usize, Vec<u8>)>>,
+    /// Rewrites every message node `i` transmits (then signed again), to play a peer that
+    /// words its messages differently (e.g. an older version without some field).
+    pub rewrite_tx: Option<fn(usize, &mut heartbeat::wire::Message)>,
+    /// When node `i` last sent echo requests.
+    pub last_ping_sent: [Option<Millis>; 2],
 }
 
 impl Sim {
@@ -362,6 +367,8 @@ impl Sim {
             ping_replies: Vec::new(),
             config_hook: None,
             tap: None,
+            rewrite_tx: None,
+            last_ping_sent: [None; 2],
         }
     }
 
@@ -493,6 +500,10 @@ impl Sim {
         match out {
             Output::Transmit { medium, bytes } => {
                 self.nodes[i].last_tx = Some(now);
+                let bytes = match self.rewrite_tx {
+                    Some(rewrite) => self.rewritten(i, rewrite, bytes),
+                    None => bytes,
+                };
                 if let Some(tap) = self.tap.as_mut() {
                     tap.push((i, bytes.clone()));
                 }
@@ -505,6 +516,7 @@ impl Sim {
                 }
             }
             Output::SendPing { host } => {
+                self.last_ping_sent[i] = Some(now);
                 if self.ping_reach[i].contains(&host) {
                     self.ping_replies.push((now + 2, i, host));
                 }
@@ -530,6 +542,22 @@ impl Sim {
                 self.nodes[i].scripts.clear();
             }
         }
+    }
+
+    /// `bytes` decoded, rewritten and signed again with node `i`'s keys (unchanged if that
+    /// fails).
+    fn rewritten(
+        &self,
+        i: usize,
+        rewrite: fn(usize, &mut heartbeat::wire::Message),
+        bytes: Vec<u8>,
+    ) -> Vec<u8> {
+        let keys = config(&self.params, i).keys;
+        let Ok(mut msg) = heartbeat::wire::decode_verified(&bytes, &keys) else {
+            return bytes;
+        };
+        rewrite(i, &mut msg);
+        heartbeat::wire::encode(&msg, &keys, MsgFmt::Classic).unwrap_or(bytes)
     }
 
     fn send(&mut self, from: usize, m: usize, bytes: &[u8]) {

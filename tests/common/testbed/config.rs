@@ -39,34 +39,94 @@ pub fn haresources() -> String {
     format!("nodea {VIP_SPEC} httpd\n")
 }
 
-/// The `httpd` resource: a Python HTTP server whose page names the node. Python's server is one
-/// process with no configuration and starts in well under 100 ms, so service times measure the
-/// cluster, not Apache's start-up; it listens on all addresses of the node, which avoids a race
-/// with the VIP being configured by a concurrent notify script (keepalived).
+/// The program behind the `httpd` resource (Debian's `busybox`, its `httpd` applet).
+pub const HTTPD_BIN: &str = "/bin/busybox";
+
+/// The `httpd` resource: busybox's HTTP server, whose page names the node. It is one small
+/// process with no configuration that listens within a few milliseconds, so service times
+/// measure the cluster manager, not a web server's start-up (Python's `http.server` needed
+/// ~100-200 ms of interpreter start, Apache more). `start` returns once port 80 is listening
+/// (LSB: the service is up when start returns); `stop` ends the server's process group and waits.
+/// It listens on all addresses of the node, which avoids a race with the VIP being configured by
+/// a concurrent notify script (keepalived). The polls use shell built-ins only: a fork costs
+/// milliseconds on a loaded machine.
 pub fn httpd_script(node_dir: &Path, node: &str) -> String {
     let d = node_dir.display();
     format!(
         r#"#!/bin/sh
-# httpd resource of the test bed (LSB-style start/stop/status).
+# httpd resource of the test bed (LSB-style start/stop/status): busybox httpd.
 PIDF={d}/httpd.pid
 DOC={d}/www
-running() {{ [ -f "$PIDF" ] && kill -0 "$(cat "$PIDF")" 2>/dev/null; }}
+alive() {{ [ -n "$1" ] && [ -r "/proc/$1/stat" ] && read -r _ _ st _ < "/proc/$1/stat" && [ "$st" != Z ]; }}
+running() {{ [ -f "$PIDF" ] && read -r p < "$PIDF" && alive "$p"; }}
+listening() {{
+  while read -r _ local _ st _; do
+    [ "$local" = 00000000:0050 ] && [ "$st" = 0A ] && return 0
+  done < /proc/net/tcp
+  return 1
+}}
 case "$1" in
 start)
   running && exit 0
-  mkdir -p "$DOC"; echo "served by {node}" > "$DOC/index.html"
-  setsid /usr/bin/python3 -I -m http.server --bind 0.0.0.0 --directory "$DOC" 80 \
+  [ -d "$DOC" ] || mkdir -p "$DOC"
+  echo "served by {node}" > "$DOC/index.html"
+  : > {d}/httpd.conf
+  setsid {bin} httpd -f -p 0.0.0.0:80 -h "$DOC" -c {d}/httpd.conf \
     >/dev/null 2>&1 </dev/null &
-  echo $! > "$PIDF"; exit 0;;
+  pid=$!; echo "$pid" > "$PIDF"
+  i=0
+  while [ "$i" -lt 1000 ]; do
+    listening && exit 0
+    alive "$pid" || break
+    sleep 0.002; i=$((i + 1))
+  done
+  echo "httpd: not listening on port 80" >&2; exit 1;;
 stop)
-  running && kill "$(cat "$PIDF")" 2>/dev/null
+  if running; then
+    read -r pid < "$PIDF"
+    kill -TERM "-$pid" 2>/dev/null || kill "$pid" 2>/dev/null
+    i=0
+    while alive "$pid" && [ "$i" -lt 200 ]; do sleep 0.01; i=$((i + 1)); done
+    alive "$pid" && kill -KILL "-$pid" 2>/dev/null
+  fi
   rm -f "$PIDF"; exit 0;;
 status)
   if running; then echo running; else echo stopped; fi; exit 0;;
 *) echo "usage: $0 start|stop|status"; exit 1;;
 esac
-"#
+"#,
+        bin = HTTPD_BIN
     )
+}
+
+/// keepalived priorities of node A and node B: A preempts (like `auto_failback on`).
+pub const KEEPALIVED_PRIORITY: [u32; 2] = [150, 100];
+
+/// keepalived's default advert interval for the timers: the keepalive, in centiseconds (the
+/// resolution of VRRPv3's advert field).
+pub fn keepalived_advert_cs(timers: &Timers) -> u64 {
+    (timers.keepalive_ms / 10).max(1)
+}
+
+/// The backup's master-down interval in µs, computed as keepalived 2.2 does for VRRPv3:
+/// 3 × advert + skew, skew = (256 − priority) × advert / 256 (integer arithmetic, in µs).
+pub fn keepalived_dead_us(advert_cs: u64, priority: u32) -> u64 {
+    let skew = (256 - u64::from(priority.min(255))) * advert_cs * 625 / 16;
+    3 * advert_cs * 10_000 + skew
+}
+
+/// The advert interval (centiseconds, 0.01 s to 40.95 s) whose master-down interval at
+/// `priority` is nearest to `dead_ms`: keepalived at the same dead time as a Heartbeat.
+pub fn keepalived_advert_cs_for_dead(dead_ms: u64, priority: u32) -> u64 {
+    let target = dead_ms * 1000;
+    (1..=4095)
+        .min_by_key(|&cs| keepalived_dead_us(cs, priority).abs_diff(target))
+        .unwrap_or(1)
+}
+
+/// `advert_int` as keepalived.conf writes it: seconds with two decimals.
+pub fn advert_text(advert_cs: u64) -> String {
+    format!("{}.{:02}", advert_cs / 100, advert_cs % 100)
 }
 
 /// keepalived.conf: VRRPv3 over the dedicated link, the VIP on the public side, notify scripts
@@ -75,11 +135,11 @@ pub fn keepalived_conf(
     node_dir: &Path,
     node: &str,
     priority: u32,
-    timers: &Timers,
+    advert_cs: u64,
     auto_failback: bool,
 ) -> String {
     let d = node_dir.display();
-    let advert = timers.keepalive_ms as f64 / 1000.0;
+    let advert = advert_text(advert_cs);
     let preempt = if auto_failback { "" } else { "  nopreempt\n" };
     format!(
         r#"global_defs {{
@@ -118,4 +178,25 @@ vrrp_instance VI_1 {{
 /// True when the kind's daemon is a Heartbeat (ha.cf) daemon.
 pub fn uses_ha_cf(kind: Kind) -> bool {
     matches!(kind, Kind::Ours | Kind::Heartbeat)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keepalived_dead_interval_follows_vrrpv3() {
+        // advert 1 s, backup priority 100: 3 s + 156/256 s.
+        assert_eq!(keepalived_dead_us(100, 100), 3_609_375);
+        assert_eq!(keepalived_dead_us(10, 100), 360_937);
+    }
+
+    #[test]
+    fn advert_matched_to_a_deadtime_is_the_nearest_centisecond() {
+        assert_eq!(keepalived_advert_cs_for_dead(5000, 100), 139);
+        assert_eq!(keepalived_advert_cs_for_dead(300, 100), 8);
+        assert_eq!(advert_text(139), "1.39");
+        assert_eq!(advert_text(8), "0.08");
+        assert_eq!(advert_text(100), "1.00");
+    }
 }
