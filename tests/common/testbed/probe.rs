@@ -66,6 +66,9 @@ pub fn http_get_here(addr: Ipv4Addr, timeout: Duration) -> Option<(u16, String)>
 }
 
 /// Samples the presence of an address in a namespace every `step`, recording each change.
+/// A removal is dated at the last sample that still saw the address: only sampled presence is
+/// certain, and dating it at the first absent sample would invent an overlap whenever a graceful
+/// move (remove here, add there) takes less than one step.
 pub struct AddrWatch {
     stop: Arc<AtomicBool>,
     handle: Option<JoinHandle<Vec<(Instant, bool)>>>,
@@ -84,11 +87,21 @@ impl AddrWatch {
             }
             let start = Instant::now();
             let mut last = None;
+            let mut last_seen = start;
             while !flag.load(Ordering::Relaxed) && start.elapsed() < limit {
                 let now_has = has_addr_here(addr);
+                let at = Instant::now();
                 if last != Some(now_has) {
-                    changes.push((Instant::now(), now_has));
+                    let dated = if now_has || last.is_none() {
+                        at
+                    } else {
+                        last_seen
+                    };
+                    changes.push((dated, now_has));
                     last = Some(now_has);
+                }
+                if now_has {
+                    last_seen = at;
                 }
                 std::thread::sleep(step);
             }
