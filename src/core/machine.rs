@@ -340,13 +340,7 @@ impl Core {
         medium: usize,
         log: impl FnOnce(&str) -> Option<(Severity, String)>,
     ) {
-        let link = self
-            .config
-            .ha
-            .media
-            .get(medium)
-            .map(|m| m.link_name())
-            .unwrap_or("-");
+        let link = link_name(&self.config, medium);
         let permit = self.drops.record(kind, link, self.now.mono);
         let line = if permit.allowed() { log(link) } else { None };
         if let Some((severity, text)) = line {
@@ -359,13 +353,7 @@ impl Core {
         if dropped == 0 {
             return;
         }
-        let link = self
-            .config
-            .ha
-            .media
-            .get(medium)
-            .map(|m| m.link_name())
-            .unwrap_or("-");
+        let link = link_name(&self.config, medium);
         let kind = crate::guard::drops::kinds::KERNEL_OVERFLOW;
         let permit = self.drops.record_many(kind, link, dropped, self.now.mono);
         if permit.allowed() {
@@ -403,4 +391,14 @@ impl Core {
 fn ttl(config: &Config) -> u32 {
     let nodes = config.ha.nodes.len() + config.ha.ping_nodes.len() + config.ha.ping_groups.len();
     u32::from(config.ha.hopfudge) + u32::try_from(nodes).unwrap_or(u32::MAX - 255)
+}
+
+/// The link name of `medium` as logs and `cl_status drops` show it ("-" if out of range).
+fn link_name(config: &Config, medium: usize) -> &str {
+    config
+        .ha
+        .media
+        .get(medium)
+        .map(|m| m.link_name())
+        .unwrap_or("-")
 }
