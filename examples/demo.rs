@@ -137,7 +137,11 @@ fn run(kind: Kind) -> Result<(), String> {
     );
     let needles = match kind {
         Kind::Keepalived => vec!["Entering MASTER STATE".to_string()],
-        _ => vec!["node nodea: is dead".to_string()],
+        // Ours: the crash guard's shutdown notice in A's name; else B's deadtime.
+        _ => vec![
+            "node nodea: is dead".to_string(),
+            "Received shutdown notice from 'nodea'".to_string(),
+        ],
     };
     let flimit = Duration::from_millis(timers.deadtime_ms) + Duration::from_secs(20);
     let det = probe::watch_log(
@@ -162,15 +166,18 @@ fn run(kind: Kind) -> Result<(), String> {
     });
     std::thread::sleep(Duration::from_millis(50));
     let t0 = Instant::now();
-    bed.nodes[0].kill9();
+    bed.nodes[0].kill9_main();
     let det = det.join().ok().flatten().map(|(t, _)| t);
     let vip = vip.join().ok().flatten();
     let svc = svc.join().ok().flatten();
     println!(
-        "    {}  fault: kill -9 of every process of A's daemon",
+        "    {}  fault: kill -9 of A's daemon (its main process, as a crash or the OOM killer)",
         ms(t0, Some(t0))
     );
-    println!("    {}  B declares A dead (B's log)", ms(t0, det));
+    println!(
+        "    {}  B learns A is gone (B's log: A's crash guard's shutdown notice, else deadtime)",
+        ms(t0, det)
+    );
     println!("    {}  VIP configured on B", ms(t0, vip));
     println!("    {}  first HTTP 200 from B through the VIP", ms(t0, svc));
     if det.is_none() || vip.is_none() || svc.is_none() {

@@ -232,7 +232,12 @@ fn timers_for(kind: Kind, profile: &str) -> Timers {
 fn detection_needles(kind: Kind, fault: Fault) -> Vec<String> {
     match (kind, fault) {
         (Kind::Keepalived, _) => vec!["Entering MASTER STATE".into()],
-        (_, Fault::Kill9 | Fault::Freeze) => vec!["node nodea: is dead".into()],
+        // kill9 of ours: the crash guard's shutdown notice in A's name usually comes first.
+        (_, Fault::Kill9) => vec![
+            "node nodea: is dead".into(),
+            "Received shutdown notice from 'nodea'".into(),
+        ],
+        (_, Fault::Freeze) => vec!["node nodea: is dead".into()],
         (_, Fault::Sigterm) => vec!["Received shutdown notice from 'nodea'".into()],
         (_, Fault::Standby) => vec!["nodea wants to go standby".into()],
     }

@@ -395,6 +395,7 @@ fn crash_guard_removes_the_address_of_a_killed_daemon() {
     );
     // Give the daemon a moment to arm the guard after the group start completed.
     std::thread::sleep(Duration::from_millis(500));
+    let killed = std::time::Instant::now();
     pair.a.signal(Signal::SIGKILL);
     let removed = wait_until(Duration::from_secs(20), Duration::from_millis(100), || {
         !has_addr(&pair.a)
@@ -412,11 +413,38 @@ fn crash_guard_removes_the_address_of_a_killed_daemon() {
         "{}",
         pair.logs()
     );
-    // The peer takes the group over after deadtime.
+    // The guard's last words (shutdone in A's name) make B take over at once, long before
+    // its deadtime of 2 s would have.
     assert!(
-        wait_until(Duration::from_secs(20), Duration::from_millis(100), || {
+        wait_until(Duration::from_secs(20), Duration::from_millis(10), || {
             has_addr(&pair.b)
         }),
+        "{}",
+        pair.logs()
+    );
+    let took = killed.elapsed();
+    eprintln!("kill -9 of the holder: address on B after {took:?}");
+    let b_log = pair.b.dirs.log_text();
+    assert!(
+        b_log.contains("Received shutdown notice from 'nodea'"),
+        "B did not hear the guard's notice\n{}",
+        pair.logs()
+    );
+    assert!(
+        !b_log.contains("node nodea: is dead"),
+        "B waited for deadtime\n{}",
+        pair.logs()
+    );
+    assert!(
+        took < Duration::from_millis(1500),
+        "address on B {took:?} after the kill (deadtime 2 s)\n{}",
+        pair.logs()
+    );
+    assert!(
+        pair.a
+            .dirs
+            .log_text()
+            .contains("crash guard: told the peer everything is released"),
         "{}",
         pair.logs()
     );

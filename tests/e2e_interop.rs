@@ -426,6 +426,30 @@ fn graceful_stop_and_standby_move_the_group_between_ours_and_the_real_node() {
         bed.logs_tail(30)
     );
     assert_both_active(&bed, "after standby");
+    bed.settle();
+
+    // kill -9 of ours: its crash guard releases the group and sends `shutdone` in ours' name;
+    // the real node takes over on that notice, not after deadtime.
+    let m = marks(&bed);
+    let t0 = Instant::now();
+    bed.nodes[0].kill9_main();
+    assert!(
+        bed.wait_owner(1, Duration::from_secs(30)),
+        "kill -9: the real node did not take over: {}\n{}",
+        bed.describe(),
+        bed.logs_tail(30)
+    );
+    let took = t0.elapsed();
+    let b_log = since(&bed, &m, 1);
+    assert!(
+        b_log.contains("Received shutdown notice from 'nodea'"),
+        "the real node did not accept the guard's notice:\n{b_log}"
+    );
+    assert!(
+        took < Duration::from_millis(bed.opts.timers.deadtime_ms),
+        "kill -9: the real node served only after {took:?}\n{b_log}"
+    );
+    eprintln!("kill -9 of ours: the real node serves after {took:?}");
     for i in 0..2 {
         assert_clean(&bed, &all_logs(&bed, i), i, BAD_ALWAYS, test);
     }

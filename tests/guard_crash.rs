@@ -69,6 +69,7 @@ fn settings(s: &Setup) -> GuardSettings {
         env: vec![("HA_RSCTMP".into(), s.tmp.s())],
         ip_timeout: Duration::from_secs(2),
         script_timeout: Duration::from_secs(5),
+        last_words: None,
     }
 }
 

@@ -113,9 +113,18 @@ fn kill_9_of_the_holder_never_leaves_the_vip_on_both_nodes() {
         a_gone < Duration::from_millis(1000),
         "left A after {a_gone:?}"
     );
+    let b_has = b_has.unwrap_or_else(|| panic!("B never took the VIP\n{}", bed.logs_tail(30)));
+    // The guard's shutdone in A's name: B takes over without waiting out its 2 s deadtime.
     assert!(
-        b_has.is_some(),
-        "B never took the VIP\n{}",
+        b_has < Duration::from_millis(1000),
+        "VIP on B only {b_has:?} after the kill (deadtime 2 s)\n{}",
+        bed.logs_tail(30)
+    );
+    assert!(
+        bed.nodes[1]
+            .log_text()
+            .contains("Received shutdown notice from 'nodea'"),
+        "{}",
         bed.logs_tail(30)
     );
     assert!(

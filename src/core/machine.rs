@@ -322,6 +322,11 @@ impl Core {
         &self.config
     }
 
+    /// The highest seq stamped so far: the crash guard numbers our last words after it.
+    pub fn last_sent_seq(&self) -> u64 {
+        self.sender.last_seq()
+    }
+
     /// Communication with the peer is established (status `active`).
     pub fn comm_up(&self) -> bool {
         self.mem.comm == Comm::Up
@@ -388,7 +393,7 @@ impl Core {
 }
 
 /// `ttl`: `hopfudge` + every configured node, ping nodes included (spec §2.1).
-fn ttl(config: &Config) -> u32 {
+pub fn ttl(config: &Config) -> u32 {
     let nodes = config.ha.nodes.len() + config.ha.ping_nodes.len() + config.ha.ping_groups.len();
     u32::from(config.ha.hopfudge) + u32::try_from(nodes).unwrap_or(u32::MAX - 255)
 }

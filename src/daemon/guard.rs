@@ -91,6 +91,18 @@ impl Guard {
         self.report(r);
     }
 
+    /// Our wire identity (the guard's shutdown notice speaks in our name).
+    pub fn identify(&mut self, uuid: [u8; 16], generation: u64) {
+        let r = self.handle.ident(uuid, generation);
+        self.report(r);
+    }
+
+    /// The highest seq stamped, before the packets carrying it are sent.
+    pub fn sent(&mut self, seq: u64) {
+        let r = self.handle.sent(seq);
+        self.report(r);
+    }
+
     /// A sign of life for the freeze watchdog (call on every loop iteration).
     pub fn tick(&mut self) {
         let r = self.handle.tick();

@@ -417,6 +417,27 @@ fn open_medium(spec: &Medium, port: u16, target: Target) -> Result<OpenMedium, S
     })
 }
 
+/// A send socket and destination for one medium, opened on its own: the crash guard's last
+/// words go out this way after the daemon (and its sockets) are gone.
+pub fn open_sender(spec: &Medium, udpport: u16) -> Result<(UdpSocket, SocketAddrV4), String> {
+    let iface = spec.link_name();
+    let info = iface_info(iface)?;
+    let (dest_ip, port) = match spec {
+        Medium::Bcast { .. } => (
+            info.broadcast
+                .ok_or_else(|| format!("interface {iface} has no IPv4 broadcast address"))?,
+            udpport,
+        ),
+        Medium::Mcast { group, port, .. } => (*group, *port),
+        Medium::Ucast { peer, .. } => (
+            resolve_v4(peer).ok_or_else(|| format!("cannot resolve peer address {peer}"))?,
+            udpport,
+        ),
+    };
+    let tx = send_socket(spec, iface, info.addr).map_err(|e| format!("send socket: {e}"))?;
+    Ok((tx, SocketAddrV4::new(dest_ip, port)))
+}
+
 fn nix_io(e: nix::errno::Errno) -> std::io::Error {
     std::io::Error::from(e)
 }

@@ -140,7 +140,7 @@ fn emit_notes(notes: Vec<(Severity, String)>) {
 
 impl Shell {
     /// Opens sockets and signals and builds the core. Errors are start-up failures.
-    pub fn new(config: Config, setup: ShellSetup) -> std::io::Result<Shell> {
+    pub fn new(config: Config, mut setup: ShellSetup) -> std::io::Result<Shell> {
         let poll = Poll::new()?;
         let mut signals = Signals::new([SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2, SIGCHLD])?;
         poll.registry()
@@ -169,6 +169,9 @@ impl Shell {
         };
         let clock = Clock::new();
         let now = clock.now();
+        if let Some(g) = setup.guard.as_mut() {
+            g.identify(setup.identity.uuid, setup.identity.generation);
+        }
         let core = Core::new(config, setup.identity, now);
         Ok(Shell {
             poll,
@@ -549,6 +552,9 @@ impl Shell {
     fn execute(&mut self, now: Now, out: Output) {
         match out {
             Output::Transmit { medium, bytes } => {
+                if let Some(g) = self.setup.guard.as_mut() {
+                    g.sent(self.core.last_sent_seq());
+                }
                 let notes = self.media.transmit(
                     medium.map(|m| m.0),
                     &bytes,

@@ -39,6 +39,8 @@ pub struct GuardSettings {
     pub ip_timeout: Duration,
     /// Limit of each stop script.
     pub script_timeout: Duration,
+    /// Tell the peer we released everything (`None`: let it wait for deadtime).
+    pub last_words: Option<super::lastwords::LastWords>,
 }
 
 impl GuardSettings {
@@ -56,6 +58,7 @@ impl GuardSettings {
             env: crate::resource::script_env(config),
             ip_timeout: Duration::from_secs(2),
             script_timeout: Duration::from_millis(config.ha.resource_timeout.clamp(1000, 10_000)),
+            last_words: Some(super::lastwords::LastWords::from_config(config)),
         }
     }
 }
@@ -130,7 +133,8 @@ pub(super) fn guardian_main(pipe: OwnedFd, daemon: Pid, settings: GuardSettings)
         let _ = kill(daemon, Signal::SIGKILL);
     }
     if holdings.is_empty() {
-        // Quiet when the daemon never held anything (e.g. it refused to start).
+        // Quiet when the daemon never held anything (e.g. it refused to start). Nothing to
+        // hand over either: the peer holds what there is and learns of us at its deadtime.
         if trigger == Trigger::DaemonDied && holdings.ever_held() {
             log.crit(&format!(
                 "crash guard: daemon [{daemon}] died; it held no resources: nothing to release"
@@ -138,8 +142,39 @@ pub(super) fn guardian_main(pipe: OwnedFd, daemon: Pid, settings: GuardSettings)
         }
         exit_now(0);
     }
-    clean_up(&holdings, &settings, &log, daemon);
+    let (_, failed) = clean_up(&holdings, &settings, &log, daemon);
+    say_last_words(&holdings, &settings, &log, failed);
     exit_now(0)
+}
+
+/// Tells the peer that everything is released, so that it takes over now rather than after
+/// its deadtime. Only when every stop succeeded: a resource that may still run here must be
+/// left to the peer's deadtime, as without the guard.
+fn say_last_words(holdings: &Holdings, settings: &GuardSettings, log: &GuardLog, failed: usize) {
+    let (Some(words), Some(ident)) = (settings.last_words.as_ref(), holdings.ident()) else {
+        return;
+    };
+    if failed > 0 {
+        log.crit(&format!(
+            "crash guard: {failed} stop(s) failed: not telling the peer (it takes over after its deadtime)"
+        ));
+        return;
+    }
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(1);
+    match words.packets(&ident, secs) {
+        Ok(packets) => {
+            let report = words.send(&packets);
+            log.crit(&format!(
+                "crash guard: told the peer everything is released (shutdone, seq {:x}): {}",
+                ident.last_seq.saturating_add(1),
+                report.join("; ")
+            ));
+        }
+        Err(e) => log.crit(&format!("crash guard: no shutdown notice sent: {e}")),
+    }
 }
 
 /// Removes the addresses first (fast, by `ip`), then runs each held group's stop chain

@@ -52,6 +52,8 @@ pub struct GuardHandle {
     pid: Pid,
     last_tick: Option<Instant>,
     held: BTreeMap<usize, Vec<String>>,
+    /// Highest seq reported with `sent`.
+    reported_seq: u64,
 }
 
 /// Forks the guard. Call it early, while the daemon is single-threaded and before realtime
@@ -82,6 +84,7 @@ impl GuardHandle {
             pid,
             last_tick: None,
             held: BTreeMap::new(),
+            reported_seq: 0,
         }
     }
 
@@ -153,6 +156,22 @@ impl GuardHandle {
         }
         self.last_tick = Some(Instant::now());
         self.send(&GuardCommand::Tick)
+    }
+
+    /// Who we are on the wire, for the guard's shutdown notice in our name.
+    pub fn ident(&mut self, uuid: [u8; 16], generation: u64) -> Result<(), GuardError> {
+        self.send(&GuardCommand::Ident { uuid, generation })
+    }
+
+    /// The highest seq stamped so far; call before the packet carrying it leaves, so that the
+    /// guard never reuses a seq the peer has seen. Written only when it grew.
+    pub fn sent(&mut self, seq: u64) -> Result<(), GuardError> {
+        if seq <= self.reported_seq {
+            return Ok(());
+        }
+        self.send(&GuardCommand::Sent { seq })?;
+        self.reported_seq = seq;
+        Ok(())
     }
 
     /// Clean exit (everything was stopped, or we re-execute ourselves): the guard leaves

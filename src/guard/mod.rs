@@ -2,7 +2,8 @@
 //!
 //! - [`spawn`] forks the crash guard, a tiny process that removes our addresses and stops our
 //!   groups when the daemon dies (or freezes) without a clean exit, well before the peer's
-//!   deadtime ([`guardian`], [`protocol`], [`addr`]).
+//!   deadtime ([`guardian`], [`protocol`], [`addr`]), then tells the peer it may take over
+//!   at once ([`lastwords`]).
 //! - [`stopfail`] removes the address of a failed, hung or missing address stop directly.
 //! - [`ratelimit`] keeps a flood of bad packets to a few log lines; [`drops`] counts every
 //!   drop per kind and per medium; [`selfecho`] tells our own loop-back from packets that
@@ -14,6 +15,7 @@ pub mod addr;
 pub mod drops;
 pub mod guardian;
 pub mod handle;
+pub mod lastwords;
 pub mod ledger;
 pub mod protocol;
 pub mod ratelimit;
@@ -24,6 +26,7 @@ pub mod stopfail;
 pub use drops::DropCounters;
 pub use guardian::{GuardSettings, Trigger};
 pub use handle::{GuardError, GuardHandle, spawn};
+pub use lastwords::LastWords;
 pub use ledger::DropLedger;
 pub use protocol::{GuardCommand, Holdings};
 pub use ratelimit::{KeyedRateLimiter, Permit, RateLimiter};

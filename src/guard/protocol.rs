@@ -5,6 +5,8 @@
 //! release <group-index>                           the group is fully stopped
 //! watch <millis>                                  arm the freeze watchdog (0 disarms)
 //! tick                                            the daemon is alive (resets the watchdog)
+//! ident <uuid-hex> <generation-hex>               who we are on the wire (for the last words)
+//! sent <seq-hex>                                  the highest seq the daemon has stamped
 //! bye                                             clean exit: do nothing at EOF
 //! ```
 //!
@@ -27,6 +29,13 @@ pub enum GuardCommand {
         millis: u64,
     },
     Tick,
+    Ident {
+        uuid: [u8; 16],
+        generation: u64,
+    },
+    Sent {
+        seq: u64,
+    },
     Bye,
 }
 
@@ -51,6 +60,11 @@ impl GuardCommand {
             GuardCommand::Release { group } => format!("release {group}\n"),
             GuardCommand::Watch { millis } => format!("watch {millis}\n"),
             GuardCommand::Tick => "tick\n".to_string(),
+            GuardCommand::Ident { uuid, generation } => {
+                let hex: String = uuid.iter().map(|b| format!("{b:02x}")).collect();
+                format!("ident {hex} {generation:x}\n")
+            }
+            GuardCommand::Sent { seq } => format!("sent {seq:x}\n"),
             GuardCommand::Bye => "bye\n".to_string(),
         };
         (line.len() <= MAX_LINE).then_some(line)
@@ -75,11 +89,38 @@ impl GuardCommand {
                 millis: words.next()?.parse().ok()?,
             },
             "tick" => GuardCommand::Tick,
+            "ident" => GuardCommand::Ident {
+                uuid: parse_uuid(words.next()?)?,
+                generation: u64::from_str_radix(words.next()?, 16).ok()?,
+            },
+            "sent" => GuardCommand::Sent {
+                seq: u64::from_str_radix(words.next()?, 16).ok()?,
+            },
             "bye" => GuardCommand::Bye,
             _ => return None,
         };
         words.next().is_none().then_some(cmd)
     }
+}
+
+fn parse_uuid(hex: &str) -> Option<[u8; 16]> {
+    if hex.len() != 32 || !hex.is_ascii() {
+        return None;
+    }
+    let mut uuid = [0u8; 16];
+    for (i, b) in uuid.iter_mut().enumerate() {
+        *b = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok()?;
+    }
+    Some(uuid)
+}
+
+/// Who the daemon is on the wire and how far its numbering went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WireIdentity {
+    pub uuid: [u8; 16],
+    pub generation: u64,
+    /// The highest seq the daemon stamped (reported before the packet left).
+    pub last_seq: u64,
 }
 
 /// What the guard believes the daemon holds.
@@ -89,6 +130,7 @@ pub struct Holdings {
     clean_exit: bool,
     watch_millis: u64,
     ever_held: bool,
+    ident: Option<WireIdentity>,
 }
 
 impl Holdings {
@@ -104,6 +146,18 @@ impl Holdings {
             }
             GuardCommand::Watch { millis } => self.watch_millis = millis,
             GuardCommand::Tick => {}
+            GuardCommand::Ident { uuid, generation } => {
+                self.ident = Some(WireIdentity {
+                    uuid,
+                    generation,
+                    last_seq: 0,
+                });
+            }
+            GuardCommand::Sent { seq } => {
+                if let Some(i) = self.ident.as_mut() {
+                    i.last_seq = i.last_seq.max(seq);
+                }
+            }
             GuardCommand::Bye => self.clean_exit = true,
         }
     }
@@ -127,6 +181,11 @@ impl Holdings {
         self.clean_exit
     }
 
+    /// The daemon's wire identity, once it said it (the core exists).
+    pub fn ident(&self) -> Option<WireIdentity> {
+        self.ident
+    }
+
     /// The freeze watchdog period (0 = off).
     pub fn watch_millis(&self) -> u64 {
         self.watch_millis
@@ -147,6 +206,11 @@ mod tests {
             GuardCommand::Release { group: 3 },
             GuardCommand::Watch { millis: 1500 },
             GuardCommand::Tick,
+            GuardCommand::Ident {
+                uuid: [0xab; 16],
+                generation: 0x1f,
+            },
+            GuardCommand::Sent { seq: 0x2a },
             GuardCommand::Bye,
         ];
         for c in cmds {
@@ -168,6 +232,13 @@ mod tests {
             "tick tock",
             "watch -1",
             "shutdown",
+            "ident",
+            "ident abcd 1",
+            "ident zz00000000000000000000000000000000 1",
+            "ident 000102030405060708090a0b0c0d0e0f",
+            "sent",
+            "sent xyz",
+            "sent 1 2",
         ] {
             assert_eq!(GuardCommand::parse(bad), None, "{bad:?}");
         }
@@ -204,5 +275,20 @@ mod tests {
         assert!(!h.clean_exit());
         h.apply(GuardCommand::Bye);
         assert!(h.clean_exit());
+    }
+
+    #[test]
+    fn seq_reports_only_count_after_ident_and_never_go_back() {
+        let mut h = Holdings::default();
+        h.apply(GuardCommand::Sent { seq: 5 });
+        assert_eq!(h.ident(), None, "a seq without an identity means nothing");
+        h.apply(GuardCommand::Ident {
+            uuid: [1; 16],
+            generation: 7,
+        });
+        h.apply(GuardCommand::Sent { seq: 9 });
+        h.apply(GuardCommand::Sent { seq: 4 });
+        let i = h.ident().unwrap();
+        assert_eq!((i.uuid, i.generation, i.last_seq), ([1; 16], 7, 9));
     }
 }

@@ -82,6 +82,12 @@ impl Sender {
         self.next_seq - 1
     }
 
+    /// Continues a numbering another process began: the next sequenced message gets
+    /// `last_seq + 1` (the crash guard speaking for a daemon that died after sending `last_seq`).
+    pub fn continue_after(&mut self, last_seq: u64) {
+        self.next_seq = last_seq.saturating_add(1).max(1);
+    }
+
     /// Changes the framing (SIGHUP re-read of `msgfmt`).
     pub fn set_format(&mut self, fmt: MsgFmt) {
         self.fmt = fmt;

@@ -376,9 +376,24 @@ impl Node {
             .collect()
     }
 
-    /// Fault: kill -9 every process of the daemon at once (resources are left as they are).
+    /// Fault: kill -9 of the daemon's main process, as `kill -9 $(cat pidfile)`, the OOM
+    /// killer or a crash of the daemon do; its helper processes (our crash guard, keepalived's
+    /// VRRP child, Heartbeat's media children) live on and do what they were built to do.
+    pub fn kill9_main(&mut self) {
+        if let Some(p) = self.daemon.as_ref().map(|g| g.pid()) {
+            signal_all(&[p as i32], nix::sys::signal::Signal::SIGKILL);
+        }
+        self.reap_daemon();
+    }
+
+    /// Fault: kill -9 every process of the daemon at once (`killall -9`: nothing of the daemon
+    /// survives to act or speak; resources are left as they are).
     pub fn kill9(&mut self) {
         signal_all(&self.daemon_pids(), nix::sys::signal::Signal::SIGKILL);
+        self.reap_daemon();
+    }
+
+    fn reap_daemon(&mut self) {
         if let Some(mut g) = self.daemon.take() {
             if let Some(c) = g.child.as_mut() {
                 let _ = c.wait();
