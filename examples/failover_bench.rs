@@ -6,7 +6,7 @@
 //! Debian's Heartbeat 3.0.6 (`--peer heartbeat`) or keepalived 2.2.7 (`--peer keepalived`).
 //!
 //! Run as root: `cargo run --release --example failover_bench -- [--peer P] [--runs N]
-//! [--idle-secs S] [--timers common|fast|both] [--faults kill9,freeze,sigterm,standby]
+//! [--idle-secs S] [--timers common|fast|both] [--faults kill9,killall9,freeze,sigterm,standby]
 //! [--keepalived-match keepalive|deadtime] [--json FILE|-] [--compare FILE...]`.
 //!
 //! keepalived has no dead time: its backup declares the master down after 3 adverts plus a skew.
@@ -30,7 +30,10 @@ use common::testbed::{BedOptions, Kind, NODE_NAMES, Testbed, Timers, VIP, config
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Fault {
+    /// SIGKILL to the daemon's main process (a crash, the OOM killer, `kill -9 PID`).
     Kill9,
+    /// SIGKILL to every process of the daemon at once (`killall -9`).
+    KillAll,
     Freeze,
     Sigterm,
     Standby,
@@ -38,11 +41,18 @@ enum Fault {
 
 impl Fault {
     fn all() -> Vec<Fault> {
-        vec![Fault::Kill9, Fault::Freeze, Fault::Sigterm, Fault::Standby]
+        vec![
+            Fault::Kill9,
+            Fault::KillAll,
+            Fault::Freeze,
+            Fault::Sigterm,
+            Fault::Standby,
+        ]
     }
     fn parse(s: &str) -> Option<Fault> {
         match s {
             "kill9" | "kill" => Some(Fault::Kill9),
+            "killall9" | "killall" => Some(Fault::KillAll),
             "freeze" => Some(Fault::Freeze),
             "sigterm" | "term" => Some(Fault::Sigterm),
             "standby" | "hb_standby" => Some(Fault::Standby),
@@ -52,6 +62,7 @@ impl Fault {
     fn key(self) -> &'static str {
         match self {
             Fault::Kill9 => "kill9",
+            Fault::KillAll => "killall9",
             Fault::Freeze => "freeze",
             Fault::Sigterm => "sigterm",
             Fault::Standby => "hb_standby",
@@ -237,7 +248,7 @@ fn detection_needles(kind: Kind, fault: Fault) -> Vec<String> {
             "node nodea: is dead".into(),
             "Received shutdown notice from 'nodea'".into(),
         ],
-        (_, Fault::Freeze) => vec!["node nodea: is dead".into()],
+        (_, Fault::KillAll | Fault::Freeze) => vec!["node nodea: is dead".into()],
         (_, Fault::Sigterm) => vec!["Received shutdown notice from 'nodea'".into()],
         (_, Fault::Standby) => vec!["nodea wants to go standby".into()],
     }
@@ -330,6 +341,35 @@ fn steady(bed: &Testbed, timers: Timers) -> bool {
     settled && bed.wait_owner(0, Duration::from_secs(5))
 }
 
+/// A uniform delay over one sending interval of node A's daemon (keepalive, or keepalived's
+/// `advert_int`), so that the fault's phase relative to A's last packet is uniform.
+fn random_phase(bed: &Testbed) -> Duration {
+    let interval_ms = match (bed.opts.kinds[0], bed.opts.keepalived_advert_cs) {
+        (Kind::Keepalived, Some(cs)) => cs * 10,
+        _ => bed.opts.timers.keepalive_ms,
+    };
+    Duration::from_micros(next_random() % (interval_ms.max(1) * 1000))
+}
+
+/// xorshift64*, seeded from the clock and the pid: no crate needed for a benchmark's jitter.
+fn next_random() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static STATE: AtomicU64 = AtomicU64::new(0);
+    let mut x = STATE.load(Ordering::Relaxed);
+    if x == 0 {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(1);
+        x = nanos ^ (u64::from(std::process::id()) << 32) | 1;
+    }
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    STATE.store(x, Ordering::Relaxed);
+    x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+}
+
 fn one_run(bed: &mut Testbed, fault: Fault, timers: Timers) -> Result<(f64, f64, f64), String> {
     let kind = bed.opts.kinds[1];
     let limit = Duration::from_millis(timers.deadtime_ms) + Duration::from_secs(30);
@@ -355,11 +395,14 @@ fn one_run(bed: &mut Testbed, fault: Fault, timers: Timers) -> Result<(f64, f64,
             limit,
         )
     });
-    // Let the watchers enter their namespaces before the fault.
-    std::thread::sleep(Duration::from_millis(50));
+    // Let the watchers enter their namespaces before the fault, then strike at a random phase
+    // of A's sending interval: a crash does not wait for the next heartbeat, and a fixed phase
+    // (set by the polls above) would add or take up to one interval from every daemon alike.
+    std::thread::sleep(Duration::from_millis(50) + random_phase(bed));
     let t0 = Instant::now();
     match fault {
-        Fault::Kill9 => bed.nodes[0].kill9(),
+        Fault::Kill9 => bed.nodes[0].kill9_main(),
+        Fault::KillAll => bed.nodes[0].kill9(),
         Fault::Freeze => bed.nodes[0].freeze(),
         Fault::Sigterm => bed.nodes[0].sigterm(),
         Fault::Standby => {
@@ -405,7 +448,7 @@ fn recover(bed: &mut Testbed, fault: Fault) -> Result<(), String> {
             bed.nodes[0].wait_exit(Duration::from_secs(30));
             bed.nodes[0].reboot()
         }
-        Fault::Kill9 | Fault::Freeze => bed.nodes[0].reboot(),
+        Fault::Kill9 | Fault::KillAll | Fault::Freeze => bed.nodes[0].reboot(),
     }
 }
 
