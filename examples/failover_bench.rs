@@ -341,14 +341,20 @@ fn steady(bed: &Testbed, timers: Timers) -> bool {
     settled && bed.wait_owner(0, Duration::from_secs(5))
 }
 
-/// A uniform delay over one sending interval of node A's daemon (keepalive, or keepalived's
-/// `advert_int`), so that the fault's phase relative to A's last packet is uniform.
-fn random_phase(bed: &Testbed) -> Duration {
-    let interval_ms = match (bed.opts.kinds[0], bed.opts.keepalived_advert_cs) {
-        (Kind::Keepalived, Some(cs)) => cs * 10,
-        _ => bed.opts.timers.keepalive_ms,
-    };
-    Duration::from_micros(next_random() % (interval_ms.max(1) * 1000))
+/// A delay over one sending interval of node A's daemon (keepalive, or keepalived's
+/// `advert_int`) so that the fault's phase relative to A's last packet is uniform. Stratified:
+/// run `i` of `n` draws from the `i`-th `1/n` of the interval, so the N phases of a fault cover
+/// the interval evenly and a median is not decided by where ten independent draws happened to
+/// cluster (with plain draws the median's spread is about a tenth of the interval).
+fn random_phase(bed: &Testbed, (run, runs): (usize, usize)) -> Duration {
+    let interval_us = match (bed.opts.kinds[0], bed.opts.keepalived_advert_cs) {
+        (Kind::Keepalived, Some(cs)) => cs * 10_000,
+        _ => bed.opts.timers.keepalive_ms * 1000,
+    }
+    .max(1);
+    let runs = runs.max(1) as u64;
+    let width = (interval_us / runs).max(1);
+    Duration::from_micros((run as u64 % runs) * width + next_random() % width)
 }
 
 /// xorshift64*, seeded from the clock and the pid: no crate needed for a benchmark's jitter.
@@ -370,7 +376,12 @@ fn next_random() -> u64 {
     x.wrapping_mul(0x2545_f491_4f6c_dd1d)
 }
 
-fn one_run(bed: &mut Testbed, fault: Fault, timers: Timers) -> Result<(f64, f64, f64), String> {
+fn one_run(
+    bed: &mut Testbed,
+    fault: Fault,
+    timers: Timers,
+    stratum: (usize, usize),
+) -> Result<(f64, f64, f64), String> {
     let kind = bed.opts.kinds[1];
     let limit = Duration::from_millis(timers.deadtime_ms) + Duration::from_secs(30);
     let b_log = bed.nodes[1].log_path();
@@ -398,7 +409,7 @@ fn one_run(bed: &mut Testbed, fault: Fault, timers: Timers) -> Result<(f64, f64,
     // Let the watchers enter their namespaces before the fault, then strike at a random phase
     // of A's sending interval: a crash does not wait for the next heartbeat, and a fixed phase
     // (set by the polls above) would add or take up to one interval from every daemon alike.
-    std::thread::sleep(Duration::from_millis(50) + random_phase(bed));
+    std::thread::sleep(Duration::from_millis(50) + random_phase(bed, stratum));
     let t0 = Instant::now();
     match fault {
         Fault::Kill9 => bed.nodes[0].kill9_main(),
@@ -521,7 +532,7 @@ fn run_profile(args: &Args, profile: &str) -> Result<ProfileResult, String> {
                 drop(bed);
                 bed = bring_up(args.kind, timers, ka)?;
             }
-            match one_run(&mut bed, fault, timers) {
+            match one_run(&mut bed, fault, timers, (run, args.runs)) {
                 Ok((d, v, sv)) => {
                     eprintln!(
                         "   {} run {run}: detection {d:.0} ms, VIP {v:.0} ms, service {sv:.0} ms",
