@@ -1,5 +1,5 @@
-//! Failover benchmark on the namespace test bed: for each fault (kill -9, freeze, SIGTERM,
-//! hb_standby), N runs of detection time (fault -> the survivor logs the peer dead / the takeover
+//! Failover benchmark on the namespace test bed: for each fault (kill -9 of the daemon's main
+//! process, killall -9, freeze, SIGTERM, hb_standby), N runs of detection time (fault -> the survivor logs the peer dead / the takeover
 //! decision), VIP time (fault -> VIP configured on the survivor, polled every 10 ms) and service time
 //! (fault -> first HTTP 200 from the survivor through the VIP, polled every 10 ms); idle RSS and CPU
 //! per node and heartbeat packets per second. The same scenarios run with heartbeat-rs (default),
