@@ -73,20 +73,13 @@ impl Media {
         let slots = media
             .iter()
             .map(|m| {
-                let (target, port) = match m {
-                    Medium::Bcast { .. } => (Target::Broadcast, udpport),
-                    Medium::Mcast { group, port, .. } => (Target::Group(*group), *port),
-                    Medium::Ucast { peer, .. } => match resolve_v4(peer) {
-                        Some(a) => (Target::Peer(a), udpport),
-                        None => {
-                            notes.push((
-                                crate::core::Severity::Error,
-                                format!("ucast: cannot resolve peer address {peer}"),
-                            ));
-                            (Target::Unresolved, udpport)
-                        }
-                    },
-                };
+                let (target, port) = target_of(m, udpport);
+                if let (Target::Unresolved, Medium::Ucast { peer, .. }) = (target, m) {
+                    notes.push((
+                        crate::core::Severity::Error,
+                        format!("ucast: cannot resolve peer address {peer}"),
+                    ));
+                }
                 Slot {
                     spec: m.clone(),
                     port,
@@ -383,17 +376,34 @@ fn broadcast_of(
     Some(Ipv4Addr::from(u32::from(addr) | !m))
 }
 
+/// Where a medium sends, and to which port (ucast peers are resolved here).
+fn target_of(m: &Medium, udpport: u16) -> (Target, u16) {
+    match m {
+        Medium::Bcast { .. } => (Target::Broadcast, udpport),
+        Medium::Mcast { group, port, .. } => (Target::Group(*group), *port),
+        Medium::Ucast { peer, .. } => match resolve_v4(peer) {
+            Some(a) => (Target::Peer(a), udpport),
+            None => (Target::Unresolved, udpport),
+        },
+    }
+}
+
+/// The destination address of `target` on `iface`.
+fn destination(target: Target, iface: &str, info: &IfaceInfo) -> Result<Ipv4Addr, String> {
+    match target {
+        Target::Broadcast => info
+            .broadcast
+            .ok_or_else(|| format!("interface {iface} has no IPv4 broadcast address")),
+        Target::Group(g) => Ok(g),
+        Target::Peer(p) => Ok(p),
+        Target::Unresolved => Err("peer address unresolved".to_string()),
+    }
+}
+
 fn open_medium(spec: &Medium, port: u16, target: Target) -> Result<OpenMedium, String> {
     let iface = spec.link_name();
     let info = iface_info(iface)?;
-    let dest_ip = match target {
-        Target::Broadcast => info
-            .broadcast
-            .ok_or_else(|| format!("interface {iface} has no IPv4 broadcast address"))?,
-        Target::Group(g) => g,
-        Target::Peer(p) => p,
-        Target::Unresolved => return Err("peer address unresolved".to_string()),
-    };
+    let dest_ip = destination(target, iface, &info)?;
     let rx = receive_socket(iface, port).map_err(|e| format!("receive socket: {e}"))?;
     if let (Medium::Mcast { group, .. }, Some(local)) = (spec, info.addr) {
         rx.join_multicast_v4(group, &local)
@@ -422,18 +432,8 @@ fn open_medium(spec: &Medium, port: u16, target: Target) -> Result<OpenMedium, S
 pub fn open_sender(spec: &Medium, udpport: u16) -> Result<(UdpSocket, SocketAddrV4), String> {
     let iface = spec.link_name();
     let info = iface_info(iface)?;
-    let (dest_ip, port) = match spec {
-        Medium::Bcast { .. } => (
-            info.broadcast
-                .ok_or_else(|| format!("interface {iface} has no IPv4 broadcast address"))?,
-            udpport,
-        ),
-        Medium::Mcast { group, port, .. } => (*group, *port),
-        Medium::Ucast { peer, .. } => (
-            resolve_v4(peer).ok_or_else(|| format!("cannot resolve peer address {peer}"))?,
-            udpport,
-        ),
-    };
+    let (target, port) = target_of(spec, udpport);
+    let dest_ip = destination(target, iface, &info)?;
     let tx = send_socket(spec, iface, info.addr).map_err(|e| format!("send socket: {e}"))?;
     Ok((tx, SocketAddrV4::new(dest_ip, port)))
 }
