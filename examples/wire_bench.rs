@@ -29,7 +29,7 @@ fn keys() -> AuthKeys {
 fn status_packets(keys: &AuthKeys, fmt: MsgFmt) -> Vec<Vec<u8>> {
     let dir = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../shared/vectors/heartbeat-3.0.6-sha1"
+        "/tests/data/heartbeat-3.0.6-sha1"
     );
     let captured: Vec<Vec<u8>> = (1..=5)
         .filter_map(|i| std::fs::read(format!("{dir}/status-{i:02}.bin")).ok())

@@ -265,3 +265,31 @@ fn binary_check_exit_codes_and_error_shape() {
     }
     assert!(stderr.contains("chmod 600"), "{stderr}");
 }
+
+#[test]
+fn special_files_in_place_of_the_configuration_are_refused_at_once() {
+    // A FIFO used to hang `--check` forever and /dev/zero to read until memory ran out.
+    let dir = TempHaDir::new("special");
+    dir.write(ORA_HACF, ORA_KEYS, ORA_RES, 0o600);
+    let hacf = dir.0.join("ha.cf");
+    std::fs::remove_file(&hacf).unwrap();
+    nix::unistd::mkfifo(&hacf, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    let started = std::time::Instant::now();
+    let (code, _, stderr) = run_check(&dir.0, "orasrv1.xlk.com");
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("not a regular file but a FIFO"), "{stderr}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+
+    std::fs::remove_file(&hacf).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", &hacf).unwrap();
+    let (code, _, stderr) = run_check(&dir.0, "orasrv1.xlk.com");
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("character device"), "{stderr}");
+
+    std::fs::remove_file(&hacf).unwrap();
+    let huge = std::fs::File::create(&hacf).unwrap();
+    huge.set_len(64 * 1024 * 1024).unwrap();
+    let (code, _, stderr) = run_check(&dir.0, "orasrv1.xlk.com");
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("too large"), "{stderr}");
+}

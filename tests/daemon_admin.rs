@@ -286,3 +286,42 @@ fn readiness_notification_and_debug_signals() {
     let n = rx.recv(&mut buf).expect("no stopping notification");
     assert_eq!(&buf[..n], b"STOPPING=1");
 }
+
+#[test]
+fn hostile_bytes_in_the_fifo_do_not_stop_the_daemon() {
+    if skip() {
+        return;
+    }
+    // One non-UTF-8 byte used to make the FIFO parser drain past its buffer and abort.
+    let mut pair = Pair::new("hdf", &Settings::default());
+    pair.a.start();
+    assert!(
+        common::netns::wait_until(Duration::from_secs(10), Duration::from_millis(50), || {
+            pair.a.dirs.cl_status(&["hbstatus"]).0 == 0
+        }),
+        "{}",
+        pair.logs()
+    );
+    let fifo = pair.a.dirs.state_dir().join("fifo");
+    let hostile: [&[u8]; 4] = [
+        b"\xff\n",
+        b"\xff\xfe\n>>>\n\xc3\n<<<\n",
+        b">>>\nt=\xffask_resources\n<<<\n\xff\xff\xff",
+        &[0xffu8; 70_000],
+    ];
+    for bytes in hostile {
+        // Non-blocking: with no reader left the open fails instead of hanging.
+        let mut f = std::os::unix::fs::OpenOptionsExt::custom_flags(
+            std::fs::OpenOptions::new().write(true),
+            nix::libc::O_NONBLOCK,
+        )
+        .open(&fifo)
+        .unwrap_or_else(|e| panic!("FIFO has no reader ({e}): {}", pair.logs()));
+        // One write at a time, read by the daemon before the next (a later write must not
+        // pad the buffer that the bad count ran past).
+        let _ = std::io::Write::write_all(&mut f, bytes);
+        std::thread::sleep(Duration::from_millis(150));
+        assert!(pair.a.alive(), "{}", pair.logs());
+    }
+    assert_eq!(pair.a.dirs.cl_status(&["hbstatus"]).0, 0, "{}", pair.logs());
+}

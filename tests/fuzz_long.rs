@@ -20,7 +20,7 @@ use proptest::test_runner::{Config as RunnerConfig, RngAlgorithm, TestRng, TestR
 
 const VECTORS: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../shared/vectors/heartbeat-3.0.6-sha1"
+    "/tests/data/heartbeat-3.0.6-sha1"
 );
 const HACF: &str = include_str!("../etc/ha.d/ha.cf");
 const KEYS: &str = include_str!("../etc/ha.d/authkeys");

@@ -49,7 +49,7 @@ fn reproduces_a_captured_status_exactly() {
     // startup-01.bin: nodea's first status, netstring as 3.0.6 sends it.
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../shared/vectors/heartbeat-3.0.6-sha1/startup-01.bin"
+        "/tests/data/heartbeat-3.0.6-sha1/startup-01.bin"
     );
     let captured = std::fs::read(path).unwrap();
     let uuid: [u8; 16] = [

@@ -1,4 +1,4 @@
-//! The real Heartbeat 3.0.6 packets of ../shared/vectors: every one verifies with its authkeys,
+//! The real Heartbeat 3.0.6 packets of tests/data: every one verifies with its authkeys,
 //! any one-byte change is rejected, and re-encoding reproduces the bytes exactly.
 
 use std::path::PathBuf;
@@ -9,7 +9,7 @@ use heartbeat::wire::{DecodeError, decode_unverified, decode_verified, encode};
 fn vector_dir() -> PathBuf {
     PathBuf::from(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../shared/vectors/heartbeat-3.0.6-sha1"
+        "/tests/data/heartbeat-3.0.6-sha1"
     ))
 }
 

@@ -20,9 +20,14 @@ pub fn local_node(ha_dir: &Path, node: Option<&str>) -> String {
     if let Some(n) = node {
         return n.trim().to_lowercase();
     }
-    let from_file = std::fs::read_to_string(ha_dir.join("nodeinfo"))
+    let from_file = super::file::read_config_file(&ha_dir.join("nodeinfo"))
         .ok()
-        .and_then(|t| t.lines().next().map(|l| l.trim().to_string()))
+        .and_then(|t| {
+            String::from_utf8_lossy(&t)
+                .lines()
+                .next()
+                .map(|l| l.trim().to_string())
+        })
         .filter(|l| !l.is_empty());
     if let Some(n) = from_file {
         return n.to_lowercase();
@@ -40,10 +45,10 @@ pub fn load(ha_dir: &Path, node: Option<&str>) -> Result<Loaded, Vec<ConfigError
     let mut diags = Diagnostics::default();
     let read = |name: &str, diags: &mut Diagnostics| {
         let path = ha_dir.join(name);
-        match std::fs::read(&path) {
+        match super::file::read_config_file(&path) {
             Ok(bytes) => Some(String::from_utf8_lossy(&bytes).into_owned()),
             Err(e) => {
-                diags.error(&path, 0, "", format!("cannot read: {e}"), "");
+                diags.error(&path, 0, "", e.to_string(), e.hint());
                 None
             }
         }

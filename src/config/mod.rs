@@ -3,6 +3,7 @@
 pub mod authkeys;
 pub mod check;
 pub mod error;
+pub mod file;
 pub mod hacf;
 pub mod haresources;
 pub mod load;

@@ -87,19 +87,21 @@ impl Fifo {
 }
 
 /// Parses complete `>>>` ... `<<<` messages; returns them and the bytes consumed.
+///
+/// Works on the raw bytes, line by line, so that the count it returns is an offset into
+/// `bytes` whatever they hold (a lossy UTF-8 copy is longer than invalid input, which once let
+/// one stray byte push the drain past the buffer). Each line is decoded on its own.
 pub fn parse_messages(bytes: &[u8]) -> (Vec<FifoRequest>, usize) {
-    let text = String::from_utf8_lossy(bytes);
     let mut out = Vec::new();
     let mut consumed = 0;
     let mut offset = 0;
     let mut fields: Option<Vec<(String, String)>> = None;
-    for line in text.split_inclusive('\n') {
-        offset += line.len();
-        if !line.ends_with('\n') {
-            break;
-        }
-        let l = line.trim_end_matches(['\n', '\r']);
-        match l {
+    while let Some(len) = bytes[offset..].iter().position(|&b| b == b'\n') {
+        let raw = &bytes[offset..offset + len];
+        offset += len + 1;
+        let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+        let line = String::from_utf8_lossy(raw);
+        match line.as_ref() {
             ">>>" => fields = Some(Vec::new()),
             "<<<" => {
                 if let Some(f) = fields.take() {
@@ -107,7 +109,7 @@ pub fn parse_messages(bytes: &[u8]) -> (Vec<FifoRequest>, usize) {
                 }
                 consumed = offset;
             }
-            _ => {
+            l => {
                 if let Some(f) = fields.as_mut()
                     && let Some((k, v)) = l.split_once('=')
                 {
@@ -176,6 +178,48 @@ mod tests {
             b">>>\nt=hb_",
             "the partial message waits for more"
         );
+    }
+
+    #[test]
+    fn invalid_utf8_never_runs_past_the_buffer() {
+        // One byte of 0xff became three bytes (U+FFFD) in the old lossy copy, and the consumed
+        // count overshot the buffer: the daemon aborted.
+        let cases: [&[u8]; 5] = [
+            b"\xff\n",
+            b"\xff\xfe\xfd\n>>>\nt=hb_takeover\n<<<\n",
+            b">>>\nt=ask_\xffresources\n<<<\n\xff",
+            b"\xc3\n\xc3",
+            b">>>\n\xff=\xff\n<<<\n",
+        ];
+        for bytes in cases {
+            let (_, n) = parse_messages(bytes);
+            assert!(n <= bytes.len(), "{bytes:?}: consumed {n}");
+        }
+        let input = b"\xff\xfe\xfd\n>>>\nt=hb_takeover\n<<<\n";
+        let (r, n) = parse_messages(input);
+        assert_eq!(
+            r,
+            vec![FifoRequest::Admin(AdminCommand::Takeover(RscSet::All))]
+        );
+        assert_eq!(n, input.len());
+    }
+
+    #[test]
+    fn consumed_is_a_line_boundary_of_the_input() {
+        // Any input: what is consumed ends at a newline of the input itself.
+        let mut state: u32 = 12345;
+        for _ in 0..20_000 {
+            let len = (state % 40) as usize;
+            let bytes: Vec<u8> = (0..len)
+                .map(|_| {
+                    state = state.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+                    [b'>', b'<', b'\n', b't', b'=', 0xff, 0xc3, b'a'][(state >> 16) as usize % 8]
+                })
+                .collect();
+            let (_, n) = parse_messages(&bytes);
+            assert!(n <= bytes.len());
+            assert!(n == 0 || bytes[n - 1] == b'\n', "{bytes:?} consumed {n}");
+        }
     }
 
     #[test]
