@@ -183,6 +183,18 @@ fn run(kind: Kind) -> Result<(), String> {
     if det.is_none() || vip.is_none() || svc.is_none() {
         return Err(format!("failover incomplete\n{}", bed.logs_tail(20)));
     }
+    // The client reached B because B's gratuitous ARP moved its neighbour entry to B's MAC.
+    let learnt = bed.client_neighbour(&VIP.to_string());
+    let b_mac = bed.node_mac(1);
+    println!(
+        "    client's neighbour entry for {VIP}: {} (B's eth0: {}, A's eth0: {})",
+        learnt.as_deref().unwrap_or("none"),
+        b_mac.as_deref().unwrap_or("?"),
+        bed.node_mac(0).as_deref().unwrap_or("?")
+    );
+    if learnt.is_none() || learnt != b_mac {
+        return Err("the client did not learn B's MAC for the VIP".to_string());
+    }
 
     step(
         5,

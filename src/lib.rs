@@ -6,6 +6,7 @@
 //! - [`wire`]: the message codec and `authkeys` authentication, no I/O.
 //! - [`core`]: the sans-IO cluster state machine (membership, timers, resource ownership).
 //! - [`daemon`]: the thin mio shell around the core (sockets, signals, children, control socket).
+//! - [`vip`]: virtual addresses in-process (netlink, gratuitous ARP, unsolicited NA).
 //! - [`guard`]: the crash guard and the defences against hostile input (never two holders).
 
 pub mod cli;
@@ -15,4 +16,5 @@ pub mod daemon;
 pub mod guard;
 pub mod ping;
 pub mod resource;
+pub mod vip;
 pub mod wire;

@@ -16,9 +16,9 @@ deps_common=(
     "unshare|util-linux|a mount namespace per node (its own /etc/ha.d and /run)"
     "/bin/busybox|busybox|busybox httpd, the HTTP service behind the VIP"
     "cargo|-|the Rust toolchain (rustup or Debian's cargo) to build the project"
-    "arping|iputils-arping|gratuitous ARP sent by resource.d/IPaddr"
 )
 deps_test=(
+    "arping|iputils-arping|gratuitous ARP of resource.d/IPaddr (the script path; the daemon needs none)"
     "ping|iputils-ping|ping nodes seen from the test namespaces"
     "curl|curl|HTTP clients of the resource tests"
     "python3|python3|the small helpers of the resource tests"

@@ -66,6 +66,8 @@ fn settings(s: &Setup) -> GuardSettings {
         logfiles: vec![s.log.clone()],
         stderr: false,
         resolver: Resolver::new(Path::new(&s.tmp.s()), Some(PathBuf::from(RESOURCE_D))),
+        // The script path: the stop chains run the address scripts after the removal.
+        native_addresses: false,
         env: vec![("HA_RSCTMP".into(), s.tmp.s())],
         ip_timeout: Duration::from_secs(2),
         script_timeout: Duration::from_secs(5),

@@ -39,12 +39,18 @@ fn bed() -> Option<Testbed> {
 
 /// A bed whose files `prepare` may change before both daemons start, A holding the VIP.
 fn bed_with(prepare: impl FnOnce(&Testbed)) -> Option<Testbed> {
+    bed_built(false, prepare)
+}
+
+/// Same; `address_scripts`: the VIP is run by the IPaddr script instead of in-process.
+fn bed_built(address_scripts: bool, prepare: impl FnOnce(&Testbed)) -> Option<Testbed> {
     if !can_use_netns() {
         eprintln!("skipped: needs root and network namespaces");
         return None;
     }
     let mut opts = BedOptions::new(Kind::Ours, &bin_dir());
     opts.auth = format!("sha1 {SECRET}");
+    opts.address_scripts = address_scripts;
     let mut bed = Testbed::new(opts).expect("test bed");
     prepare(&bed);
     bed.start_both().expect("start daemons");
@@ -375,7 +381,8 @@ fn break_address_stop(bed: &Testbed, idx: usize, mode: &str) {
 /// hb_standby on the holder whose address stop hangs, fails or has no script: the address is
 /// removed directly, the hand-over completes, and the VIP is never on both nodes.
 fn stop_fault(mode: &str) {
-    let Some(bed) = bed_with(|b| {
+    // The script path: an in-process address has no script to hang or fail.
+    let Some(bed) = bed_built(true, |b| {
         let cf = b.nodes[0].ha_dir().join("ha.cf");
         let mut text = std::fs::read_to_string(&cf).unwrap();
         text.push_str("resource_timeout 2\n");

@@ -52,6 +52,7 @@ fn config(ha_dir: PathBuf, resources: &[String]) -> Config {
             ipfail_holddown: 0,
             resource_timeout: 60000,
             crash_guard: true,
+            vip: Default::default(),
             directives: vec![("keepalive".into(), "1".into())],
         },
         keys: AuthKeys {

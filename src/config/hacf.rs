@@ -44,6 +44,10 @@ const SUPPORTED: &[&str] = &[
     "ipfail_holddown",
     "resource_timeout",
     "crash_guard",
+    "native_addresses",
+    "garp_count",
+    "garp_interval",
+    "garp_repeat_delay",
 ];
 
 /// Directives the original accepts that mean nothing here: accepted with a warning.
@@ -197,6 +201,7 @@ fn empty_hacf(udpport: u16) -> HaCf {
         ipfail_holddown: 90000,
         resource_timeout: 60000,
         crash_guard: true,
+        vip: Default::default(),
         directives: Vec::new(),
     }
 }
@@ -632,6 +637,35 @@ impl State<'_> {
                     self.ha.crash_guard = b;
                 }
             }
+            "native_addresses" => {
+                if let Some(b) = self.boolean(n, raw, name, values) {
+                    self.ha.vip.native = b;
+                }
+            }
+            "garp_count" => {
+                if let Some(c) = self.small_number(n, raw, name, values) {
+                    self.ha.vip.garp_count = c;
+                }
+            }
+            "garp_interval" => {
+                if let Some(t) = self.timer(n, raw, name, values) {
+                    if t.value == 0 || t.value > 60_000 {
+                        self.err(
+                            n,
+                            raw,
+                            "garp_interval must be above 0 and at most 60 s".into(),
+                            "e.g. garp_interval 200ms",
+                        );
+                    } else {
+                        self.ha.vip.garp_interval = t.value;
+                    }
+                }
+            }
+            "garp_repeat_delay" => {
+                if let Some(t) = self.timer(n, raw, name, values) {
+                    self.ha.vip.garp_repeat_delay = t.value;
+                }
+            }
             "ipfail" => {
                 if let Some(b) = self.boolean(n, raw, name, values) {
                     self.ha.ipfail = b;
@@ -969,6 +1003,13 @@ impl State<'_> {
             ("ipfail_holddown", format!("{}ms", ha.ipfail_holddown)),
             ("resource_timeout", format!("{}ms", ha.resource_timeout)),
             ("crash_guard", "on".into()),
+            ("native_addresses", "on".into()),
+            ("garp_count", ha.vip.garp_count.to_string()),
+            ("garp_interval", format!("{}ms", ha.vip.garp_interval)),
+            (
+                "garp_repeat_delay",
+                format!("{}ms", ha.vip.garp_repeat_delay),
+            ),
         ];
         for (name, value) in defaults {
             if !self.ha.directives.iter().any(|(n, _)| n == name) {

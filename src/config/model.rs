@@ -98,8 +98,36 @@ pub struct HaCf {
     pub resource_timeout: Millis,
     /// Native: `crash_guard on|off` (default on): remove addresses if the daemon dies.
     pub crash_guard: bool,
+    /// Native: how address resources are handled and announced.
+    pub vip: VipSettings,
     /// Every directive as written (or as defaulted), exported to scripts as `HA_<name>`.
     pub directives: Vec<(String, String)>,
+}
+
+/// Address resources (`IPaddr`, `IPaddr2`, bare addresses): handled in-process over netlink
+/// unless `native_addresses off`, and announced with gratuitous ARP / unsolicited NA.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VipSettings {
+    /// `native_addresses on|off` (default on).
+    pub native: bool,
+    /// `garp_count N` (default 5): announcements per burst (each an ARP request and a reply).
+    pub garp_count: u8,
+    /// `garp_interval TIME` (default 200 ms) between the announcements of a burst.
+    pub garp_interval: Millis,
+    /// `garp_repeat_delay TIME` (default 5 s; 0: none): a second burst this long after the
+    /// first, for switches and hosts that missed it (as keepalived's `garp_master_delay`).
+    pub garp_repeat_delay: Millis,
+}
+
+impl Default for VipSettings {
+    fn default() -> Self {
+        VipSettings {
+            native: true,
+            garp_count: 5,
+            garp_interval: 200,
+            garp_repeat_delay: 5000,
+        }
+    }
 }
 
 /// Authentication method of one `authkeys` line (spec §3.5).

@@ -5,9 +5,10 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use mio::{Events, Interest, Poll, Token};
+use mio::{Events, Interest, Poll, Token, Waker};
 use signal_hook::consts::signal::{SIGCHLD, SIGHUP, SIGINT, SIGTERM, SIGUSR1, SIGUSR2};
 use signal_hook_mio::v1_0::Signals;
 
@@ -20,12 +21,15 @@ use crate::config::{Config, Millis};
 use crate::core::{
     ActionId, ClientId, Core, Identity, Input, Now, Output, ScriptOp, ScriptOutcome, Severity,
 };
-use crate::resource::{Resolver, ScriptKind};
+use crate::resource::{Resolver, Runner, ScriptKind};
+use crate::vip::{Job, VipWorker};
 
 const SIGNALS: Token = Token(0);
 const CONTROL: Token = Token(1);
 const PING: Token = Token(2);
 const FIFO: Token = Token(3);
+/// The address worker has results.
+const VIP: Token = Token(4);
 /// Admin requests that came through the FIFO: their answers are logged.
 const FIFO_CLIENT: ClientId = ClientId(u64::MAX);
 const MEDIA_BASE: usize = 1_000;
@@ -99,6 +103,8 @@ pub struct Shell {
     pinger: Pinger,
     fifo: Option<super::fifo::Fifo>,
     scripts: ScriptRunner,
+    /// In-process addresses (`None`: `native_addresses off`, or netlink unavailable).
+    vip: Option<VipWorker>,
     control: ControlServer,
     signals: Signals,
     setup: ShellSetup,
@@ -167,6 +173,20 @@ impl Shell {
                 None
             }
         };
+        let vip = if config.ha.vip.native {
+            let waker = Arc::new(Waker::new(poll.registry(), VIP)?);
+            match VipWorker::spawn(config.ha.vip, waker) {
+                Ok(w) => Some(w),
+                Err(e) => {
+                    log::error!(
+                        "in-process addresses unavailable ({e}): address resources run their scripts"
+                    );
+                    None
+                }
+            }
+        } else {
+            None
+        };
         let clock = Clock::new();
         let now = clock.now();
         if let Some(g) = setup.guard.as_mut() {
@@ -181,6 +201,7 @@ impl Shell {
             pinger,
             fifo,
             scripts: ScriptRunner::new(SCRIPT_BASE),
+            vip,
             control,
             signals,
             setup,
@@ -269,6 +290,8 @@ impl Shell {
     fn dispatch(&mut self, token: Token) {
         if token == SIGNALS {
             self.on_signals();
+        } else if token == VIP {
+            self.on_vip_results();
         } else if token == FIFO {
             let requests = self.fifo.as_mut().map(|f| f.receive()).unwrap_or_default();
             for r in requests {
@@ -397,6 +420,12 @@ impl Shell {
             {
                 log::error!("Return code {c} from {}", f.command);
             }
+            if let Some(r) = &run
+                && r.op == ScriptOp::Stop
+                && self.force_stop_off_loop(f.id, &r.resource, outcome)
+            {
+                continue;
+            }
             let outcome = match &run {
                 Some(r) if r.op == ScriptOp::Stop => stop_outcome(&r.resource, outcome),
                 _ => outcome,
@@ -410,6 +439,62 @@ impl Shell {
         if any && !self.stopped {
             self.update_guard();
         }
+    }
+
+    /// Results of the address worker, fed to the core as script results.
+    fn on_vip_results(&mut self) {
+        let Some(vip) = self.vip.as_ref() else {
+            return;
+        };
+        let done = vip.results();
+        if done.is_empty() {
+            return;
+        }
+        let now = self.clock.now();
+        for d in done {
+            if let Some(g) = self.setup.guard.as_mut() {
+                g.script_done(d.id);
+            }
+            if d.id.0 >= INTERNAL_ACTION {
+                log::debug!("in-process address job finished: {:?}", d.outcome);
+            } else {
+                self.feed(
+                    now,
+                    Input::ScriptDone {
+                        id: d.id,
+                        outcome: d.outcome,
+                    },
+                );
+            }
+        }
+        if !self.stopped {
+            self.update_guard();
+        }
+    }
+
+    /// A stop of an address resource that failed: hands the forced removal of its address
+    /// to the address worker (off the loop); the result comes back as the stop's outcome.
+    /// `false` when there is nothing to force or no worker (then [`stop_outcome`] runs here).
+    fn force_stop_off_loop(
+        &mut self,
+        id: ActionId,
+        resource: &str,
+        outcome: ScriptOutcome,
+    ) -> bool {
+        if matches!(outcome, ScriptOutcome::Ok | ScriptOutcome::NotRunning) {
+            return false;
+        }
+        let (Some(vip), Some(addr)) = (self.vip.as_ref(), crate::guard::addr::address_of(resource))
+        else {
+            return false;
+        };
+        vip.submit(Job::ForceRemove {
+            id,
+            resource: resource.to_string(),
+            addr,
+            failed: outcome,
+        });
+        true
     }
 
     /// Tells the crash guard which groups to clean up should we die now.
@@ -616,16 +701,27 @@ impl Shell {
             });
             return;
         };
-        let inv = match self.setup.resolver.resolve(res) {
-            Ok(inv) => inv,
+        let native = self.vip.is_some() && config.ha.vip.native;
+        let inv = match self.setup.resolver.runner(res, native) {
+            Ok(Runner::Script(inv)) => inv,
+            Ok(Runner::Native(spec)) => {
+                let text = res.text.clone();
+                self.run_native(id, group, op, &text, spec);
+                return;
+            }
             Err(e) => {
                 log::error!("{e}");
-                let outcome = if op == ScriptOp::Stop {
-                    stop_outcome(&res.text, ScriptOutcome::Failed(1))
-                } else {
-                    ScriptOutcome::Failed(1)
-                };
-                self.inputs.push_back(Input::ScriptDone { id, outcome });
+                let text = res.text.clone();
+                if op != ScriptOp::Stop
+                    || !self.force_stop_off_loop(id, &text, ScriptOutcome::Failed(1))
+                {
+                    let outcome = if op == ScriptOp::Stop {
+                        stop_outcome(&text, ScriptOutcome::Failed(1))
+                    } else {
+                        ScriptOutcome::Failed(1)
+                    };
+                    self.inputs.push_back(Input::ScriptDone { id, outcome });
+                }
                 return;
             }
         };
@@ -673,6 +769,38 @@ impl Shell {
                     });
                 }
             }
+        }
+    }
+
+    /// An address resource handled in-process: the job goes to the address worker.
+    fn run_native(
+        &mut self,
+        id: ActionId,
+        group: usize,
+        op: ScriptOp,
+        text: &str,
+        spec: crate::vip::VipSpec,
+    ) {
+        let word = match op {
+            ScriptOp::Start => "start",
+            ScriptOp::Stop => "stop",
+            ScriptOp::Status => "status",
+        };
+        if op == ScriptOp::Status {
+            log::debug!("Running {text} {word} (in-process)");
+        } else {
+            log::info!("Running {text} {word} (in-process)");
+        }
+        if let Some(g) = self.setup.guard.as_mut() {
+            g.script_started(id, group, op, self.core.config());
+        }
+        let job = match op {
+            ScriptOp::Start => Job::Start { id, spec },
+            ScriptOp::Stop => Job::Stop { id, spec },
+            ScriptOp::Status => Job::Status { id, spec },
+        };
+        if let Some(vip) = self.vip.as_ref() {
+            vip.submit(job);
         }
     }
 

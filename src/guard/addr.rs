@@ -2,20 +2,19 @@
 //! interfaces, and where they are now (from `ip -o -4 addr show`), so they can be removed
 //! directly and fast, without depending on the resource script.
 
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 /// Resource scripts whose first argument is an address the group adds to an interface.
 pub const ADDRESS_SCRIPTS: [&str; 2] = ["IPaddr", "IPaddr2"];
 
 /// The address of an `IPaddr`/`IPaddr2` haresources word (`IPaddr::192.0.2.10/24/eth0`, or the
 /// bare `192.0.2.10` that haresources maps to `IPaddr`), or `None` for other resources.
-pub fn address_of(resource: &str) -> Option<Ipv4Addr> {
-    let mut parts = resource.split("::");
-    let first = parts.next()?;
-    let arg = match parts.next() {
-        Some(arg) if ADDRESS_SCRIPTS.contains(&first) => arg,
+pub fn address_of(resource: &str) -> Option<IpAddr> {
+    // The argument is everything after the name: an IPv6 address holds `::` itself.
+    let arg = match resource.split_once("::") {
+        Some((name, arg)) if ADDRESS_SCRIPTS.contains(&name) => arg,
         Some(_) => return None,
-        None => first,
+        None => resource,
     };
     arg.split('/').next()?.parse().ok()
 }
@@ -27,8 +26,8 @@ pub struct Configured {
     pub cidr: String,
 }
 
-/// Every place `wanted` is configured, from the output of `ip -o -4 addr show`.
-pub fn find_in_ip_output(output: &str, wanted: Ipv4Addr) -> Vec<Configured> {
+/// Every place `wanted` is configured, from the output of `ip -o addr show`.
+pub fn find_in_ip_output(output: &str, wanted: IpAddr) -> Vec<Configured> {
     let mut found = Vec::new();
     for line in output.lines() {
         let mut words = line.split_whitespace();
@@ -37,13 +36,13 @@ pub fn find_in_ip_output(output: &str, wanted: Ipv4Addr) -> Vec<Configured> {
         else {
             continue;
         };
-        if family != "inet" {
+        if family != "inet" && family != "inet6" {
             continue;
         }
         let Some(addr) = cidr
             .split('/')
             .next()
-            .and_then(|a| a.parse::<Ipv4Addr>().ok())
+            .and_then(|a| a.parse::<IpAddr>().ok())
         else {
             continue;
         };
@@ -80,6 +79,10 @@ mod tests {
         assert_eq!(a("httpd"), None);
         assert_eq!(a("Filesystem::/dev/sda1::/data"), None);
         assert_eq!(a("IPaddr::notanaddress"), None);
+        assert_eq!(
+            a("IPaddr2::2001:db8::10/64").as_deref(),
+            Some("2001:db8::10")
+        );
     }
 
     #[test]
@@ -89,7 +92,7 @@ mod tests {
                    7: pub0@if6    inet 203.0.113.1/24 brd 203.0.113.255 scope global pub0\\       valid_lft forever\n\
                    7: pub0@if6    inet 203.0.113.10/24 brd 203.0.113.255 scope global secondary pub0:0\\       valid_lft forever\n\
                    8: other    inet 203.0.113.10/32 scope global other\\       valid_lft forever\n";
-        let wanted: Ipv4Addr = "203.0.113.10".parse().unwrap();
+        let wanted: IpAddr = "203.0.113.10".parse().unwrap();
         assert_eq!(
             find_in_ip_output(out, wanted),
             vec![
@@ -105,5 +108,13 @@ mod tests {
         );
         assert!(find_in_ip_output(out, "192.0.2.1".parse().unwrap()).is_empty());
         assert!(find_in_ip_output("garbage\n\n1: x inet6 ::1/128\n", wanted).is_empty());
+        let v6 = "3: pub0    inet6 2001:db8::10/64 scope global \\       valid_lft forever\n";
+        assert_eq!(
+            find_in_ip_output(v6, "2001:db8::10".parse().unwrap()),
+            vec![Configured {
+                device: "pub0".into(),
+                cidr: "2001:db8::10/64".into()
+            }]
+        );
     }
 }

@@ -20,7 +20,7 @@ use super::protocol::{GuardCommand, Holdings, MAX_LINE};
 use super::run::{ip_binary, run_bounded};
 use crate::config::haresources::parse_resource;
 use crate::core::ScriptOp;
-use crate::resource::Resolver;
+use crate::resource::{Resolver, Runner};
 
 /// What the guard needs to act alone once the daemon is gone.
 #[derive(Debug, Clone)]
@@ -33,6 +33,9 @@ pub struct GuardSettings {
     pub stderr: bool,
     /// Finds the stop scripts.
     pub resolver: Resolver,
+    /// Address resources are in-process (`native_addresses`): removing the address is their
+    /// whole stop, done before the scripts.
+    pub native_addresses: bool,
     /// Extra environment of the stop scripts (`resource::script_env`).
     pub env: Vec<(String, String)>,
     /// Limit of each `ip` command.
@@ -55,6 +58,7 @@ impl GuardSettings {
             logfiles,
             stderr,
             resolver,
+            native_addresses: config.ha.vip.native,
             env: crate::resource::script_env(config),
             ip_timeout: Duration::from_secs(2),
             script_timeout: Duration::from_millis(config.ha.resource_timeout.clamp(1000, 10_000)),
@@ -203,7 +207,7 @@ pub fn clean_up(
         .flat_map(|(_, r)| r.iter().rev().filter_map(|w| address_of(w)))
         .collect();
     if !wanted.is_empty() {
-        let args: Vec<String> = ["-o", "-4", "addr", "show"].map(String::from).to_vec();
+        let args: Vec<String> = ["-o", "addr", "show"].map(String::from).to_vec();
         let (outcome, listing) = run_bounded(&ip, &args, &[], settings.ip_timeout, true);
         if !outcome.ok() {
             log.crit(&format!(
@@ -233,11 +237,16 @@ pub fn clean_up(
     let mut failed = 0;
     for (g, resources) in &groups {
         for word in resources.iter().rev() {
-            let inv = parse_resource(word)
-                .map_err(|(m, _)| m)
-                .and_then(|r| settings.resolver.resolve(&r).map_err(|e| e.to_string()));
-            let inv = match inv {
-                Ok(i) => i,
+            let runner = parse_resource(word).map_err(|(m, _)| m).and_then(|r| {
+                settings
+                    .resolver
+                    .runner(&r, settings.native_addresses)
+                    .map_err(|e| e.to_string())
+            });
+            let inv = match runner {
+                Ok(Runner::Script(i)) => i,
+                // Its address went with the others above.
+                Ok(Runner::Native(_)) => continue,
                 Err(e) => {
                     failed += 1;
                     log.crit(&format!("crash guard: cannot stop {word} (group {g}): {e}"));

@@ -5,7 +5,7 @@
 //! duplicate. Other resources keep the core's handling (logged, then the hand-over continues:
 //! a service left running without its address receives no client traffic).
 
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::time::Duration;
 
 use super::addr::{address_of, find_in_ip_output};
@@ -17,11 +17,11 @@ pub enum ForcedStop {
     /// Not an address resource: nothing to force.
     NotAnAddress,
     /// The address was not configured anywhere: the stop's goal holds.
-    AlreadyGone(Ipv4Addr),
+    AlreadyGone(IpAddr),
     /// Removed from these `CIDR dev DEVICE` places; verified gone.
-    Removed(Ipv4Addr, Vec<String>),
+    Removed(IpAddr, Vec<String>),
     /// Still configured after the attempt (or the interfaces could not be listed).
-    StillPresent(Ipv4Addr, String),
+    StillPresent(IpAddr, String),
 }
 
 impl ForcedStop {
@@ -55,7 +55,7 @@ pub fn force_address_stop(resource: &str, limit: Duration) -> ForcedStop {
     };
     let ip = ip_binary();
     let list = || {
-        let args: Vec<String> = ["-o", "-4", "addr", "show"].map(String::from).to_vec();
+        let args: Vec<String> = ["-o", "addr", "show"].map(String::from).to_vec();
         let (o, out) = run_bounded(&ip, &args, &[], limit, true);
         o.ok().then_some(out)
     };
@@ -98,7 +98,7 @@ mod tests {
 
     #[test]
     fn log_lines() {
-        let a: Ipv4Addr = "192.0.2.10".parse().unwrap();
+        let a: IpAddr = "192.0.2.10".parse().unwrap();
         let line = ForcedStop::Removed(a, vec!["192.0.2.10/24 dev eth0: exit 0".into()])
             .describe("IPaddr::192.0.2.10/24/eth0", "timed out")
             .unwrap();

@@ -10,7 +10,7 @@ pub mod resolve;
 
 pub use env::script_env;
 pub use outcome::interpret;
-pub use resolve::{Invocation, ResolveError, Resolver, ResourceCheckError, ScriptKind};
+pub use resolve::{Invocation, ResolveError, Resolver, ResourceCheckError, Runner, ScriptKind};
 
 /// A small valid configuration for the unit tests of this module.
 #[cfg(test)]
@@ -55,6 +55,7 @@ pub(crate) fn test_config() -> crate::config::Config {
             ipfail_holddown: 0,
             resource_timeout: 60000,
             crash_guard: true,
+            vip: Default::default(),
             directives: directives
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 
 use crate::config::{Config, Resource};
 use crate::core::ScriptOp;
+use crate::vip::{SpecError, VipSpec};
 
 /// Where the project's own scripts are installed by default.
 pub const DEFAULT_BUILTIN_DIR: &str = "/usr/lib/heartbeat-rs/resource.d";
@@ -90,6 +91,33 @@ impl Invocation {
     }
 }
 
+/// How a resource runs: a program, or an address handled in-process (`crate::vip`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Runner {
+    Script(Invocation),
+    Native(VipSpec),
+}
+
+impl Runner {
+    /// What runs, for `--check` and the logs.
+    pub fn describe(&self) -> String {
+        match self {
+            Runner::Script(inv) => {
+                let kind = match inv.kind {
+                    ScriptKind::HaResourceD => "script of the ha.d resource directory",
+                    ScriptKind::Builtin => "script of heartbeat-rs",
+                    ScriptKind::InitScript => "LSB init script",
+                    ScriptKind::Systemd => "systemd unit",
+                };
+                format!("{} ({kind})", inv.command_line(ScriptOp::Start))
+            }
+            Runner::Native(spec) => {
+                format!("in-process address {spec} (netlink, gratuitous ARP/NA)")
+            }
+        }
+    }
+}
+
 /// Why a resource name could not be resolved.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ResolveError {
@@ -104,6 +132,8 @@ pub enum ResolveError {
     },
     /// A systemd unit cannot take `::` arguments.
     SystemdArgs { name: String, args: Vec<String> },
+    /// An address resource with an argument no address script would accept.
+    BadAddress(SpecError),
 }
 
 impl fmt::Display for ResolveError {
@@ -128,6 +158,7 @@ impl fmt::Display for ResolveError {
                 "{name} resolves to systemd unit {name}.service, which takes no arguments (got {})",
                 args.join("::")
             ),
+            ResolveError::BadAddress(e) => write!(f, "{e}"),
         }
     }
 }
@@ -199,6 +230,27 @@ impl Resolver {
         self
     }
 
+    /// How one resource runs. Address resources (`IPaddr`, `IPaddr2`, bare addresses) are
+    /// handled in-process when `native` is set, unless the ha.d resource directory has a
+    /// script of that name: an administrator's own script always wins. Their argument is
+    /// validated either way (the scripts would refuse it too).
+    pub fn runner(&self, r: &Resource, native: bool) -> Result<Runner, ResolveError> {
+        if let Some(spec) = VipSpec::of_resource(&r.name, &r.args)
+            && !self.has_own_script(&r.name)
+        {
+            let spec = spec.map_err(ResolveError::BadAddress)?;
+            if native {
+                return Ok(Runner::Native(spec));
+            }
+        }
+        self.resolve(r).map(Runner::Script)
+    }
+
+    /// Whether `<ha_dir>/resource.d/NAME` is a runnable script.
+    fn has_own_script(&self, name: &str) -> bool {
+        is_executable_file(&self.ha_dir.join("resource.d").join(name))
+    }
+
     /// Finds the program for one resource.
     pub fn resolve(&self, r: &Resource) -> Result<Invocation, ResolveError> {
         let name = r.name.as_str();
@@ -262,7 +314,7 @@ impl Resolver {
         let mut errors = Vec::new();
         for group in &config.groups {
             for r in &group.resources {
-                if let Err(error) = self.resolve(r) {
+                if let Err(error) = self.runner(r, config.ha.vip.native) {
                     errors.push(ResourceCheckError {
                         file: file.clone(),
                         line: group.line,

@@ -142,6 +142,9 @@ pub struct BedOptions {
     pub bin_dir: PathBuf,
     /// Directory with this crate's resource scripts (copied into each ha.d/resource.d of ours).
     pub resource_dir: PathBuf,
+    /// Copy the `IPaddr`/`IPaddr2` scripts too, so that they run instead of the in-process
+    /// addresses (an administrator's own script wins): the script path, for comparison.
+    pub address_scripts: bool,
     /// Lines appended to both nodes' ha.cf (e.g. `ping 192.0.2.254`).
     pub extra_ha_cf: String,
     /// keepalived's `advert_int` in centiseconds; None = the keepalive
@@ -158,6 +161,7 @@ impl BedOptions {
             auth: "sha1 e2e-secret".to_string(),
             bin_dir: bin_dir.to_path_buf(),
             resource_dir: Path::new(env!("CARGO_MANIFEST_DIR")).join("resource.d"),
+            address_scripts: false,
             extra_ha_cf: String::new(),
             keepalived_advert_cs: None,
         }
@@ -187,9 +191,6 @@ pub fn suite_bed(bin_dir: &Path, auto_failback: bool, test: &str) -> Option<Test
         if missing.is_none() && !run(&format!("command -v {tool}")).status.success() {
             missing = Some(format!("{tool} not installed"));
         }
-    }
-    if kind == Kind::Ours && missing.is_none() && !opts.resource_dir.join("IPaddr").exists() {
-        missing = Some(format!("{}/IPaddr missing", opts.resource_dir.display()));
     }
     if let Some(why) = missing {
         eprintln!("{test}: skipped for {}: {why}", kind.label());
@@ -857,6 +858,27 @@ impl Testbed {
         })
     }
 
+    /// The MAC address the client's neighbour table holds for `ip` (None: no entry).
+    pub fn client_neighbour(&self, ip: &str) -> Option<String> {
+        let out = run(&format!("ip -n {} neigh show {ip}", self.client.name));
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let mut words = text.split_whitespace();
+        words.find(|w| *w == "lladdr")?;
+        words.next().map(str::to_string)
+    }
+
+    /// The MAC address of node `i`'s public interface (eth0).
+    pub fn node_mac(&self, i: usize) -> Option<String> {
+        let out = run(&format!(
+            "ip -n {} -o link show eth0",
+            self.nodes[i].ns.name
+        ));
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let mut words = text.split_whitespace();
+        words.find(|w| *w == "link/ether")?;
+        words.next().map(str::to_string)
+    }
+
     /// A short text of where the VIP is and who serves (for failure messages and the demo).
     pub fn describe(&self) -> String {
         format!(
@@ -960,6 +982,12 @@ fn write_node_files(node: &Node, opts: &BedOptions) -> Result<(), String> {
             opts.resource_dir.display(),
             d.display()
         ))?;
+        if !opts.address_scripts {
+            // The addresses are then handled in-process, as on an installed system.
+            for name in ["IPaddr", "IPaddr2"] {
+                let _ = fs::remove_file(d.join("ha.d/resource.d").join(name));
+            }
+        }
     }
     let httpd = d.join("ha.d/resource.d/httpd");
     fs::write(&httpd, config::httpd_script(d, node.name)).map_err(io)?;

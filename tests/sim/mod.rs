@@ -164,6 +164,7 @@ pub fn config(p: &Params, me: usize) -> Config {
             ipfail_holddown: p.ipfail_holddown,
             resource_timeout: p.resource_timeout,
             crash_guard: true,
+            vip: Default::default(),
             directives: Vec::new(),
         },
         keys: AuthKeys {
