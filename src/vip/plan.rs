@@ -272,10 +272,7 @@ mod tests {
         );
         // Restricted to the named interface.
         let p = plan_of(Flavour::IPaddr2, "192.0.2.200//eth0").unwrap();
-        assert_eq!(
-            (p.ifname.as_str(), p.prefix, p.label),
-            ("eth0", 24, None)
-        );
+        assert_eq!((p.ifname.as_str(), p.prefix, p.label), ("eth0", 24, None));
     }
 
     #[test]

@@ -73,13 +73,7 @@ impl Rtnl {
                 snap.links.push(link_of(&l));
             }
         }
-        for m in self.dump(RouteNetlinkMessage::GetAddress(AddressMessage::default()))? {
-            if let RouteNetlinkMessage::NewAddress(a) = m
-                && let Some(a) = address_of(&a)
-            {
-                snap.addresses.push(a);
-            }
-        }
+        snap.addresses = self.addresses()?;
         for family in [AddressFamily::Inet, AddressFamily::Inet6] {
             let mut req = RouteMessage::default();
             req.header.address_family = family;
@@ -92,6 +86,19 @@ impl Rtnl {
             }
         }
         Ok(snap)
+    }
+
+    /// Every configured address.
+    pub fn addresses(&mut self) -> io::Result<Vec<Address>> {
+        let mut out = Vec::new();
+        for m in self.dump(RouteNetlinkMessage::GetAddress(AddressMessage::default()))? {
+            if let RouteNetlinkMessage::NewAddress(a) = m
+                && let Some(a) = address_of(&a)
+            {
+                out.push(a);
+            }
+        }
+        Ok(out)
     }
 
     /// Adds every planned address; one result per plan, in order.

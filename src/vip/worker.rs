@@ -494,9 +494,15 @@ impl Worker {
         }
     }
 
-    /// Removes every configured copy of `addr`; the places removed (`ADDR/P dev IF`).
+    /// Removes every configured copy of `addr`; the places removed (`ADDR/P dev IF`). The
+    /// address table is read afresh first (a stop must not miss a copy); each removal is
+    /// confirmed by the kernel's acknowledgement.
     fn remove_everywhere(&mut self, addr: IpAddr) -> io::Result<Vec<String>> {
-        self.refresh(true)?;
+        if self.taken.is_none() {
+            self.refresh(true)?;
+        } else {
+            self.snapshot.addresses = self.rtnl.addresses()?;
+        }
         let found: Vec<Removal> = self
             .snapshot
             .holders(addr)
@@ -526,14 +532,10 @@ impl Worker {
                 Err(e) => errors.push(format!("{}/{} dev {dev}: {e}", r.addr, r.prefix)),
             }
         }
-        self.refresh(true)?;
-        if !self.snapshot.holders(addr).is_empty() {
-            return Err(io::Error::other(if errors.is_empty() {
-                "still configured".to_string()
-            } else {
-                errors.join(", ")
-            }));
+        if !errors.is_empty() {
+            return Err(io::Error::other(errors.join(", ")));
         }
+        self.snapshot.addresses.retain(|a| a.addr != addr);
         Ok(places)
     }
 
