@@ -100,7 +100,7 @@ fn run(kind: Kind) -> Result<(), String> {
     );
     println!(
         "    haresources: {}",
-        common::testbed::config::haresources().trim()
+        common::testbed::config::haresources(&[]).trim()
     );
     bed.start_both()?;
     if !bed.wait_owner(0, limit) {

@@ -5,9 +5,18 @@
 //! per node and heartbeat packets per second. The same scenarios run with heartbeat-rs (default),
 //! Debian's Heartbeat 3.0.6 (`--peer heartbeat`) or keepalived 2.2.7 (`--peer keepalived`).
 //!
+//! Every run also records the decision-to-service time (the survivor's decision → first HTTP
+//! 200) and the time until every address of the group answers a client's ARP request from the
+//! survivor's MAC (`--vips N` puts N addresses in the group: the VIP-scale runs).
+//!
 //! Run as root: `cargo run --release --example failover_bench -- [--peer P] [--runs N]
 //! [--idle-secs S] [--timers common|fast|both] [--faults kill9,killall9,freeze,sigterm,standby]
-//! [--keepalived-match keepalive|deadtime] [--json FILE|-] [--compare FILE...]`.
+//! [--keepalived-match keepalive|deadtime] [--deadtime-vrrp] [--vips N] [--json FILE|-]
+//! [--compare FILE...]`.
+//!
+//! `--deadtime-vrrp` (Heartbeat kinds): the deadtime is set to keepalived's master-down
+//! interval at `advert_int` = keepalive, so that both the sending interval and the dead time
+//! are the same as keepalived's in its `keepalive` mapping.
 //!
 //! keepalived has no dead time: its backup declares the master down after 3 adverts plus a skew.
 //! `--keepalived-match keepalive` (default) sets `advert_int` = keepalive; `deadtime` picks the
@@ -141,6 +150,10 @@ struct Args {
     report: Option<PathBuf>,
     /// Overrides of the "fast" profile: keepalive and deadtime in ms.
     fast_override: Option<(u64, u64)>,
+    /// Deadtime = keepalived's master-down interval at advert_int = keepalive.
+    deadtime_vrrp: bool,
+    /// Addresses in the group.
+    vips: usize,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -155,6 +168,8 @@ fn parse_args() -> Result<Args, String> {
         compare: Vec::new(),
         fast_override: None,
         report: None,
+        deadtime_vrrp: false,
+        vips: 1,
     };
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -194,6 +209,17 @@ fn parse_args() -> Result<Args, String> {
                 a.fast_override = Some((k, d));
             }
             "--report" => a.report = Some(PathBuf::from(need()?)),
+            "--deadtime-vrrp" => {
+                a.deadtime_vrrp = true;
+                i += 1;
+                continue;
+            }
+            "--vips" => {
+                a.vips = need()?.parse().map_err(|_| "--vips N (1-256)")?;
+                if !(1..=256).contains(&a.vips) {
+                    return Err("--vips N (1-256)".into());
+                }
+            }
             "--compare" => {
                 a.compare.push(PathBuf::from(need()?));
             }
@@ -209,6 +235,9 @@ fn parse_args() -> Result<Args, String> {
     }
     if a.keepalived_match != KaMatch::Keepalive && a.kind != Kind::Keepalived {
         return Err("--keepalived-match needs --peer keepalived".into());
+    }
+    if a.deadtime_vrrp && a.kind == Kind::Keepalived {
+        return Err("--deadtime-vrrp is for the Heartbeat kinds".into());
     }
     Ok(a)
 }
@@ -259,7 +288,19 @@ struct Samples {
     detection: Vec<f64>,
     vip: Vec<f64>,
     service: Vec<f64>,
+    /// Service minus detection: what the survivor needs once it has decided.
+    decision_to_service: Vec<f64>,
+    /// Fault → every address of the group answers ARP from the survivor's MAC.
+    all_vips: Vec<f64>,
     failures: usize,
+}
+
+/// One run's figures (ms after the fault).
+struct RunFigures {
+    detection: f64,
+    vip: f64,
+    service: f64,
+    all_vips: f64,
 }
 
 struct Idle {
@@ -292,9 +333,15 @@ fn bin_dir() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("target/release"))
 }
 
-fn bring_up(kind: Kind, timers: Timers, ka: Option<KaTiming>) -> Result<Testbed, String> {
+fn bring_up(
+    kind: Kind,
+    timers: Timers,
+    ka: Option<KaTiming>,
+    vips: usize,
+) -> Result<Testbed, String> {
     let mut opts = BedOptions::new(kind, &bin_dir());
     opts.timers = timers;
+    opts.vips = vips;
     opts.keepalived_advert_cs = ka.map(|k| k.advert_cs);
     opts.auto_failback = true;
     let mut bed = Testbed::new(opts)?;
@@ -381,7 +428,7 @@ fn one_run(
     fault: Fault,
     timers: Timers,
     stratum: (usize, usize),
-) -> Result<(f64, f64, f64), String> {
+) -> Result<RunFigures, String> {
     let kind = bed.opts.kinds[1];
     let limit = Duration::from_millis(timers.deadtime_ms) + Duration::from_secs(30);
     let b_log = bed.nodes[1].log_path();
@@ -406,6 +453,39 @@ fn one_run(
             limit,
         )
     });
+    let arp = {
+        let parse = |m: Option<String>| -> [u8; 6] {
+            let mut mac = [0u8; 6];
+            for (i, b) in m.unwrap_or_default().split(':').take(6).enumerate() {
+                mac[i] = u8::from_str_radix(b, 16).unwrap_or(0);
+            }
+            mac
+        };
+        let want = parse(bed.node_mac(1));
+        let own = parse(bed.client_mac());
+        let mut targets = vec![VIP];
+        targets.extend(config::extra_vips(bed.opts.vips));
+        let senders: Vec<std::net::Ipv4Addr> = [common::testbed::CLIENT_IP, config::CLIENT_IP2]
+            .iter()
+            .filter_map(|s| s.parse().ok())
+            .collect();
+        let c_ns = bed.client.name.clone();
+        std::thread::spawn(move || {
+            probe::in_netns(&c_ns, move || {
+                probe::wait_arp_all_here(
+                    "eth0",
+                    own,
+                    &senders,
+                    &targets,
+                    want,
+                    Duration::from_millis(10),
+                    limit,
+                )
+            })
+            .ok()
+            .flatten()
+        })
+    };
     // Let the watchers enter their namespaces before the fault, then strike at a random phase
     // of A's sending interval: a crash does not wait for the next heartbeat, and a fixed phase
     // (set by the polls above) would add or take up to one interval from every daemon alike.
@@ -429,16 +509,26 @@ fn one_run(
     let det = det.join().ok().flatten();
     let vip = vip.join().ok().flatten();
     let svc = svc.join().ok().flatten();
-    let result = match (det, vip, svc) {
-        (Some((d, _)), Some(v), Some(s)) => Ok((ms_since(t0, d), ms_since(t0, v), ms_since(t0, s))),
-        (d, v, s) => Err(format!(
-            "run incomplete: detection {:?} vip {:?} service {:?}\n{}",
+    let all = arp.join().ok().flatten();
+    let result = match (det, vip, svc, all) {
+        (Some((d, _)), Some(v), Some(s), Some(a)) => Ok(RunFigures {
+            detection: ms_since(t0, d),
+            vip: ms_since(t0, v),
+            service: ms_since(t0, s),
+            all_vips: ms_since(t0, a),
+        }),
+        (d, v, s, a) => Err(format!(
+            "run incomplete: detection {:?} vip {:?} service {:?} all VIPs {:?}\n{}",
             d.map(|x| ms_since(t0, x.0)),
             v.map(|x| ms_since(t0, x)),
             s.map(|x| ms_since(t0, x)),
+            a.map(|x| ms_since(t0, x)),
             bed.logs_tail(12)
         )),
     };
+    if std::env::var_os("HB_BENCH_LOGS").is_some() {
+        eprintln!("{}", bed.logs_tail(40));
+    }
     recover(bed, fault)?;
     result
 }
@@ -493,6 +583,16 @@ fn run_profile(args: &Args, profile: &str) -> Result<ProfileResult, String> {
         timers.warntime_ms = d.saturating_sub(k).max(k);
         timers.initdead_ms = timers.initdead_ms.max(d);
     }
+    if args.deadtime_vrrp {
+        // keepalived at advert_int = keepalive declares the master down after this long.
+        let advert = config::keepalived_advert_cs(&timers);
+        let d = config::keepalived_dead_us(advert, config::KEEPALIVED_PRIORITY[1]).div_ceil(1000);
+        timers.deadtime_ms = d;
+        timers.warntime_ms = d
+            .saturating_sub(timers.keepalive_ms)
+            .max(timers.keepalive_ms);
+        timers.initdead_ms = timers.initdead_ms.max(d);
+    }
     let ka = (args.kind == Kind::Keepalived)
         .then(|| KaTiming::for_timers(args.keepalived_match, &timers));
     let started = Instant::now();
@@ -500,11 +600,17 @@ fn run_profile(args: &Args, profile: &str) -> Result<ProfileResult, String> {
     if let Some(k) = &ka {
         eprintln!("   {}", k.describe());
     }
-    let mut bed = bring_up(args.kind, timers, ka)?;
-    let name = match (args.fast_override, profile) {
+    let mut bed = bring_up(args.kind, timers, ka, args.vips)?;
+    let mut name = match (args.fast_override, profile) {
         (Some((k, d)), "fast") => format!("keepalive{k}-deadtime{d}"),
         _ => profile.to_string(),
     };
+    if args.deadtime_vrrp {
+        name.push_str("-deadtime-vrrp");
+    }
+    if args.vips > 1 {
+        name.push_str(&format!("-vips{}", args.vips));
+    }
     let mut res = ProfileResult {
         profile: name,
         elapsed_s: 0,
@@ -530,17 +636,24 @@ fn run_profile(args: &Args, profile: &str) -> Result<ProfileResult, String> {
                     bed.nodes[1].node_status("nodea")
                 );
                 drop(bed);
-                bed = bring_up(args.kind, timers, ka)?;
+                bed = bring_up(args.kind, timers, ka, args.vips)?;
             }
             match one_run(&mut bed, fault, timers, (run, args.runs)) {
-                Ok((d, v, sv)) => {
+                Ok(f) => {
                     eprintln!(
-                        "   {} run {run}: detection {d:.0} ms, VIP {v:.0} ms, service {sv:.0} ms",
-                        fault.key()
+                        "   {} run {run}: detection {:.0} ms, VIP {:.0} ms, service {:.0} ms, all {} VIPs by ARP {:.0} ms",
+                        fault.key(),
+                        f.detection,
+                        f.vip,
+                        f.service,
+                        args.vips,
+                        f.all_vips
                     );
-                    s.detection.push(d);
-                    s.vip.push(v);
-                    s.service.push(sv);
+                    s.detection.push(f.detection);
+                    s.vip.push(f.vip);
+                    s.service.push(f.service);
+                    s.decision_to_service.push(f.service - f.detection);
+                    s.all_vips.push(f.all_vips);
                 }
                 Err(e) => {
                     eprintln!("   {} run {run}: FAILED: {e}", fault.key());
@@ -597,23 +710,37 @@ fn table(kind: Kind, results: &[ProfileResult]) -> String {
         }
         let _ = writeln!(
             t,
-            "{:<11} {:>5} | {:^20} | {:^20} | {:^20}",
-            "fault", "ok", "detection ms", "VIP ms", "service ms"
+            "{:<11} {:>5} | {:^20} | {:^20} | {:^20} | {:^20} | {:^20}",
+            "fault",
+            "ok",
+            "detection ms",
+            "VIP ms",
+            "service ms",
+            "decision→service",
+            "all VIPs (ARP)"
         );
         let _ = writeln!(
             t,
-            "{:<11} {:>5} | {:^20} | {:^20} | {:^20}",
-            "", "", "min    med    max", "min    med    max", "min    med    max"
+            "{:<11} {:>5} | {:^20} | {:^20} | {:^20} | {:^20} | {:^20}",
+            "",
+            "",
+            "min    med    max",
+            "min    med    max",
+            "min    med    max",
+            "min    med    max",
+            "min    med    max"
         );
         for (f, s) in &r.faults {
             let _ = writeln!(
                 t,
-                "{:<11} {:>5} | {} | {} | {}",
+                "{:<11} {:>5} | {} | {} | {} | {} | {}",
                 f.key(),
                 format!("{}/{}", s.service.len(), s.service.len() + s.failures),
                 fmt_stats(&s.detection),
                 fmt_stats(&s.vip),
-                fmt_stats(&s.service)
+                fmt_stats(&s.service),
+                fmt_stats(&s.decision_to_service),
+                fmt_stats(&s.all_vips)
             );
         }
         if let Some(i) = &r.idle {
@@ -677,6 +804,7 @@ fn to_json(kind: Kind, args: &Args, results: &[ProfileResult]) -> String {
     );
     let _ = writeln!(j, "  \"machine\": \"{}\",", machine());
     let _ = writeln!(j, "  \"runs\": {},", args.runs);
+    let _ = writeln!(j, "  \"vips\": {},", args.vips);
     if kind == Kind::Keepalived {
         let _ = writeln!(
             j,
@@ -725,13 +853,15 @@ fn to_json(kind: Kind, args: &Args, results: &[ProfileResult]) -> String {
         for (fi, (f, s)) in r.faults.iter().enumerate() {
             let _ = writeln!(
                 j,
-                "        \"{}\": {{\"ok\": {}, \"failures\": {}, \"detection_ms\": {}, \"vip_ms\": {}, \"service_ms\": {}}}{}",
+                "        \"{}\": {{\"ok\": {}, \"failures\": {}, \"detection_ms\": {}, \"vip_ms\": {}, \"service_ms\": {}, \"decision_to_service_ms\": {}, \"all_vips_arp_ms\": {}}}{}",
                 f.key(),
                 s.service.len(),
                 s.failures,
                 json_stats(&s.detection),
                 json_stats(&s.vip),
                 json_stats(&s.service),
+                json_stats(&s.decision_to_service),
+                json_stats(&s.all_vips),
                 if fi + 1 < r.faults.len() { "," } else { "" }
             );
         }

@@ -96,7 +96,10 @@ pub fn main() -> i32 {
             println!("heartbeat-rs {}", env!("CARGO_PKG_VERSION"));
             0
         }
-        Mode::Check => crate::config::check::run(&opts),
+        Mode::Check => match crate::config::check::run(&opts) {
+            0 => crate::resource::check::run(&opts),
+            code => code,
+        },
         Mode::Run | Mode::Kill | Mode::Status | Mode::Reload => crate::daemon::run(&opts),
     }
 }

@@ -26,6 +26,14 @@ impl TempHaDir {
         fs::set_permissions(&keys, fs::Permissions::from_mode(keys_mode)).unwrap();
         fs::write(self.0.join("haresources"), haresources).unwrap();
     }
+
+    /// An executable `resource.d/NAME` in this ha.d.
+    fn script(&self, name: &str) {
+        let dir = self.0.join("resource.d");
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(dir.join(name), "#!/bin/sh\nexit 0\n").unwrap();
+        fs::set_permissions(dir.join(name), fs::Permissions::from_mode(0o755)).unwrap();
+    }
 }
 
 impl Drop for TempHaDir {
@@ -243,10 +251,22 @@ fn run_check(dir: &Path, node: &str) -> (i32, String, String) {
 fn binary_check_exit_codes_and_error_shape() {
     let dir = TempHaDir::new("bin");
     dir.write(ORA_HACF, ORA_KEYS, ORA_RES, 0o600);
+    dir.script("httpd");
     let (code, stdout, stderr) = run_check(&dir.0, "orasrv1.xlk.com");
     assert_eq!(code, 0, "stderr: {stderr}");
     assert!(stdout.contains("deadtime 15 s"), "{stdout}");
     assert!(stdout.contains("bcast eth1 port 694"), "{stdout}");
+    // What runs each resource.
+    assert!(
+        stdout.contains(
+            "resource IPaddr::192.168.21.1/24/eth0: in-process address 192.168.21.1/24 on eth0"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("resource.d/httpd start (script of the ha.d resource directory)"),
+        "{stdout}"
+    );
 
     let broken = ORA_HACF
         .replace("deadtime 15", "deadtime 1.5")
@@ -292,4 +312,54 @@ fn special_files_in_place_of_the_configuration_are_refused_at_once() {
     let (code, _, stderr) = run_check(&dir.0, "orasrv1.xlk.com");
     assert_eq!(code, 1, "{stderr}");
     assert!(stderr.contains("too large"), "{stderr}");
+}
+
+#[test]
+fn check_resolves_every_resource_like_the_daemon() {
+    let dir = TempHaDir::new("resolve");
+    // A script that exists nowhere and an address no script would take: errors at their line.
+    dir.write(
+        ORA_HACF,
+        ORA_KEYS,
+        "orasrv1.xlk.com IPaddr::192.0.2.10/24 nosuchscript-xyz\norasrv2.xlk.com IPaddr::999.1.1.1\n",
+        0o600,
+    );
+    let (code, _, stderr) = run_check(&dir.0, "orasrv1.xlk.com");
+    assert_eq!(code, 1, "{stderr}");
+    let res = dir.0.join("haresources").display().to_string();
+    assert!(
+        stderr.contains(&format!(
+            "{res}:1: resource nosuchscript-xyz: Cannot locate"
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!(
+            "{res}:2: resource IPaddr::999.1.1.1: invalid IP address"
+        )),
+        "{stderr}"
+    );
+    // An administrator's own IPaddr wins, and --check says so.
+    dir.write(
+        ORA_HACF,
+        ORA_KEYS,
+        "orasrv1.xlk.com IPaddr::192.0.2.10/24\n",
+        0o600,
+    );
+    dir.script("IPaddr");
+    let (code, stdout, stderr) = run_check(&dir.0, "orasrv1.xlk.com");
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains("replaces the in-process address handling"),
+        "{stdout}"
+    );
+    // native_addresses off: the scripts run (here the administrator's).
+    dir.write(
+        &format!("{ORA_HACF}native_addresses off\n"),
+        ORA_KEYS,
+        "orasrv1.xlk.com IPaddr2::2001:db8::10/64/eth0\n",
+        0o600,
+    );
+    let (code, _, stderr) = run_check(&dir.0, "orasrv1.xlk.com");
+    assert_eq!(code, 1, "no IPaddr2 script anywhere: {stderr}");
 }

@@ -386,6 +386,10 @@ fn stop_fault(mode: &str) {
         let cf = b.nodes[0].ha_dir().join("ha.cf");
         let mut text = std::fs::read_to_string(&cf).unwrap();
         text.push_str("resource_timeout 2\n");
+        if mode == "missing" {
+            // In-process addresses need no script: only with them off can the script be missing.
+            text.push_str("native_addresses off\n");
+        }
         std::fs::write(&cf, text).unwrap();
     }) else {
         return;

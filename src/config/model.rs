@@ -191,6 +191,14 @@ pub struct Resource {
     pub text: String,
 }
 
+impl Resource {
+    /// A virtual address (`IPaddr`, `IPaddr2`, or a bare address): independent of every other
+    /// address, so a run of them can be started or stopped side by side.
+    pub fn is_address(&self) -> bool {
+        self.name == "IPaddr" || self.name == "IPaddr2"
+    }
+}
+
 /// One `haresources` line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResourceGroup {

@@ -2,6 +2,11 @@
 //! transfers, each a list of groups to start (left to right) or stop (right to left), driven by
 //! `ScriptDone` results. A failed or timed-out start stops what this transfer started, in
 //! reverse, and reports the failure to the caller.
+//!
+//! Within a group the resources run in stages: one resource, or (with batching on, i.e.
+//! in-process addresses) a run of adjacent addresses at once, since no address depends on
+//! another. A group of 256 VIPs then moves in one netlink batch instead of 256 round trips;
+//! the order between an address run and its neighbours (a service after its VIPs) is kept.
 
 use std::collections::VecDeque;
 
@@ -59,15 +64,21 @@ struct Transfer {
     failed: Option<usize>,
 }
 
-/// One group being started or stopped, one resource at a time.
+/// One group being started or stopped, one stage at a time.
 #[derive(Debug)]
 struct GroupRun {
     group: usize,
     op: Op,
     /// Resource indexes in the order they are run.
     order: Vec<usize>,
+    /// Position in `order` of the current stage's first resource.
     step: usize,
-    action: ActionId,
+    /// Length of the current stage.
+    stage: usize,
+    /// Actions of the current stage still running, with their resource.
+    pending: Vec<(ActionId, usize)>,
+    /// The stage's first failed start (lowest resource index) and its outcome.
+    stage_failure: Option<usize>,
     /// Set while rolling back a failed start.
     failed: bool,
 }
@@ -80,6 +91,8 @@ pub struct Runner {
     /// Every resource of the group started successfully and none stopped since.
     pub group_up: Vec<bool>,
     next_id: u64,
+    /// Adjacent addresses run side by side (in-process addresses).
+    pub batch_addresses: bool,
 }
 
 impl Runner {
@@ -89,6 +102,7 @@ impl Runner {
             current: None,
             group_up: vec![false; groups],
             next_id: 1,
+            batch_addresses: false,
         }
     }
 
@@ -178,23 +192,24 @@ impl Runner {
             if transfer.op == Op::Stop {
                 self.group_up[g] = false;
             }
-            let id = ActionId(self.next_id);
-            self.next_id += 1;
-            let first = order.first().copied().unwrap_or(0);
-            out.push_back(Output::RunScript {
-                id,
-                group: g,
-                resource: first,
-                op: script_op(transfer.op),
-            });
-            *run = Some(GroupRun {
+            let mut new_run = GroupRun {
                 group: g,
                 op: transfer.op,
                 order,
                 step: 0,
-                action: id,
+                stage: 0,
+                pending: Vec::new(),
+                stage_failure: None,
                 failed: false,
-            });
+            };
+            launch_stage(
+                &mut new_run,
+                group,
+                self.batch_addresses,
+                &mut self.next_id,
+                out,
+            );
+            *run = Some(new_run);
         }
         finished
     }
@@ -210,14 +225,14 @@ impl Runner {
         let Some((transfer, Some(run))) = &mut self.current else {
             return false;
         };
-        if run.action != id {
+        let Some(at) = run.pending.iter().position(|(a, _)| *a == id) else {
             return false;
-        }
+        };
+        let (_, r) = run.pending.swap_remove(at);
         let g = run.group;
         let Some(group) = groups.get(g) else {
             return false;
         };
-        let r = run.order.get(run.step).copied().unwrap_or(0);
         let rtext = group
             .resources
             .get(r)
@@ -226,21 +241,20 @@ impl Runner {
         match (run.op, outcome) {
             (Op::Start, ScriptOutcome::Ok) => {}
             (Op::Start, bad) => {
+                let first = run.stage_failure.is_none();
                 log(
                     out,
                     Severity::Crit,
-                    format!(
-                        "Giving up resources due to failure of {rtext} ({})",
-                        describe(bad)
-                    ),
+                    if first {
+                        format!(
+                            "Giving up resources due to failure of {rtext} ({})",
+                            describe(bad)
+                        )
+                    } else {
+                        format!("{rtext} failed too ({})", describe(bad))
+                    },
                 );
-                // Stop what was started (and the failed one) right to left.
-                run.op = Op::Stop;
-                run.order = (0..=r).rev().collect();
-                run.step = 0;
-                run.failed = true;
-                transfer.failed = Some(g);
-                return self.run_next_step(out);
+                run.stage_failure = Some(run.stage_failure.map_or(r, |f| f.min(r)));
             }
             (Op::Stop, ScriptOutcome::Ok | ScriptOutcome::NotRunning) => {}
             (Op::Stop, bad) => log(
@@ -252,25 +266,35 @@ impl Runner {
                 ),
             ),
         }
-        run.step += 1;
-        self.run_next_step(out)
+        if !run.pending.is_empty() {
+            // The rest of the stage is still running.
+            return true;
+        }
+        if run.op == Op::Start && run.stage_failure.is_some() {
+            // Stop what was started (the whole stage included) right to left.
+            let last = run.order[run.step + run.stage - 1];
+            run.op = Op::Stop;
+            run.order = (0..=last).rev().collect();
+            run.step = 0;
+            run.stage = 0;
+            run.stage_failure = None;
+            run.failed = true;
+            transfer.failed = Some(g);
+        } else {
+            run.step += run.stage;
+        }
+        self.run_next_step(groups, out)
     }
 
-    /// Runs the next resource of the current group, or closes the group.
-    fn run_next_step(&mut self, out: &mut VecDeque<Output>) -> bool {
+    /// Runs the next stage of the current group, or closes the group.
+    fn run_next_step(&mut self, groups: &[ResourceGroup], out: &mut VecDeque<Output>) -> bool {
         let Some((transfer, Some(run))) = &mut self.current else {
             return false;
         };
-        if let Some(&r) = run.order.get(run.step) {
-            let id = ActionId(self.next_id);
-            self.next_id += 1;
-            run.action = id;
-            out.push_back(Output::RunScript {
-                id,
-                group: run.group,
-                resource: r,
-                op: script_op(run.op),
-            });
+        if run.step < run.order.len()
+            && let Some(group) = groups.get(run.group)
+        {
+            launch_stage(run, group, self.batch_addresses, &mut self.next_id, out);
             return true;
         }
         let g = run.group;
@@ -289,6 +313,43 @@ impl Runner {
             *run = None;
         }
         true
+    }
+}
+
+/// Starts the stage beginning at `run.step`: one resource, or with `batch` every adjacent
+/// address from there on.
+fn launch_stage(
+    run: &mut GroupRun,
+    group: &ResourceGroup,
+    batch: bool,
+    next_id: &mut u64,
+    out: &mut VecDeque<Output>,
+) {
+    let is_address = |i: usize| {
+        run.order
+            .get(i)
+            .and_then(|&r| group.resources.get(r))
+            .is_some_and(|r| r.is_address())
+    };
+    let mut len = 1;
+    if batch && is_address(run.step) {
+        while run.step + len < run.order.len() && is_address(run.step + len) {
+            len += 1;
+        }
+    }
+    let stage = run.order.get(run.step..run.step + len).unwrap_or(&[]);
+    run.stage = stage.len();
+    run.pending.clear();
+    for &r in stage {
+        let id = ActionId(*next_id);
+        *next_id += 1;
+        run.pending.push((id, r));
+        out.push_back(Output::RunScript {
+            id,
+            group: run.group,
+            resource: r,
+            op: script_op(run.op),
+        });
     }
 }
 
@@ -320,4 +381,160 @@ pub fn group_line(group: &ResourceGroup) -> String {
 
 fn log(out: &mut VecDeque<Output>, severity: Severity, text: String) {
     out.push_back(Output::Log { severity, text });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Resource;
+
+    fn group(words: &[&str]) -> ResourceGroup {
+        ResourceGroup {
+            owner: "alpha".into(),
+            resources: words
+                .iter()
+                .map(|w| {
+                    let (name, args) = match w.split_once("::") {
+                        Some((n, a)) => (n.to_string(), vec![a.to_string()]),
+                        None => (w.to_string(), vec![]),
+                    };
+                    Resource {
+                        name,
+                        args,
+                        text: w.to_string(),
+                    }
+                })
+                .collect(),
+            line: 1,
+        }
+    }
+
+    /// The RunScript outputs queued now: (id, resource, op).
+    fn scripts(out: &mut VecDeque<Output>) -> Vec<(ActionId, usize, ScriptOp)> {
+        out.drain(..)
+            .filter_map(|o| match o {
+                Output::RunScript {
+                    id, resource, op, ..
+                } => Some((id, resource, op)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn vips_then_service() -> Vec<ResourceGroup> {
+        vec![group(&[
+            "IPaddr::192.0.2.10",
+            "IPaddr2::192.0.2.11/24/eth0",
+            "IPaddr::192.0.2.12",
+            "httpd",
+            "IPaddr::192.0.2.13",
+        ])]
+    }
+
+    #[test]
+    fn adjacent_addresses_start_together_and_the_service_after_them() {
+        let groups = vips_then_service();
+        let mut r = Runner::new(1);
+        r.batch_addresses = true;
+        let mut out = VecDeque::new();
+        r.enqueue(Op::Start, vec![0], Purpose::AcquireLocal);
+        r.pump(&groups, &mut out);
+        let first = scripts(&mut out);
+        let res: Vec<usize> = first.iter().map(|s| s.1).collect();
+        assert_eq!(res, vec![0, 1, 2], "three addresses at once");
+        // Results in any order; the service waits for all three.
+        for (id, _, _) in [first[2], first[0]] {
+            assert!(r.on_script_done(id, ScriptOutcome::Ok, &groups, &mut out));
+            assert!(scripts(&mut out).is_empty());
+        }
+        assert!(r.on_script_done(first[1].0, ScriptOutcome::Ok, &groups, &mut out));
+        let next = scripts(&mut out);
+        assert_eq!(next.iter().map(|s| s.1).collect::<Vec<_>>(), vec![3]);
+        r.on_script_done(next[0].0, ScriptOutcome::Ok, &groups, &mut out);
+        let last = scripts(&mut out);
+        assert_eq!(last.iter().map(|s| s.1).collect::<Vec<_>>(), vec![4]);
+        r.on_script_done(last[0].0, ScriptOutcome::Ok, &groups, &mut out);
+        assert!(
+            r.pump(&groups, &mut out)
+                .contains(&Finished::Ok(Purpose::AcquireLocal))
+        );
+        assert!(r.group_up[0]);
+    }
+
+    #[test]
+    fn a_failed_address_stops_the_whole_stage_and_what_came_before() {
+        let groups = vips_then_service();
+        let mut r = Runner::new(1);
+        r.batch_addresses = true;
+        let mut out = VecDeque::new();
+        r.enqueue(Op::Start, vec![0], Purpose::AcquireLocal);
+        r.pump(&groups, &mut out);
+        let first = scripts(&mut out);
+        r.on_script_done(first[0].0, ScriptOutcome::Ok, &groups, &mut out);
+        r.on_script_done(first[1].0, ScriptOutcome::Failed(6), &groups, &mut out);
+        assert!(scripts(&mut out).is_empty(), "waits for the third");
+        r.on_script_done(first[2].0, ScriptOutcome::Ok, &groups, &mut out);
+        let stops = scripts(&mut out);
+        assert_eq!(
+            stops.iter().map(|s| (s.1, s.2)).collect::<Vec<_>>(),
+            vec![
+                (2, ScriptOp::Stop),
+                (1, ScriptOp::Stop),
+                (0, ScriptOp::Stop)
+            ],
+            "every address of the stage stopped, right to left, together"
+        );
+        for (id, _, _) in stops {
+            r.on_script_done(id, ScriptOutcome::Ok, &groups, &mut out);
+        }
+        let finished = r.pump(&groups, &mut out);
+        assert!(finished.contains(&Finished::Failed {
+            purpose: Purpose::AcquireLocal,
+            group: 0
+        }));
+        assert!(!r.group_up[0]);
+    }
+
+    #[test]
+    fn without_batching_one_resource_at_a_time() {
+        let groups = vips_then_service();
+        let mut r = Runner::new(1);
+        let mut out = VecDeque::new();
+        r.enqueue(Op::Stop, vec![0], Purpose::HealRelease);
+        r.pump(&groups, &mut out);
+        let mut order = Vec::new();
+        loop {
+            let s = scripts(&mut out);
+            if s.is_empty() {
+                break;
+            }
+            assert_eq!(s.len(), 1);
+            order.push(s[0].1);
+            r.on_script_done(s[0].0, ScriptOutcome::Ok, &groups, &mut out);
+        }
+        assert_eq!(order, vec![4, 3, 2, 1, 0]);
+    }
+
+    #[test]
+    fn stops_batch_too_and_unknown_ids_are_ignored() {
+        let groups = vips_then_service();
+        let mut r = Runner::new(1);
+        r.batch_addresses = true;
+        let mut out = VecDeque::new();
+        r.enqueue(Op::Stop, vec![0], Purpose::HealRelease);
+        r.pump(&groups, &mut out);
+        let mut stages = Vec::new();
+        loop {
+            let s = scripts(&mut out);
+            if s.is_empty() {
+                break;
+            }
+            assert!(!r.on_script_done(ActionId(999_999), ScriptOutcome::Ok, &groups, &mut out));
+            stages.push(s.iter().map(|x| x.1).collect::<Vec<_>>());
+            for (id, _, _) in s {
+                r.on_script_done(id, ScriptOutcome::Failed(1), &groups, &mut out);
+            }
+        }
+        assert_eq!(stages, vec![vec![4], vec![3], vec![2, 1, 0]]);
+    }
 }

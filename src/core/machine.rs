@@ -60,6 +60,8 @@ impl Core {
         let ping = PingAgent::new(&config.ha, now.mono);
         let ack_trigger = u64::from(identity.uuid[0]);
         let groups = config.groups.len();
+        let mut runner = Runner::new(groups);
+        runner.batch_addresses = config.ha.vip.native;
         let mut core = Core {
             mem: Membership::new(media, config.ha.deadtime, ack_trigger, now.mono),
             sender: Sender::new(
@@ -79,7 +81,7 @@ impl Core {
             last_call: now.mono,
             rsc: Resources::new(),
             sb: Standby::new(),
-            runner: Runner::new(groups),
+            runner,
             self_msgs: VecDeque::new(),
             drops: crate::guard::DropLedger::new(),
             self_echo: crate::guard::SelfEcho::new(media),
@@ -188,6 +190,7 @@ impl Core {
     }
 
     fn on_reload(&mut self, mut cfg: Config) {
+        self.runner.batch_addresses = cfg.ha.vip.native;
         if cfg.groups != self.config.groups {
             self.log(
                 Severity::Warn,

@@ -103,7 +103,8 @@ pub struct Shell {
     pinger: Pinger,
     fifo: Option<super::fifo::Fifo>,
     scripts: ScriptRunner,
-    /// In-process addresses (`None`: `native_addresses off`, or netlink unavailable).
+    /// The address worker (`None`: netlink unavailable; then the scripts run and a forced
+    /// removal runs `ip` on the loop).
     vip: Option<VipWorker>,
     control: ControlServer,
     signals: Signals,
@@ -173,19 +174,17 @@ impl Shell {
                 None
             }
         };
-        let vip = if config.ha.vip.native {
-            let waker = Arc::new(Waker::new(poll.registry(), VIP)?);
-            match VipWorker::spawn(config.ha.vip, waker) {
-                Ok(w) => Some(w),
-                Err(e) => {
-                    log::error!(
-                        "in-process addresses unavailable ({e}): address resources run their scripts"
-                    );
-                    None
-                }
+        // Always started, even with `native_addresses off`: the forced removal of an address
+        // after a failed stop script runs there too, off the loop.
+        let waker = Arc::new(Waker::new(poll.registry(), VIP)?);
+        let vip = match VipWorker::spawn(config.ha.vip, waker) {
+            Ok(w) => Some(w),
+            Err(e) => {
+                log::error!(
+                    "in-process addresses unavailable ({e}): address resources run their scripts"
+                );
+                None
             }
-        } else {
-            None
         };
         let clock = Clock::new();
         let now = clock.now();

@@ -206,7 +206,43 @@ pub fn clean_up(
         .iter()
         .flat_map(|(_, r)| r.iter().rev().filter_map(|w| address_of(w)))
         .collect();
-    if !wanted.is_empty() {
+    let by_netlink = if wanted.is_empty() {
+        None
+    } else {
+        match remove_by_netlink(&wanted) {
+            Ok(places) => Some(places),
+            Err(e) => {
+                log.crit(&format!(
+                    "crash guard: netlink unavailable ({e}); removing addresses with ip"
+                ));
+                None
+            }
+        }
+    };
+    if let Some(places) = &by_netlink {
+        // One line per address for a few; a summary for a big group (the log is a file).
+        let ms = t0.elapsed().as_millis();
+        for (i, (place, result)) in places.iter().enumerate() {
+            if result.is_ok() {
+                removed += 1;
+            }
+            if i < 16 || result.is_err() {
+                let how = match result {
+                    Ok(()) => "ok".to_string(),
+                    Err(e) => format!("FAILED: {e}"),
+                };
+                log.crit(&format!(
+                    "crash guard: removed {place}: {how} ({ms} ms after the daemon's death)"
+                ));
+            }
+        }
+        if places.len() > 16 {
+            log.crit(&format!(
+                "crash guard: {removed} of {} addresses removed in one netlink batch ({ms} ms after the daemon's death)",
+                places.len()
+            ));
+        }
+    } else if !wanted.is_empty() {
         let args: Vec<String> = ["-o", "addr", "show"].map(String::from).to_vec();
         let (outcome, listing) = run_bounded(&ip, &args, &[], settings.ip_timeout, true);
         if !outcome.ok() {
@@ -275,6 +311,34 @@ pub fn clean_up(
         t0.elapsed().as_millis()
     ));
     (removed, failed)
+}
+
+/// Removes every configured copy of the `wanted` addresses in one netlink batch; each place
+/// (`ADDR/P from DEV`) with its result.
+fn remove_by_netlink(
+    wanted: &[std::net::IpAddr],
+) -> std::io::Result<Vec<(String, std::io::Result<()>)>> {
+    use crate::vip::rtnl::{Removal, Rtnl};
+    let mut rtnl = Rtnl::open()?;
+    let snap = rtnl.snapshot()?;
+    let mut removals = Vec::new();
+    let mut places = Vec::new();
+    for &a in wanted {
+        for held in snap.holders(a) {
+            removals.push(Removal {
+                index: held.index,
+                addr: held.addr,
+                prefix: held.prefix,
+            });
+            let dev = snap
+                .link(held.index)
+                .map(|l| l.name.clone())
+                .unwrap_or_else(|| held.index.to_string());
+            places.push(format!("{}/{} from {dev}", held.addr, held.prefix));
+        }
+    }
+    let results = rtnl.remove(&removals);
+    Ok(places.into_iter().zip(results).collect())
 }
 
 /// Makes the forked child a quiet, independent, hard-to-kill guard.

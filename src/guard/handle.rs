@@ -104,6 +104,11 @@ impl GuardHandle {
 
     fn send(&mut self, cmd: &GuardCommand) -> Result<(), GuardError> {
         let line = cmd.encode().ok_or(GuardError::BadCommand)?;
+        self.write_line(&line)
+    }
+
+    /// One line (atomic: at most `PIPE_BUF` bytes).
+    fn write_line(&mut self, line: &str) -> Result<(), GuardError> {
         let Some(pipe) = self.pipe.as_mut() else {
             return Err(GuardError::Write(std::io::Error::from(
                 std::io::ErrorKind::BrokenPipe,
@@ -125,10 +130,10 @@ impl GuardHandle {
         if self.held.get(&group).is_some_and(|r| r == resources) {
             return Ok(());
         }
-        self.send(&GuardCommand::Hold {
-            group,
-            resources: resources.to_vec(),
-        })?;
+        let lines = GuardCommand::hold_lines(group, resources).ok_or(GuardError::BadCommand)?;
+        for line in lines {
+            self.write_line(&line)?;
+        }
         self.held.insert(group, resources.to_vec());
         Ok(())
     }

@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! hold <group-index> <resource> [<resource>...]   the daemon holds (or is starting) this group
+//! more <group-index> <resource> [<resource>...]   more resources of the group just held
 //! release <group-index>                           the group is fully stopped
 //! watch <millis>                                  arm the freeze watchdog (0 disarms)
 //! tick                                            the daemon is alive (resets the watchdog)
@@ -11,7 +12,8 @@
 //! ```
 //!
 //! Resources are haresources words (`IPaddr::192.0.2.10/24/eth0`), which contain no blanks.
-//! Every line is far below `PIPE_BUF`, so each write is atomic.
+//! Every line is below `PIPE_BUF`, so each write is atomic: a group too long for one line (256
+//! VIPs) is sent as `hold` with the first words and `more` lines with the rest.
 
 use std::collections::BTreeMap;
 
@@ -19,6 +21,10 @@ use std::collections::BTreeMap;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum GuardCommand {
     Hold {
+        group: usize,
+        resources: Vec<String>,
+    },
+    More {
         group: usize,
         resources: Vec<String>,
     },
@@ -43,6 +49,38 @@ pub enum GuardCommand {
 pub const MAX_LINE: usize = 4000;
 
 impl GuardCommand {
+    /// The lines that hold `group` made of `resources`: `hold` and as many `more` as needed to
+    /// keep each line within [`MAX_LINE`]. `None` if a word is unusable or alone too long.
+    pub fn hold_lines(group: usize, resources: &[String]) -> Option<Vec<String>> {
+        let mut lines = Vec::new();
+        let mut chunk: Vec<String> = Vec::new();
+        let mut len = 0;
+        let head = format!("more {group} \n").len();
+        for r in resources {
+            if !chunk.is_empty() && head + len + r.len() + 1 > MAX_LINE {
+                lines.push(std::mem::take(&mut chunk));
+                len = 0;
+            }
+            len += r.len() + 1;
+            chunk.push(r.clone());
+        }
+        if !chunk.is_empty() || lines.is_empty() {
+            lines.push(chunk);
+        }
+        lines
+            .into_iter()
+            .enumerate()
+            .map(|(i, resources)| {
+                if i == 0 {
+                    GuardCommand::Hold { group, resources }
+                } else {
+                    GuardCommand::More { group, resources }
+                }
+                .encode()
+            })
+            .collect()
+    }
+
     /// The line to write, with its newline; `None` if it would not fit or a resource word is
     /// not a single blank-free token.
     pub fn encode(&self) -> Option<String> {
@@ -56,6 +94,16 @@ impl GuardCommand {
                     return None;
                 }
                 format!("hold {group} {}\n", resources.join(" "))
+            }
+            GuardCommand::More { group, resources } => {
+                if resources.is_empty()
+                    || resources
+                        .iter()
+                        .any(|r| r.is_empty() || r.chars().any(char::is_whitespace))
+                {
+                    return None;
+                }
+                format!("more {group} {}\n", resources.join(" "))
             }
             GuardCommand::Release { group } => format!("release {group}\n"),
             GuardCommand::Watch { millis } => format!("watch {millis}\n"),
@@ -81,6 +129,14 @@ impl GuardCommand {
                     return None;
                 }
                 return Some(GuardCommand::Hold { group, resources });
+            }
+            "more" => {
+                let group = words.next()?.parse().ok()?;
+                let resources: Vec<String> = words.by_ref().map(str::to_string).collect();
+                if resources.is_empty() {
+                    return None;
+                }
+                return Some(GuardCommand::More { group, resources });
             }
             "release" => GuardCommand::Release {
                 group: words.next()?.parse().ok()?,
@@ -139,6 +195,10 @@ impl Holdings {
         match cmd {
             GuardCommand::Hold { group, resources } => {
                 self.groups.insert(group, resources);
+                self.ever_held = true;
+            }
+            GuardCommand::More { group, resources } => {
+                self.groups.entry(group).or_default().extend(resources);
                 self.ever_held = true;
             }
             GuardCommand::Release { group } => {
@@ -290,5 +350,39 @@ mod tests {
         h.apply(GuardCommand::Sent { seq: 4 });
         let i = h.ident().unwrap();
         assert_eq!((i.uuid, i.generation, i.last_seq), ([1; 16], 7, 9));
+    }
+}
+
+#[cfg(test)]
+mod long_groups {
+    use super::*;
+
+    #[test]
+    fn a_group_of_256_addresses_is_held_in_several_atomic_lines() {
+        let words: Vec<String> = (0..256)
+            .map(|i| format!("IPaddr::203.0.113.{}/24/eth0", i % 250 + 1))
+            .chain(std::iter::once("httpd".to_string()))
+            .collect();
+        let lines = GuardCommand::hold_lines(3, &words).unwrap();
+        assert!(lines.len() > 1);
+        assert!(
+            lines
+                .iter()
+                .all(|l| l.len() <= MAX_LINE && l.ends_with('\n'))
+        );
+        assert!(lines[0].starts_with("hold 3 "));
+        assert!(lines[1..].iter().all(|l| l.starts_with("more 3 ")));
+        let mut h = Holdings::default();
+        for l in &lines {
+            h.apply(GuardCommand::parse(l.trim_end()).unwrap());
+        }
+        let held: Vec<(usize, Vec<String>)> = h.groups().map(|(g, r)| (g, r.to_vec())).collect();
+        assert_eq!(held, vec![(3, words.clone())]);
+        // A new hold replaces the whole group.
+        h.apply(GuardCommand::parse("hold 3 httpd").unwrap());
+        assert_eq!(h.groups().next().unwrap().1, ["httpd".to_string()]);
+        // A small group stays one line.
+        assert_eq!(GuardCommand::hold_lines(0, &words[..2]).unwrap().len(), 1);
+        assert!(GuardCommand::hold_lines(0, &["a b".to_string()]).is_none());
     }
 }

@@ -140,6 +140,21 @@ impl Drop for VipWorker {
     }
 }
 
+/// The first `IFACE:N` label used neither on the interface nor in this batch.
+fn next_free_label(
+    ifname: &str,
+    snap: &Snapshot,
+    batch: &[(ActionId, VipSpec, AddPlan)],
+) -> String {
+    (0..)
+        .map(|n| format!("{ifname}:{n}"))
+        .find(|l| {
+            !snap.addresses.iter().any(|a| a.label.as_ref() == Some(l))
+                && !batch.iter().any(|(_, _, p)| p.label.as_ref() == Some(l))
+        })
+        .unwrap_or_else(|| ifname.to_string())
+}
+
 /// An address we added (or found in place) and keep.
 struct Held {
     spec: VipSpec,
@@ -191,12 +206,26 @@ impl Worker {
                     self.on_events();
                 }
             }
+            // Every job queued now; adjacent starts go to the kernel as one batch.
+            let mut starts = Vec::new();
+            let mut closed = false;
             loop {
                 match self.jobs.try_recv() {
-                    Ok(job) => self.on_job(job),
+                    Ok(Job::Start { id, spec }) => starts.push((id, spec)),
+                    Ok(job) => {
+                        self.start_batch(std::mem::take(&mut starts));
+                        self.on_job(job);
+                    }
                     Err(TryRecvError::Empty) => break,
-                    Err(TryRecvError::Disconnected) => return,
+                    Err(TryRecvError::Disconnected) => {
+                        closed = true;
+                        break;
+                    }
                 }
+            }
+            self.start_batch(starts);
+            if closed {
+                return;
             }
             self.check_dad();
             self.send_due();
@@ -220,12 +249,7 @@ impl Worker {
 
     fn on_job(&mut self, job: Job) {
         match job {
-            Job::Start { id, spec } => {
-                let outcome = self.start(id, &spec);
-                if let Some(o) = outcome {
-                    self.finish(id, o);
-                }
-            }
+            Job::Start { id, spec } => self.start_batch(vec![(id, spec)]),
             Job::Stop { id, spec } => {
                 self.held.remove(&spec.addr);
                 self.dad.retain(|d| d.spec.addr != spec.addr);
@@ -286,59 +310,84 @@ impl Worker {
         }
     }
 
-    /// A start; `None` when the result comes later (DAD).
-    fn start(&mut self, id: ActionId, spec: &VipSpec) -> Option<ScriptOutcome> {
+    /// Starts: addresses already here are announced again; the others are planned and added
+    /// in one netlink batch (one round of system calls for the whole group), then announced,
+    /// or for IPv6 left to wait for duplicate address detection.
+    fn start_batch(&mut self, jobs: Vec<(ActionId, VipSpec)>) {
+        if jobs.is_empty() {
+            return;
+        }
         if let Err(e) = self.refresh(false) {
             log::error!("IPaddr: cannot list addresses: {e}");
-            return Some(ScriptOutcome::Failed(1));
-        }
-        if let Some(existing) = self.snapshot.holders(spec.addr).first().copied().cloned() {
-            let ifname = self
-                .snapshot
-                .link(existing.index)
-                .map(|l| l.name.clone())
-                .unwrap_or_default();
-            log::info!("IPaddr: {} already configured on {ifname}", spec.addr);
-            let plan = AddPlan {
-                index: existing.index,
-                ifname,
-                addr: spec.addr,
-                prefix: existing.prefix,
-                label: existing.label.clone(),
-                broadcast: None,
-                bring_up: false,
-                note: None,
-            };
-            // Announce again: after a partition the neighbours may still point at the peer.
-            self.announce(&plan);
-            self.keep(spec, plan);
-            return Some(ScriptOutcome::Ok);
-        }
-        let planned = match plan(spec, &self.snapshot) {
-            Ok(p) => Ok(p),
-            // The interface may be newer than the snapshot: look once more.
-            Err(_) if self.refresh(true).is_ok() => plan(spec, &self.snapshot),
-            Err(e) => Err(e),
-        };
-        let p = match planned {
-            Ok(p) => p,
-            Err(e) => {
-                log::error!("IPaddr: ERROR: {e}");
-                return Some(ScriptOutcome::Failed(6));
+            for (id, _) in jobs {
+                self.finish(id, ScriptOutcome::Failed(1));
             }
-        };
-        if let Some(note) = &p.note {
-            log::warn!("IPaddr: {note}");
+            return;
         }
-        if p.bring_up
-            && let Err(e) = self.rtnl.set_up(p.index)
-        {
-            log::warn!("IPaddr: cannot bring {} up: {e}", p.ifname);
+        let mut adds: Vec<(ActionId, VipSpec, AddPlan)> = Vec::new();
+        for (id, spec) in jobs {
+            if let Some(existing) = self.snapshot.holders(spec.addr).first().copied().cloned() {
+                let ifname = self
+                    .snapshot
+                    .link(existing.index)
+                    .map(|l| l.name.clone())
+                    .unwrap_or_default();
+                log::info!("IPaddr: {} already configured on {ifname}", spec.addr);
+                let plan = AddPlan {
+                    index: existing.index,
+                    ifname,
+                    addr: spec.addr,
+                    prefix: existing.prefix,
+                    label: existing.label.clone(),
+                    broadcast: None,
+                    bring_up: false,
+                    note: None,
+                };
+                // Announce again: after a partition the neighbours may still point at the peer.
+                self.announce(&plan);
+                self.keep(&spec, plan);
+                self.finish(id, ScriptOutcome::Ok);
+                continue;
+            }
+            let planned = match plan(&spec, &self.snapshot) {
+                Ok(p) => Ok(p),
+                // The interface may be newer than the snapshot: look once more.
+                Err(_) if self.refresh(true).is_ok() => plan(&spec, &self.snapshot),
+                Err(e) => Err(e),
+            };
+            match planned {
+                Ok(mut p) => {
+                    // Two of this batch on one interface must not get the same IFACE:N label.
+                    if spec.label.is_none()
+                        && let Some(l) = &p.label
+                        && adds.iter().any(|(_, _, q)| q.label.as_ref() == Some(l))
+                    {
+                        p.label = Some(next_free_label(&p.ifname, &self.snapshot, &adds));
+                    }
+                    adds.push((id, spec, p));
+                }
+                Err(e) => {
+                    log::error!("IPaddr: ERROR: {e}");
+                    self.finish(id, ScriptOutcome::Failed(6));
+                }
+            }
         }
-        let result = self.rtnl.add(std::slice::from_ref(&p)).pop();
-        match result {
-            Some(Ok(())) => {}
-            Some(Err(e)) => {
+        let mut raised = Vec::new();
+        for (_, _, p) in &adds {
+            if p.bring_up && !raised.contains(&p.index) {
+                raised.push(p.index);
+                if let Err(e) = self.rtnl.set_up(p.index) {
+                    log::warn!("IPaddr: cannot bring {} up: {e}", p.ifname);
+                }
+            }
+        }
+        let plans: Vec<AddPlan> = adds.iter().map(|(_, _, p)| p.clone()).collect();
+        let results = self.rtnl.add(&plans);
+        for ((id, spec, p), result) in adds.into_iter().zip(results) {
+            if let Some(note) = &p.note {
+                log::warn!("IPaddr: {note}");
+            }
+            if let Err(e) = result {
                 log::error!(
                     "IPaddr: ERROR: adding {}/{} on {} failed: {e}",
                     p.addr,
@@ -346,48 +395,48 @@ impl Worker {
                     p.ifname
                 );
                 self.taken = None;
-                return Some(ScriptOutcome::Failed(1));
+                self.finish(id, ScriptOutcome::Failed(1));
+                continue;
             }
-            None => return Some(ScriptOutcome::Failed(1)),
-        }
-        self.snapshot.addresses.push(super::plan::Address {
-            index: p.index,
-            addr: p.addr,
-            prefix: p.prefix,
-            label: p.label.clone(),
-            tentative: p.addr.is_ipv6(),
-            dad_failed: false,
-        });
-        let label = p
-            .label
-            .as_ref()
-            .map(|l| format!(" ({l})"))
-            .unwrap_or_default();
-        if p.addr.is_ipv6() {
+            self.snapshot.addresses.push(super::plan::Address {
+                index: p.index,
+                addr: p.addr,
+                prefix: p.prefix,
+                label: p.label.clone(),
+                tentative: p.addr.is_ipv6(),
+                dad_failed: false,
+            });
+            if p.addr.is_ipv6() {
+                log::info!(
+                    "IPaddr: {}/{} added on {}; waiting for duplicate address detection",
+                    p.addr,
+                    p.prefix,
+                    p.ifname
+                );
+                self.dad.push(DadWait {
+                    id,
+                    spec,
+                    plan: p,
+                    deadline: Instant::now() + DAD_LIMIT,
+                });
+                continue;
+            }
+            let label = p
+                .label
+                .as_ref()
+                .map(|l| format!(" ({l})"))
+                .unwrap_or_default();
             log::info!(
-                "IPaddr: {}/{} added on {}; waiting for duplicate address detection",
+                "IPaddr: {}/{} added on {}{label}",
                 p.addr,
                 p.prefix,
                 p.ifname
             );
-            self.dad.push(DadWait {
-                id,
-                spec: spec.clone(),
-                plan: p,
-                deadline: Instant::now() + DAD_LIMIT,
-            });
-            self.check_dad();
-            return None;
+            self.announce(&p);
+            self.keep(&spec, p);
+            self.finish(id, ScriptOutcome::Ok);
         }
-        log::info!(
-            "IPaddr: {}/{} added on {}{label}",
-            p.addr,
-            p.prefix,
-            p.ifname
-        );
-        self.announce(&p);
-        self.keep(spec, p);
-        Some(ScriptOutcome::Ok)
+        self.check_dad();
     }
 
     fn keep(&mut self, spec: &VipSpec, plan: AddPlan) {

@@ -145,6 +145,8 @@ pub struct BedOptions {
     /// Copy the `IPaddr`/`IPaddr2` scripts too, so that they run instead of the in-process
     /// addresses (an administrator's own script wins): the script path, for comparison.
     pub address_scripts: bool,
+    /// Addresses in the group (the VIP and `vips - 1` more, [`config::extra_vips`]).
+    pub vips: usize,
     /// Lines appended to both nodes' ha.cf (e.g. `ping 192.0.2.254`).
     pub extra_ha_cf: String,
     /// keepalived's `advert_int` in centiseconds; None = the keepalive
@@ -162,6 +164,7 @@ impl BedOptions {
             bin_dir: bin_dir.to_path_buf(),
             resource_dir: Path::new(env!("CARGO_MANIFEST_DIR")).join("resource.d"),
             address_scripts: false,
+            vips: 1,
             extra_ha_cf: String::new(),
             keepalived_advert_cs: None,
         }
@@ -711,6 +714,14 @@ impl Testbed {
                 n = ns.name
             ))?;
         }
+        if opts.vips > 80 {
+            // VIPs in 203.0.113.0/24 too: the client asks them by ARP from there.
+            cmd_ok(&format!(
+                "ip -n {} addr add {}/24 brd + dev eth0",
+                client.name,
+                config::CLIENT_IP2
+            ))?;
+        }
         link_pair(&a, "hb0", &b, "hb0")?;
         cmd_ok(&format!(
             "ip -n {} addr add 198.51.100.1/24 brd + dev hb0",
@@ -867,6 +878,15 @@ impl Testbed {
         words.next().map(str::to_string)
     }
 
+    /// The MAC address of the client's interface (eth0).
+    pub fn client_mac(&self) -> Option<String> {
+        let out = run(&format!("ip -n {} -o link show eth0", self.client.name));
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let mut words = text.split_whitespace();
+        words.find(|w| *w == "link/ether")?;
+        words.next().map(str::to_string)
+    }
+
     /// The MAC address of node `i`'s public interface (eth0).
     pub fn node_mac(&self, i: usize) -> Option<String> {
         let out = run(&format!(
@@ -1001,7 +1021,11 @@ fn write_node_files(node: &Node, opts: &BedOptions) -> Result<(), String> {
         let keys = d.join("ha.d/authkeys");
         fs::write(&keys, config::authkeys(&opts.auth)).map_err(io)?;
         fs::set_permissions(&keys, fs::Permissions::from_mode(0o600)).map_err(io)?;
-        fs::write(d.join("ha.d/haresources"), config::haresources()).map_err(io)?;
+        fs::write(
+            d.join("ha.d/haresources"),
+            config::haresources(&config::extra_vips(opts.vips)),
+        )
+        .map_err(io)?;
     } else {
         let priority = config::KEEPALIVED_PRIORITY[node.idx];
         let advert_cs = opts
@@ -1009,7 +1033,14 @@ fn write_node_files(node: &Node, opts: &BedOptions) -> Result<(), String> {
             .unwrap_or_else(|| config::keepalived_advert_cs(&opts.timers));
         fs::write(
             d.join("keepalived.conf"),
-            config::keepalived_conf(d, node.name, priority, advert_cs, opts.auto_failback),
+            config::keepalived_conf(
+                d,
+                node.name,
+                priority,
+                advert_cs,
+                opts.auto_failback,
+                &config::extra_vips(opts.vips),
+            ),
         )
         .map_err(io)?;
         fs::write(d.join("standby"), "0\n").map_err(io)?;

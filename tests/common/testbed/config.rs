@@ -34,10 +34,32 @@ pub fn authkeys(method: &str) -> String {
     format!("auth 1\n1 {method}\n")
 }
 
-/// `haresources`: node A prefers the VIP and the web server.
-pub fn haresources() -> String {
-    format!("nodea {VIP_SPEC} httpd\n")
+/// `haresources`: node A prefers the VIP (and `extra` more addresses) and the web server.
+pub fn haresources(extra: &[std::net::Ipv4Addr]) -> String {
+    let mut s = format!("nodea {VIP_SPEC}");
+    for a in extra {
+        let _ = write!(s, " IPaddr::{a}/24/eth0");
+    }
+    s.push_str(" httpd\n");
+    s
 }
+
+/// The addresses beyond the VIP of a group of `total` (VIP-scale runs): 192.0.2.11-89, then
+/// 203.0.113.1-176 (documentation ranges; the client has an address in both). At most 256.
+pub fn extra_vips(total: usize) -> Vec<std::net::Ipv4Addr> {
+    (1..total.min(256))
+        .map(|i| {
+            if i < 80 {
+                std::net::Ipv4Addr::new(192, 0, 2, 10 + i as u8)
+            } else {
+                std::net::Ipv4Addr::new(203, 0, 113, (i - 79) as u8)
+            }
+        })
+        .collect()
+}
+
+/// The client's address in 203.0.113.0/24 (to ask the VIPs there by ARP).
+pub const CLIENT_IP2: &str = "203.0.113.254";
 
 /// The program behind the `httpd` resource (Debian's `busybox`, its `httpd` applet).
 pub const HTTPD_BIN: &str = "/bin/busybox";
@@ -137,8 +159,13 @@ pub fn keepalived_conf(
     priority: u32,
     advert_cs: u64,
     auto_failback: bool,
+    extra: &[std::net::Ipv4Addr],
 ) -> String {
     let d = node_dir.display();
+    let extra: String = extra
+        .iter()
+        .map(|a| format!("    {a}/24 dev eth0\n"))
+        .collect();
     let advert = advert_text(advert_cs);
     let preempt = if auto_failback { "" } else { "  nopreempt\n" };
     format!(
@@ -162,7 +189,7 @@ vrrp_instance VI_1 {{
   advert_int {advert}
 {preempt}  virtual_ipaddress {{
     192.0.2.10/24 dev eth0
-  }}
+{extra}  }}
   track_file {{
     standby
   }}

@@ -299,3 +299,111 @@ pub fn overlaps(
     }
     out
 }
+
+/// Asks every address in `targets` by ARP from the current namespace's `iface` (its MAC
+/// `src_mac`; sender addresses: for each target, the one of `senders` in its /24) every `step` until each has
+/// answered from `want_mac`; returns when the last one did. For the VIP-scale benchmark: the
+/// moment every VIP is reachable at the new holder's MAC, as a client on the segment sees it.
+pub fn wait_arp_all_here(
+    iface: &str,
+    src_mac: [u8; 6],
+    senders: &[Ipv4Addr],
+    targets: &[Ipv4Addr],
+    want_mac: [u8; 6],
+    step: Duration,
+    limit: Duration,
+) -> Option<Instant> {
+    use nix::libc;
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    let ifindex = nix::net::if_::if_nametoindex(iface).ok()?;
+    // SAFETY: plain socket(2), owned at once.
+    let fd = unsafe {
+        libc::socket(
+            libc::AF_PACKET,
+            libc::SOCK_DGRAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+            i32::from(0x0806u16.to_be()),
+        )
+    };
+    if fd < 0 {
+        return None;
+    }
+    // SAFETY: fresh descriptor.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    // SAFETY: zeroed sockaddr_ll is valid; bind to the interface for ARP.
+    let mut sa: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+    sa.sll_family = libc::AF_PACKET as u16;
+    sa.sll_protocol = 0x0806u16.to_be();
+    sa.sll_ifindex = ifindex as i32;
+    let len = std::mem::size_of::<libc::sockaddr_ll>() as u32;
+    // SAFETY: sa is valid for len bytes.
+    if unsafe {
+        libc::bind(
+            fd.as_raw_fd(),
+            (&sa as *const libc::sockaddr_ll).cast(),
+            len,
+        )
+    } < 0
+    {
+        return None;
+    }
+    let mut answered = vec![false; targets.len()];
+    let mut last = None;
+    let start = Instant::now();
+    let mut next_send = start;
+    let mut buf = [0u8; 128];
+    while start.elapsed() < limit {
+        if Instant::now() >= next_send {
+            for (t, _) in targets.iter().zip(&answered).filter(|(_, a)| !**a) {
+                let sender = senders
+                    .iter()
+                    .find(|s| s.octets()[..3] == t.octets()[..3])
+                    .or(senders.first())
+                    .copied()
+                    .unwrap_or(Ipv4Addr::UNSPECIFIED);
+                let mut p = [0u8; 28];
+                p[0..8].copy_from_slice(&[0, 1, 8, 0, 6, 4, 0, 1]);
+                p[8..14].copy_from_slice(&src_mac);
+                p[14..18].copy_from_slice(&sender.octets());
+                p[24..28].copy_from_slice(&t.octets());
+                let mut to = sa;
+                to.sll_halen = 6;
+                to.sll_addr[..6].copy_from_slice(&[0xff; 6]);
+                // SAFETY: buffers valid for their lengths.
+                unsafe {
+                    libc::sendto(
+                        fd.as_raw_fd(),
+                        p.as_ptr().cast(),
+                        p.len(),
+                        0,
+                        (&to as *const libc::sockaddr_ll).cast(),
+                        len,
+                    )
+                };
+            }
+            next_send = Instant::now() + step;
+        }
+        // Read replies until the next round.
+        loop {
+            // SAFETY: buf is valid for its length.
+            let n = unsafe { libc::recv(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
+            if n < 28 {
+                break;
+            }
+            if buf[6..8] != [0, 2] || buf[8..14] != want_mac {
+                continue;
+            }
+            let spa = Ipv4Addr::new(buf[14], buf[15], buf[16], buf[17]);
+            if let Some(i) = targets.iter().position(|t| *t == spa)
+                && !answered[i]
+            {
+                answered[i] = true;
+                last = Some(Instant::now());
+            }
+        }
+        if answered.iter().all(|a| *a) {
+            return last;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    None
+}

@@ -1,0 +1,59 @@
+//! `heartbeat --check`, second half: every resource of `haresources` resolved to what will run
+//! it (an in-process address, or which script), exactly as the daemon will at start-up, so
+//! that a check that passes means a daemon that starts. A script in the ha.d resource
+//! directory that shadows an in-process address resource is named.
+
+use std::fmt::Write as _;
+
+use super::resolve::{DEFAULT_BUILTIN_DIR, Resolver, Runner};
+use crate::cli::Options;
+use crate::config::Config;
+
+/// Prints what runs each resource; returns the exit code (0 all resolved, 1 otherwise).
+pub fn run(opts: &Options) -> i32 {
+    let Ok(loaded) = crate::config::load(&opts.ha_dir, opts.node.as_deref()) else {
+        // The first half already reported the errors.
+        return 1;
+    };
+    let resolver = Resolver::new(&opts.ha_dir, Some(DEFAULT_BUILTIN_DIR.into()));
+    let (text, errors) = report(&loaded.config, &resolver);
+    print!("{text}");
+    for e in &errors {
+        eprintln!("{e}");
+    }
+    if errors.is_empty() {
+        0
+    } else {
+        eprintln!("heartbeat --check: {} resource(s) cannot run", errors.len());
+        1
+    }
+}
+
+/// One line per resource (what runs it) and the errors, for [`run`] and the tests.
+pub fn report(config: &Config, resolver: &Resolver) -> (String, Vec<String>) {
+    let native = config.ha.vip.native;
+    let mut text = String::new();
+    for g in &config.groups {
+        for r in &g.resources {
+            // Unresolvable ones are in the errors below, with file and line.
+            let Ok(runner) = resolver.runner(r, native) else {
+                continue;
+            };
+            let shadows = native
+                && matches!(runner, Runner::Script(_))
+                && crate::vip::VipSpec::of_resource(&r.name, &r.args).is_some();
+            let note = if shadows {
+                " — this script replaces the in-process address handling; remove it to get that back"
+            } else {
+                ""
+            };
+            let _ = writeln!(text, "resource {}: {}{note}", r.text, runner.describe());
+        }
+    }
+    let errors = resolver
+        .check_all(config)
+        .iter()
+        .map(|e| e.to_string())
+        .collect();
+    (text, errors)
+}
