@@ -15,7 +15,7 @@ BIN=${BIN:-target/release}
 install -d "$DESTDIR/usr/sbin" "$DESTDIR/usr/bin" \
     "$DESTDIR/usr/lib/heartbeat-rs/resource.d" "$DESTDIR/usr/share/heartbeat" \
     "$DESTDIR/etc/ha.d/resource.d" "$DESTDIR/etc/init.d" \
-    "$DESTDIR/lib/systemd/system" "$DESTDIR/var/lib/heartbeat" \
+    "$DESTDIR/lib/systemd/system" "$DESTDIR/var/lib/heartbeat" "$DESTDIR/etc/logrotate.d" \
     "$DESTDIR/usr/share/doc/heartbeat-rs/examples"
 
 install -m 0755 "$BIN/heartbeat" "$DESTDIR/usr/sbin/heartbeat"
@@ -33,6 +33,7 @@ done
 
 install -m 0755 etc/init.d/heartbeat "$DESTDIR/etc/init.d/heartbeat"
 install -m 0644 etc/systemd/heartbeat.service "$DESTDIR/lib/systemd/system/heartbeat.service"
+install -m 0644 etc/logrotate.d/heartbeat "$DESTDIR/etc/logrotate.d/heartbeat"
 
 # Samples: never overwrite a live configuration.
 for f in ha.cf haresources authkeys; do

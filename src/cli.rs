@@ -14,6 +14,8 @@ pub struct Options {
     pub daemonize: bool,
     /// Extra debug level (`-d`, repeatable).
     pub debug: u8,
+    /// `-l`: do not run with realtime priority, whatever ha.cf says.
+    pub no_realtime: bool,
     pub mode: Mode,
 }
 
@@ -32,6 +34,8 @@ pub enum Mode {
     Reload,
     /// `-V`: print the version.
     Version,
+    /// `-D`: print the default value of every directive.
+    Defaults,
 }
 
 impl Default for Options {
@@ -43,13 +47,14 @@ impl Default for Options {
             node: None,
             daemonize: false,
             debug: 0,
+            no_realtime: false,
             mode: Mode::Run,
         }
     }
 }
 
 pub const USAGE: &str = "usage: heartbeat [--check] [--ha-dir DIR] [--state-dir DIR] [--run-dir DIR] \
-[--node NAME] [--daemon] [-f] [-d] [-k|-s|-r|-V]";
+[--node NAME] [--daemon] [-f] [-d] [-v] [-l] [-k|-s|-r|-V|-D]";
 
 /// Parses the arguments (without the program name).
 pub fn parse(args: &[String]) -> Result<Options, String> {
@@ -69,7 +74,32 @@ pub fn parse(args: &[String]) -> Result<Options, String> {
             "--node" => o.node = Some(value(a)?.to_lowercase()),
             "--daemon" => o.daemonize = true,
             "-f" | "--foreground" => o.daemonize = false,
-            "-d" => o.debug = o.debug.saturating_add(1),
+            // The original's -v (verbose) is one more debug level here.
+            "-d" | "-v" => o.debug = o.debug.saturating_add(1),
+            "-l" => o.no_realtime = true,
+            "-D" => o.mode = Mode::Defaults,
+            "-M" => {
+                return Err(
+                    "-M (run without resource management) is not supported: heartbeat-rs \
+                     always manages the haresources groups; to run without resources, leave \
+                     haresources without a line for this node"
+                        .to_string(),
+                );
+            }
+            "-R" | "-C" => {
+                return Err(format!(
+                    "{a} belongs to the original's internal restart (heartbeat re-executing \
+                     itself with its resource state); heartbeat-rs restarts with -k and a new \
+                     start, or `service heartbeat restart`"
+                ));
+            }
+            "-W" => {
+                return Err(
+                    "-W is not supported: heartbeat-rs has its own freeze watchdog (the crash \
+                     guard, crash_guard on in ha.cf); drop the flag"
+                        .to_string(),
+                );
+            }
             "-k" => o.mode = Mode::Kill,
             "-s" => o.mode = Mode::Status,
             "-r" => o.mode = Mode::Reload,
@@ -94,6 +124,12 @@ pub fn main() -> i32 {
     match opts.mode {
         Mode::Version => {
             println!("heartbeat-rs {}", env!("CARGO_PKG_VERSION"));
+            0
+        }
+        Mode::Defaults => {
+            for (name, value) in crate::config::hacf::default_directives() {
+                println!("{name} {value}");
+            }
             0
         }
         Mode::Check => match crate::config::check::run(&opts) {

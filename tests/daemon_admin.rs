@@ -143,6 +143,21 @@ fn non_root_user_not_in_the_group_is_refused() {
         let member: &[&str] = &["setpriv", "--reuid=65534", "--regid=65534", &groups];
         let (code, out, err) = run_tool(CL_STATUS, &["listnodes"], &run_dir, Some(member));
         assert_eq!((code, out.as_str()), (0, "nodeb\nnodea\n"), "{err}");
+        // ... but may not move resources: hb_standby is for root and hacluster, as in 3.0.6.
+        let (code, _, err) = run_tool(HB_STANDBY, &["all"], &run_dir, Some(member));
+        assert_eq!(code, 1, "{err}");
+        assert!(err.contains("neither root nor hacluster"), "{err}");
+        if let Ok(Some(u)) = nix::unistd::User::from_name("hacluster") {
+            let reuid = format!("--reuid={}", u.uid);
+            let hacluster: &[&str] = &["setpriv", &reuid, "--regid=65534", &groups];
+            // Admitted: the core answers (here that the peer is not up), not the admission.
+            let (_, out, err) = run_tool(HB_STANDBY, &["foreign"], &run_dir, Some(hacluster));
+            assert!(
+                !err.contains("permission denied"),
+                "hacluster may: {out}{err}"
+            );
+            assert!(err.contains("communication is not up"), "{out}{err}");
+        }
     }
     // Even with the socket opened up, the daemon's credential check refuses.
     let sock = run_dir.join("control.sock");

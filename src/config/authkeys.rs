@@ -12,12 +12,32 @@ put the comment on its own line";
 
 /// Parses `authkeys` text. Returns the keys when the file is usable; problems go to `diags`.
 pub fn parse(text: &str, file: &Path, diags: &mut Diagnostics) -> Option<AuthKeys> {
+    parse_bytes(text.as_bytes(), file, diags)
+}
+
+/// C's `isspace` in the C locale: how the original splits an authkeys line (`%d %s %s`).
+fn c_space(b: &u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r')
+}
+
+/// Parses `authkeys` as bytes. A key is taken byte for byte, as the original reads it: a key
+/// that is not UTF-8 (or holds a non-ASCII space) is kept exactly, so that both nodes sign with
+/// the same bytes.
+pub fn parse_bytes(bytes: &[u8], file: &Path, diags: &mut Diagnostics) -> Option<AuthKeys> {
     let mut auth: Option<(u8, usize)> = None;
     let mut keys: BTreeMap<u8, AuthKey> = BTreeMap::new();
     let mut key_lines: BTreeMap<u8, usize> = BTreeMap::new();
     let errors_before = diags.errors.len();
-    for (i, raw) in text.lines().enumerate() {
+    let mut lines: Vec<&[u8]> = bytes.split(|b| *b == b'\n').collect();
+    if lines.last().is_some_and(|l| l.is_empty()) {
+        lines.pop();
+    }
+    for (i, raw_bytes) in lines.into_iter().enumerate() {
         let n = i + 1;
+        let raw_bytes = raw_bytes.strip_suffix(b"\r").unwrap_or(raw_bytes);
+        let raw_words: Vec<&[u8]> = raw_bytes.split(c_space).filter(|w| !w.is_empty()).collect();
+        let raw_text = String::from_utf8_lossy(raw_bytes);
+        let raw: &str = &raw_text;
         let line = raw.trim();
         if line.is_empty() || line.starts_with('#') {
             continue;
@@ -67,7 +87,16 @@ pub fn parse(text: &str, file: &Path, diags: &mut Diagnostics) -> Option<AuthKey
             }
             continue;
         }
-        key_line(file, n, raw, &words, &mut keys, &mut key_lines, diags);
+        key_line(
+            file,
+            n,
+            raw,
+            &words,
+            &raw_words,
+            &mut keys,
+            &mut key_lines,
+            diags,
+        );
     }
     match auth {
         None => diags.error(
@@ -113,11 +142,13 @@ pub fn parse(text: &str, file: &Path, diags: &mut Diagnostics) -> Option<AuthKey
     Some(AuthKeys { send_index, keys })
 }
 
+#[allow(clippy::too_many_arguments)]
 fn key_line(
     file: &Path,
     n: usize,
     raw: &str,
     words: &[&str],
+    raw_words: &[&[u8]],
     keys: &mut BTreeMap<u8, AuthKey>,
     key_lines: &mut BTreeMap<u8, usize>,
     diags: &mut Diagnostics,
@@ -197,7 +228,7 @@ fn key_line(
                     "authkeys has no trailing comments: this is the key, not a comment",
                 );
             }
-            if !extra.is_empty() {
+            if !extra.is_empty() && raw_words.len() > 3 {
                 diags.warn(
                     file,
                     n,
@@ -206,7 +237,11 @@ fn key_line(
                     "a key is one word; put comments on their own line",
                 );
             }
-            key.as_bytes().to_vec()
+            // The bytes as written, split as the original splits them.
+            raw_words
+                .get(2)
+                .map(|k| k.to_vec())
+                .unwrap_or_else(|| key.as_bytes().to_vec())
         }
     };
     if let Some(first) = key_lines.get(&idx) {
@@ -244,5 +279,30 @@ pub fn check_mode(file: &Path, mode: u32, diags: &mut Diagnostics) {
             ),
             &format!("chmod 600 {}", file.display()),
         );
+    }
+}
+
+#[cfg(test)]
+mod byte_keys {
+    use super::*;
+
+    fn key_of(bytes: &[u8]) -> Vec<u8> {
+        let mut d = Diagnostics::default();
+        let k = parse_bytes(bytes, Path::new("authkeys"), &mut d).expect("valid");
+        k.keys[&1].secret.clone()
+    }
+
+    #[test]
+    fn keys_are_kept_byte_for_byte() {
+        // Latin-1 bytes (not UTF-8) used to become U+FFFD: both nodes then signed with
+        // different keys than a 3.0.6 peer reading the same file.
+        assert_eq!(key_of(b"auth 1\n1 sha1 s\xe9cr\xe8t\n"), b"s\xe9cr\xe8t");
+        // A non-ASCII space (UTF-8 NBSP) is part of the key for the original's %s.
+        assert_eq!(
+            key_of("auth 1\n1 md5 a\u{a0}b\n".as_bytes()),
+            "a\u{a0}b".as_bytes()
+        );
+        // CRLF line ends and a vertical tab separate as in C.
+        assert_eq!(key_of(b"auth 1\r\n1 sha1\x0bkey\r\n"), b"key");
     }
 }

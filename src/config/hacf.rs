@@ -224,6 +224,12 @@ fn interface_exists(iface: &str) -> bool {
         && Path::new("/sys/class/net").join(iface).exists()
 }
 
+/// Every directive that has a default, with it (`heartbeat -D`), as `ha.cf` would write it.
+pub fn default_directives() -> Vec<(String, String)> {
+    let mut diags = Diagnostics::default();
+    parse_with_port("", Path::new("ha.cf"), "", default_udpport(), &mut diags).directives
+}
+
 /// Parses and validates `ha.cf` text. `local` is this node's (lower-cased) name.
 /// Always returns a configuration (defaults where unreadable); problems go to `diags`.
 pub fn parse(text: &str, file: &Path, local: &str, diags: &mut Diagnostics) -> HaCf {

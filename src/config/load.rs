@@ -46,16 +46,18 @@ pub fn load(ha_dir: &Path, node: Option<&str>) -> Result<Loaded, Vec<ConfigError
     let read = |name: &str, diags: &mut Diagnostics| {
         let path = ha_dir.join(name);
         match super::file::read_config_file(&path) {
-            Ok(bytes) => Some(String::from_utf8_lossy(&bytes).into_owned()),
+            Ok(bytes) => Some(bytes),
             Err(e) => {
                 diags.error(&path, 0, "", e.to_string(), e.hint());
                 None
             }
         }
     };
-    let hacf_text = read("ha.cf", &mut diags);
+    let text = |b: Option<Vec<u8>>| b.map(|b| String::from_utf8_lossy(&b).into_owned());
+    let hacf_text = text(read("ha.cf", &mut diags));
+    // authkeys stays bytes: a key is kept byte for byte.
     let keys_text = read("authkeys", &mut diags);
-    let res_text = read("haresources", &mut diags);
+    let res_text = text(read("haresources", &mut diags));
     let keys_path = ha_dir.join("authkeys");
     if let Ok(meta) = std::fs::metadata(&keys_path) {
         authkeys::check_mode(&keys_path, meta.permissions().mode(), &mut diags);
@@ -80,7 +82,7 @@ pub fn parse_texts(
 ) -> Result<Loaded, Vec<ConfigError>> {
     parse_into(
         hacf,
-        authkeys,
+        authkeys.as_bytes(),
         haresources,
         ha_dir,
         &local.to_lowercase(),
@@ -90,14 +92,14 @@ pub fn parse_texts(
 
 fn parse_into(
     hacf_text: &str,
-    keys_text: &str,
+    keys_text: &[u8],
     res_text: &str,
     ha_dir: &Path,
     local: &str,
     mut diags: Diagnostics,
 ) -> Result<Loaded, Vec<ConfigError>> {
     let ha = hacf::parse(hacf_text, &ha_dir.join("ha.cf"), local, &mut diags);
-    let keys = authkeys::parse(keys_text, &ha_dir.join("authkeys"), &mut diags);
+    let keys = authkeys::parse_bytes(keys_text, &ha_dir.join("authkeys"), &mut diags);
     let groups = haresources::parse(res_text, &ha_dir.join("haresources"), &ha.nodes, &mut diags);
     sort_by_position(&mut diags);
     let peer = ha.nodes.iter().find(|n| *n != local).cloned();

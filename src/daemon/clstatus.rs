@@ -79,11 +79,49 @@ fn parse_flags(args: &[String]) -> Result<Flags, String> {
     Ok(f)
 }
 
+/// The full help, printed (exit 0) for no arguments or `-h`/`--help`, as the original does.
+pub const HELP: &str = "Usage: cl_status <sub-command> [<options>] [<parameters>]
+
+Sub-commands:
+clientstatus <node-name> <client-id> [<timeout>]
+\tShow the status of heartbeat clients.
+hblinkstatus <node-name> <link-name>
+\tShow the status of a heartbeat link.
+hbstatus
+\tIndicate if heartbeat is running on the local system.
+\tOptions: -v  also list the nodes (listnodes -v)
+listnodes [<option>]
+\tList the nodes in the cluster.
+\tOptions: -p  only ping nodes; -n  only normal nodes; -v  with type, status and links
+listhblinks <node-name>
+\tList the interfaces used as heartbeat links.
+\tOptions: -v  with their status
+nodestatus <node-name>
+\tShow the status of a node.
+nodeweight <node-name>
+\tShow the weight of a node.
+nodesite <node-name>
+\tShow the site of a node.
+nodetype <node-name>
+\tShow the type of a node (normal or ping).
+rscstatus
+\tShow the status of the cluster resources on this node.
+hbparameter -p <parameter-name>
+\tShow the value of a cluster parameter (ha.cf directive).
+drops
+\tShow the dropped heartbeat packets by reason and medium (heartbeat-rs).
+
+Options of every sub-command: -m  human-readable output; --run-dir DIR  the daemon's run directory.
+";
+
 /// Runs `cl_status` with its arguments (program name and `--run-dir` already removed).
 pub fn run(args: &[String], mut ask: impl FnMut(&str) -> Result<String, ClientError>) -> Outcome {
     let Some((cmd, rest)) = args.split_first() else {
-        return Outcome::fail(11, USAGE.to_string());
+        return Outcome::ok(HELP.to_string());
     };
+    if cmd == "-h" || cmd == "--help" || cmd == "help" {
+        return Outcome::ok(HELP.to_string());
+    }
     let f = match parse_flags(rest) {
         Ok(f) => f,
         Err(e) => return Outcome::fail(11, format!("cl_status: {e}\n{USAGE}")),
@@ -370,7 +408,10 @@ mod tests {
         assert_eq!(cl(&["hbparameter", "-p", "nosuch"]).code, 1);
         assert_eq!(cl(&["bogus"]).code, 11);
         assert_eq!(cl(&["nodestatus"]).code, 11);
-        assert_eq!(cl(&[]).code, 11);
+        // No arguments or -h: the whole help on stdout, exit 0, as the original.
+        let help = cl(&[]);
+        assert_eq!((help.code, help.stdout.contains("rscstatus")), (0, true));
+        assert_eq!(cl(&["-h"]).code, 0);
     }
 
     #[test]

@@ -3,6 +3,9 @@
 //!
 //! Admission: the peer's credentials (`SO_PEERCRED`) must be uid 0, or carry the `haclient` gid
 //! as primary or supplementary group. Anyone else gets one `ERR permission denied ...` line.
+//! The requests that change the cluster (`standby`, `takeover`) are further limited to root and
+//! the `hacluster` user, as the original's `hb_standby` / `hb_takeover` are: a member of
+//! `haclient` may read the status, not move the resources.
 //!
 //! Protocol: one request line per connection, answered, then the daemon closes the connection.
 //!
@@ -33,6 +36,8 @@ use crate::core::{AdminCommand, ClientId, NodeType, RscSet, StatusView};
 pub const SOCKET_NAME: &str = "control.sock";
 /// Group admitted besides root.
 pub const ADMIN_GROUP: &str = "haclient";
+/// The user who may change the cluster besides root.
+pub const ADMIN_USER: &str = "hacluster";
 /// Longest request line accepted.
 const MAX_REQUEST: usize = 512;
 /// Clients served at once; more are turned away.
@@ -139,6 +144,8 @@ pub fn render_param(config: &Config, name: &str) -> String {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Admission {
     pub group: Option<u32>,
+    /// uid of [`ADMIN_USER`], when it exists.
+    pub admin_uid: Option<u32>,
 }
 
 impl Admission {
@@ -148,7 +155,16 @@ impl Admission {
             .ok()
             .flatten()
             .map(|g| g.gid.as_raw());
-        Admission { group }
+        let admin_uid = nix::unistd::User::from_name(ADMIN_USER)
+            .ok()
+            .flatten()
+            .map(|u| u.uid.as_raw());
+        Admission { group, admin_uid }
+    }
+
+    /// Whether this uid may change the cluster (standby, takeover).
+    pub fn may_change(&self, uid: u32) -> bool {
+        uid == 0 || Some(uid) == self.admin_uid
     }
 
     /// Whether a peer with these credentials is admitted.
@@ -198,6 +214,8 @@ struct Client {
     written: usize,
     phase: Phase,
     since: Millis,
+    /// The peer's uid (from its credentials).
+    uid: Option<u32>,
 }
 
 /// The listening socket and its connections.
@@ -274,6 +292,7 @@ impl ControlServer {
                 written: 0,
                 phase: Phase::Reading,
                 since: now,
+                uid: admitted.as_ref().ok().copied(),
             };
             if let Err(why) = admitted {
                 log::warn!("control: refused a client: {why}");
@@ -328,6 +347,17 @@ impl ControlServer {
             if let Some(raw) = complete {
                 let line = String::from_utf8_lossy(&raw).into_owned();
                 match parse_request(&line) {
+                    Ok(Request::Admin(_))
+                        if !client.uid.is_some_and(|u| self.admission.may_change(u)) =>
+                    {
+                        let uid = client.uid.map(|u| u.to_string()).unwrap_or_default();
+                        log::warn!("control: refused a standby/takeover request of uid {uid}");
+                        client.outbuf = format!(
+                            "ERR permission denied: uid {uid} is neither root nor {ADMIN_USER} (group {ADMIN_GROUP} may read the status only)\n"
+                        )
+                        .into_bytes();
+                        client.phase = Phase::Writing;
+                    }
                     Ok(request) => {
                         client.phase = Phase::Waiting;
                         result = Some(Incoming {
@@ -419,11 +449,12 @@ impl Drop for ControlServer {
     }
 }
 
-fn peer_admitted(stream: &UnixStream, admission: &Admission) -> Result<(), String> {
+/// The peer's uid if it is admitted at all.
+fn peer_admitted(stream: &UnixStream, admission: &Admission) -> Result<u32, String> {
     let cred = nix::sys::socket::getsockopt(stream, nix::sys::socket::sockopt::PeerCredentials)
         .map_err(|e| format!("no peer credentials: {e}"))?;
     if admission.admits(cred.uid(), cred.gid(), cred.pid()) {
-        Ok(())
+        Ok(cred.uid())
     } else {
         Err(format!(
             "uid {} is neither root nor a member of group {ADMIN_GROUP}",
@@ -464,12 +495,22 @@ mod tests {
 
     #[test]
     fn admission_rules() {
-        let a = Admission { group: Some(105) };
+        let a = Admission {
+            group: Some(105),
+            admin_uid: Some(106),
+        };
         assert!(a.admits(0, 0, 1));
         assert!(a.admits(1000, 105, 1));
         assert!(!a.admits(65534, 65534, -1));
-        let none = Admission { group: None };
+        // Reading is for haclient; changing the cluster for root and hacluster only.
+        assert!(a.may_change(0) && a.may_change(106));
+        assert!(!a.may_change(1000));
+        let none = Admission {
+            group: None,
+            admin_uid: None,
+        };
         assert!(!none.admits(1000, 105, 1));
+        assert!(!none.may_change(1000));
     }
 
     #[test]

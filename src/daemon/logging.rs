@@ -56,6 +56,10 @@ static LOGGER: OnceLock<Logger> = OnceLock::new();
 
 /// Installs the logger (first call) or replaces its sinks (later calls, e.g. on reload).
 pub fn configure(settings: LogSettings) {
+    let explicit = settings
+        .facility
+        .as_deref()
+        .is_some_and(|f| !f.eq_ignore_ascii_case("none"));
     let sinks = open_sinks(settings);
     let logger = LOGGER.get_or_init(|| Logger {
         sinks: Mutex::new(Sinks {
@@ -68,7 +72,7 @@ pub fn configure(settings: LogSettings) {
             pid: std::process::id(),
         }),
     });
-    let syslog_missing = sinks.settings.facility.is_some() && sinks.syslog.is_none();
+    let syslog_missing = explicit && sinks.syslog.is_none();
     if let Ok(mut guard) = logger.sinks.lock() {
         *guard = sinks;
     }
@@ -118,9 +122,20 @@ pub fn emit(severity: Severity, text: &str) {
     }
 }
 
+/// Where lines go when ha.cf names no log at all: the original then logs through ha_logd to
+/// syslog (facility daemon); without a syslog socket, to this file, so that a daemon started
+/// by the init script (stderr closed) is never silent.
+pub const FALLBACK_LOGFILE: &str = "/var/log/ha-log";
+
+/// The sinks as the settings ask, with the original's rules: `logfacility none` is no syslog;
+/// no directive at all means syslog `daemon` (or [`FALLBACK_LOGFILE`] without `/dev/log` and
+/// without stderr); under systemd, lines that reach the journal through syslog are not also
+/// copied to stderr (which is the journal too).
 fn open_sinks(settings: LogSettings) -> Sinks {
+    let wanted = wanted_facility(&settings);
+    let syslog = wanted.as_ref().and_then(|_| connect_syslog());
+    let settings = effective(settings, syslog.is_some(), stderr_is_journal());
     let open = |p: &Option<PathBuf>| p.as_deref().and_then(open_append);
-    let syslog = settings.facility.as_ref().and_then(|_| connect_syslog());
     let syslog_facility = settings.facility.as_deref().map(facility_code).unwrap_or(3);
     Sinks {
         logfile: open(&settings.logfile),
@@ -131,6 +146,54 @@ fn open_sinks(settings: LogSettings) -> Sinks {
         pid: std::process::id(),
         settings,
     }
+}
+
+/// The syslog facility the settings ask for: `none` is none; no log directive at all is
+/// `daemon`.
+fn wanted_facility(s: &LogSettings) -> Option<String> {
+    match s.facility.as_deref() {
+        Some(f) if f.eq_ignore_ascii_case("none") => None,
+        Some(f) => Some(f.to_string()),
+        None if s.logfile.is_none() && s.debugfile.is_none() => Some("daemon".to_string()),
+        None => None,
+    }
+}
+
+/// The settings in force, given whether syslog could be reached and whether stderr is the
+/// journal (pure, for the tests).
+fn effective(mut s: LogSettings, syslog_up: bool, stderr_journal: bool) -> LogSettings {
+    s.facility = wanted_facility(&s);
+    if !syslog_up
+        && s.facility.is_some()
+        && s.logfile.is_none()
+        && s.debugfile.is_none()
+        && !s.stderr
+    {
+        s.logfile = Some(PathBuf::from(FALLBACK_LOGFILE));
+    }
+    if !syslog_up {
+        s.facility = None;
+    }
+    if syslog_up && s.stderr && stderr_journal {
+        s.stderr = false;
+    }
+    s
+}
+
+/// Whether stderr is the systemd journal (`JOURNAL_STREAM` names its device and inode).
+fn stderr_is_journal() -> bool {
+    let Ok(v) = std::env::var("JOURNAL_STREAM") else {
+        return false;
+    };
+    let Some((dev, ino)) = v.split_once(':') else {
+        return false;
+    };
+    let (Ok(dev), Ok(ino)) = (dev.parse::<u64>(), ino.parse::<u64>()) else {
+        return false;
+    };
+    nix::sys::stat::fstat(std::io::stderr())
+        .map(|st| st.st_dev == dev && st.st_ino == ino)
+        .unwrap_or(false)
 }
 
 fn stderr_is_socket() -> bool {
@@ -334,5 +397,45 @@ mod tests {
         assert_eq!(facility_code("local7"), 23);
         assert_eq!(facility_code("daemon"), 3);
         assert_eq!(facility_code("bogus"), 3);
+    }
+}
+
+#[cfg(test)]
+mod sink_rules {
+    use super::*;
+
+    fn settings(facility: Option<&str>, logfile: bool, stderr: bool) -> LogSettings {
+        LogSettings {
+            facility: facility.map(String::from),
+            logfile: logfile.then(|| PathBuf::from("/tmp/x-log")),
+            stderr,
+            ..LogSettings::default()
+        }
+    }
+
+    #[test]
+    fn logfacility_none_means_no_syslog() {
+        let s = effective(settings(Some("none"), true, false), true, false);
+        assert_eq!(s.facility, None);
+    }
+
+    #[test]
+    fn no_directive_logs_to_syslog_or_the_fallback_file() {
+        let s = effective(settings(None, false, false), true, false);
+        assert_eq!(s.facility.as_deref(), Some("daemon"));
+        // Started by the init script (no stderr) on a machine without /dev/log: a file.
+        let s = effective(settings(None, false, false), false, false);
+        assert_eq!(s.logfile.as_deref(), Some(Path::new(FALLBACK_LOGFILE)));
+        // A logfile alone means no syslog, as in the original.
+        let s = effective(settings(None, true, false), true, false);
+        assert_eq!(s.facility, None);
+    }
+
+    #[test]
+    fn the_journal_gets_each_line_once() {
+        let s = effective(settings(Some("daemon"), false, true), true, true);
+        assert!(!s.stderr, "syslog already reaches the journal");
+        let s = effective(settings(Some("daemon"), false, true), true, false);
+        assert!(s.stderr, "a terminal keeps its copy");
     }
 }

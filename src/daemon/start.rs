@@ -142,7 +142,7 @@ pub fn run(opts: &Options) -> i32 {
         }
     };
 
-    if config.ha.realtime {
+    if config.ha.realtime && !opts.no_realtime {
         for w in realtime::enable() {
             log::warn!("{w}");
         }
