@@ -1,7 +1,9 @@
 #!/bin/sh
-# Installs heartbeat-rs: binaries, resource scripts, sample configuration, init script and
-# systemd unit. Usage: etc/install.sh [DESTDIR]   (run from the repository root, as root)
-# Builds the release binaries first unless NO_BUILD=1.
+# Installs heartbeat-rs: binaries, resource scripts, sample configuration, init script,
+# systemd unit, /etc/default/heartbeat, logrotate, man pages and bash completion.
+# Usage: etc/install.sh [DESTDIR]   (run from the repository root, as root)
+# Builds the release binaries first unless NO_BUILD=1. PACKAGE=1 (pkg/build-deb.sh): the
+# samples go to the documentation only and no user, group or systemd call is made.
 set -eu
 
 DESTDIR=${1:-${DESTDIR:-}}
@@ -16,7 +18,9 @@ install -d "$DESTDIR/usr/sbin" "$DESTDIR/usr/bin" \
     "$DESTDIR/usr/lib/heartbeat-rs/resource.d" "$DESTDIR/usr/share/heartbeat" \
     "$DESTDIR/etc/ha.d/resource.d" "$DESTDIR/etc/init.d" \
     "$DESTDIR/lib/systemd/system" "$DESTDIR/var/lib/heartbeat" "$DESTDIR/etc/logrotate.d" \
-    "$DESTDIR/usr/share/doc/heartbeat-rs/examples"
+    "$DESTDIR/usr/share/doc/heartbeat-rs/examples" "$DESTDIR/etc/default" \
+    "$DESTDIR/usr/share/man/man1" "$DESTDIR/usr/share/man/man5" "$DESTDIR/usr/share/man/man8" \
+    "$DESTDIR/usr/share/bash-completion/completions"
 
 install -m 0755 "$BIN/heartbeat" "$DESTDIR/usr/sbin/heartbeat"
 for tool in cl_status hb_standby hb_takeover; do
@@ -34,12 +38,23 @@ done
 install -m 0755 etc/init.d/heartbeat "$DESTDIR/etc/init.d/heartbeat"
 install -m 0644 etc/systemd/heartbeat.service "$DESTDIR/lib/systemd/system/heartbeat.service"
 install -m 0644 etc/logrotate.d/heartbeat "$DESTDIR/etc/logrotate.d/heartbeat"
+[ -e "$DESTDIR/etc/default/heartbeat" ] ||
+    install -m 0644 etc/default/heartbeat "$DESTDIR/etc/default/heartbeat"
+for page in docs/man/*.[158]; do
+    section=${page##*.}
+    gzip -9n -c "$page" >"$DESTDIR/usr/share/man/man$section/$(basename "$page").gz"
+done
+install -m 0644 etc/bash-completion/heartbeat "$DESTDIR/usr/share/bash-completion/completions/heartbeat"
+for tool in cl_status hb_standby hb_takeover; do
+    ln -sf heartbeat "$DESTDIR/usr/share/bash-completion/completions/$tool"
+done
+install -m 0644 README.md "$DESTDIR/usr/share/doc/heartbeat-rs/README.md"
 
 # Samples: never overwrite a live configuration.
 for f in ha.cf haresources authkeys; do
     [ -f "etc/ha.d/$f" ] || continue
     install -m 0644 "etc/ha.d/$f" "$DESTDIR/usr/share/doc/heartbeat-rs/examples/$f"
-    if [ ! -e "$DESTDIR/etc/ha.d/$f" ]; then
+    if [ "${PACKAGE:-0}" != 1 ] && [ ! -e "$DESTDIR/etc/ha.d/$f" ]; then
         mode=0644
         # authkeys holds the cluster secret: readable by root only, or heartbeat refuses it.
         [ "$f" = authkeys ] && mode=0600
@@ -47,10 +62,16 @@ for f in ha.cf haresources authkeys; do
     fi
 done
 
-if [ -z "$DESTDIR" ]; then
+if [ -z "$DESTDIR" ] && [ "${PACKAGE:-0}" != 1 ]; then
     getent group haclient >/dev/null 2>&1 || groupadd --system haclient 2>/dev/null || true
-    command -v systemctl >/dev/null 2>&1 && systemctl daemon-reload 2>/dev/null || true
+    getent passwd hacluster >/dev/null 2>&1 ||
+        useradd --system --gid haclient --home-dir /var/lib/heartbeat --no-create-home \
+            --shell /usr/sbin/nologin hacluster 2>/dev/null || true
+    if command -v systemctl >/dev/null 2>&1; then
+        systemctl daemon-reload 2>/dev/null || true
+    fi
 fi
+[ "${PACKAGE:-0}" = 1 ] && exit 0
 
 cat <<MSG
 heartbeat-rs installed${DESTDIR:+ under $DESTDIR}.

@@ -880,7 +880,11 @@ fn medians_from_json(text: &str) -> Vec<(String, String, f64)> {
     for line in text.lines() {
         let l = line.trim();
         if let Some(p) = l.strip_prefix("\"profile\": \"") {
-            profile = p.trim_end_matches("\",").to_string();
+            // A --deadtime-vrrp run compares with the keepalived run of the same base profile.
+            profile = p
+                .trim_end_matches("\",")
+                .trim_end_matches("-deadtime-vrrp")
+                .to_string();
         }
         for f in Fault::all() {
             let key = format!("\"{}\": {{", f.key());
@@ -1035,7 +1039,11 @@ fn keepalived_timings_of(text: &str) -> Vec<(String, String)> {
     for line in text.lines() {
         let l = line.trim();
         if let Some(p) = l.strip_prefix("\"profile\": \"") {
-            profile = p.trim_end_matches("\",").to_string();
+            // A --deadtime-vrrp run compares with the keepalived run of the same base profile.
+            profile = p
+                .trim_end_matches("\",")
+                .trim_end_matches("-deadtime-vrrp")
+                .to_string();
         }
         let text = if l.starts_with("\"keepalived\": {") {
             match (

@@ -26,6 +26,7 @@ deps_test=(
     "ipvsadm|ipvsadm|the LVS resource tests (the nft backend runs where the kernel lacks IPVS)"
     "shellcheck|shellcheck|lint of the shipped shell scripts"
     "tcpdump|tcpdump|captures of gratuitous ARP and neighbour advertisements"
+    "man|man-db|the man pages of the Debian package are rendered by its test"
     "keepalived|keepalived|keepalived, a peer of the end-to-end comparisons"
     "/usr/libexec/heartbeat/heartbeat|heartbeat|the real Heartbeat 3.0.6, the interoperability peer"
 )

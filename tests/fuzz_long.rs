@@ -1,8 +1,8 @@
-//! Long fuzz runs of the packet decoder and the three configuration parsers (issue 10: at least
-//! ten minutes each). Not part of CI: every test here is `#[ignore]`d and runs batches of
-//! proptest cases with fresh seeds until `FUZZ_SECS` (default 600) have passed, then prints the
-//! number of cases it ran. Run one with
-//! `FUZZ_SECS=600 cargo test --release --test fuzz_long -- --ignored --nocapture decoder`.
+//! Long fuzz runs of the packet decoder, the three configuration parsers, the FIFO parser and
+//! the address-resource grammar. Every test here is `#[ignore]`d and runs batches of proptest
+//! cases with fresh seeds until `FUZZ_SECS` (default 600) have passed, then prints the number
+//! of cases it ran. CI runs each for a bounded time (`.ci/run`: `FUZZ_SECS=15`); run one longer
+//! with `FUZZ_SECS=600 cargo test --release --test fuzz_long -- --ignored --nocapture decoder`.
 //!
 //! A failure is a panic (proptest reports the minimal input) or a broken invariant: whatever
 //! the authenticated decoder accepts, the unauthenticated one accepts identically, and a
@@ -261,4 +261,74 @@ fn full_load(hacf_text: &str, keys: &str, res: &str) {
             assert!(c.ha.nodes.contains(&g.owner));
         }
     }
+}
+
+#[test]
+#[ignore = "long fuzz run; see the module documentation"]
+fn fifo_parser() {
+    // Bytes a local user may write into the FIFO: whatever they are, the parser's count stays
+    // inside the buffer and on a line boundary (one byte of 0xff once aborted the daemon).
+    let strategy = prop_oneof![
+        prop::collection::vec(any::<u8>(), 0..600),
+        (
+            prop::sample::select(vec![
+                b">>>\nt=ask_resources\nrsc_hold=all\ninfo=me\n<<<\n".to_vec(),
+                b">>>\nt=hb_takeover\nrsc_hold=foreign\n<<<\n".to_vec(),
+            ]),
+            edit_ops()
+        )
+            .prop_map(|(s, e)| apply_edits(&s, &e)),
+    ];
+    run_for("fifo", strategy, |bytes: Vec<u8>| {
+        let (_, n) = heartbeat::daemon::fifo::parse_messages(&bytes);
+        assert!(n <= bytes.len());
+        assert!(n == 0 || bytes[n - 1] == b'\n');
+    });
+}
+
+#[test]
+#[ignore = "long fuzz run; see the module documentation"]
+fn authkeys_bytes() {
+    // authkeys is read as bytes (keys kept byte for byte): any bytes parse without panic, and a
+    // key that loads is never empty for md5 or sha1.
+    let strategy = prop_oneof![
+        edit_ops().prop_map(|e| apply_edits(KEYS.as_bytes(), &e)),
+        prop::collection::vec(any::<u8>(), 0..400),
+    ];
+    run_for("authkeys bytes", strategy, |bytes: Vec<u8>| {
+        let mut d = Diagnostics::default();
+        if let Some(k) = authkeys::parse_bytes(&bytes, Path::new("authkeys"), &mut d) {
+            for key in k.keys.values() {
+                assert!(key.method == AuthMethod::Crc || !key.secret.is_empty());
+            }
+        }
+    });
+}
+
+#[test]
+#[ignore = "long fuzz run; see the module documentation"]
+fn address_resources() {
+    // The IPaddr grammar never panics, and what it accepts has a prefix within the family.
+    let strategy = prop_oneof![
+        edit_ops().prop_map(|e| {
+            String::from_utf8_lossy(&apply_edits(
+                b"192.0.2.10/255.255.255.0/eth0:web/192.0.2.255",
+                &e,
+            ))
+            .into_owned()
+        }),
+        edit_ops().prop_map(|e| {
+            String::from_utf8_lossy(&apply_edits(b"2001:db8::10/64/eth0", &e)).into_owned()
+        }),
+    ];
+    run_for("address resources", strategy, |text: String| {
+        for flavour in [
+            heartbeat::vip::Flavour::IPaddr,
+            heartbeat::vip::Flavour::IPaddr2,
+        ] {
+            if let Ok(v) = heartbeat::vip::spec::parse(flavour, &text) {
+                assert!(v.prefix.is_none_or(|p| p <= v.max_prefix()));
+            }
+        }
+    });
 }

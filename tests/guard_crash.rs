@@ -193,7 +193,7 @@ fn kill_9_of_the_daemon_removes_its_addresses_at_once() {
     assert!(log.contains("heartbeat: ["), "{log}");
     assert!(log.contains("]: CRIT: crash guard: daemon ["), "{log}");
     assert!(
-        log.contains(&format!("removed {VIP}/24 from d0: exit 0")),
+        log.contains(&format!("removed {VIP}/24 from d0: ok")),
         "{log}"
     );
     assert!(

@@ -188,8 +188,14 @@ fn ipv6_vip_waits_for_dad_then_advertises() {
     );
     let took = t0.elapsed();
     let a = addrs(&b.node);
-    assert!(a.contains("inet6 2001:db8:5::10/64"), "{a}");
-    assert!(!a.contains("tentative"), "started before DAD ended: {a}");
+    let vip_line = a
+        .lines()
+        .find(|l| l.contains("inet6 2001:db8:5::10/64"))
+        .unwrap_or_else(|| panic!("VIP missing: {a}"));
+    assert!(
+        !vip_line.contains("tentative"),
+        "started before DAD ended: {vip_line}"
+    );
     eprintln!("IPv6 start with DAD: {} ms", took.as_millis());
     let mac = b.node.mac("eth0");
     assert!(
@@ -341,5 +347,82 @@ fn two_hundred_fifty_six_vips_start_and_stop_as_one_group() {
         specs.len(),
         started.as_millis(),
         stopped.as_millis()
+    );
+}
+
+#[test]
+fn a_thousand_vips_over_four_interfaces_in_one_batch() {
+    // The worker's errors on stderr, should a start fail.
+    let _ = simplelog::SimpleLogger::init(log::LevelFilter::Warn, simplelog::Config::default());
+    let Some(b) = bed("k") else { return };
+    // Three more links to the client: eth1..eth3.
+    for i in 1..4 {
+        veth(&b.node, &format!("eth{i}"), &b.client, &format!("c{i}"));
+    }
+    let mut w = InNs::new(
+        &b.node,
+        VipSettings {
+            garp_repeat_delay: 0,
+            ..VipSettings::default()
+        },
+    );
+    // 250 addresses per interface: three IPv4 documentation /24s and one IPv6 /64 (with DAD).
+    let specs: Vec<VipSpec> = (0..1000)
+        .map(|i| {
+            let host = i / 4 + 2;
+            let text = match i % 4 {
+                0 => format!("192.0.2.{host}/24/eth0"),
+                1 => format!("198.51.100.{host}/24/eth1"),
+                2 => format!("203.0.113.{host}/24/eth2"),
+                _ => format!("2001:db8:3::{host:x}/64/eth3"),
+            };
+            spec(Flavour::IPaddr2, &text)
+        })
+        .filter(|s| s.addr.to_string() != "192.0.2.1")
+        .collect();
+    // Submitted together, as the daemon does for a run of addresses in one group.
+    let first = w.next;
+    let t0 = Instant::now();
+    for (i, s) in specs.iter().enumerate() {
+        w.worker.submit(Job::Start {
+            id: ActionId(first + i as u64),
+            spec: s.clone(),
+        });
+    }
+    w.next += specs.len() as u64;
+    let mut done = 0;
+    let mut events = Events::with_capacity(4);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while done < specs.len() && Instant::now() < deadline {
+        for d in w.worker.results() {
+            assert_eq!(d.outcome, ScriptOutcome::Ok, "{d:?}");
+            done += 1;
+        }
+        let _ = w.poll.poll(&mut events, Some(Duration::from_millis(50)));
+    }
+    assert_eq!(done, specs.len());
+    let took = t0.elapsed();
+    let v4: usize = (0..3)
+        .map(|i| {
+            b.node
+                .sh(&format!("ip -o -4 addr show dev eth{i}"))
+                .lines()
+                .count()
+        })
+        .sum();
+    let v6 = b
+        .node
+        .sh("ip -o -6 addr show dev eth3 scope global")
+        .lines()
+        .count();
+    assert_eq!(
+        v4 + v6,
+        specs.len() + 1,
+        "every VIP plus eth0's own address"
+    );
+    eprintln!(
+        "{} VIPs over 4 interfaces (250 IPv6 after DAD): {} ms",
+        specs.len(),
+        took.as_millis()
     );
 }

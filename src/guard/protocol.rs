@@ -85,26 +85,8 @@ impl GuardCommand {
     /// not a single blank-free token.
     pub fn encode(&self) -> Option<String> {
         let line = match self {
-            GuardCommand::Hold { group, resources } => {
-                if resources.is_empty()
-                    || resources
-                        .iter()
-                        .any(|r| r.is_empty() || r.chars().any(char::is_whitespace))
-                {
-                    return None;
-                }
-                format!("hold {group} {}\n", resources.join(" "))
-            }
-            GuardCommand::More { group, resources } => {
-                if resources.is_empty()
-                    || resources
-                        .iter()
-                        .any(|r| r.is_empty() || r.chars().any(char::is_whitespace))
-                {
-                    return None;
-                }
-                format!("more {group} {}\n", resources.join(" "))
-            }
+            GuardCommand::Hold { group, resources } => words_line("hold", *group, resources)?,
+            GuardCommand::More { group, resources } => words_line("more", *group, resources)?,
             GuardCommand::Release { group } => format!("release {group}\n"),
             GuardCommand::Watch { millis } => format!("watch {millis}\n"),
             GuardCommand::Tick => "tick\n".to_string(),
@@ -122,21 +104,17 @@ impl GuardCommand {
     pub fn parse(line: &str) -> Option<GuardCommand> {
         let mut words = line.split_ascii_whitespace();
         let cmd = match words.next()? {
-            "hold" => {
+            verb @ ("hold" | "more") => {
                 let group = words.next()?.parse().ok()?;
                 let resources: Vec<String> = words.by_ref().map(str::to_string).collect();
                 if resources.is_empty() {
                     return None;
                 }
-                return Some(GuardCommand::Hold { group, resources });
-            }
-            "more" => {
-                let group = words.next()?.parse().ok()?;
-                let resources: Vec<String> = words.by_ref().map(str::to_string).collect();
-                if resources.is_empty() {
-                    return None;
-                }
-                return Some(GuardCommand::More { group, resources });
+                return Some(if verb == "hold" {
+                    GuardCommand::Hold { group, resources }
+                } else {
+                    GuardCommand::More { group, resources }
+                });
             }
             "release" => GuardCommand::Release {
                 group: words.next()?.parse().ok()?,
@@ -157,6 +135,18 @@ impl GuardCommand {
         };
         words.next().is_none().then_some(cmd)
     }
+}
+
+/// `VERB GROUP WORD...`; `None` without words or with a word that is not one blank-free token.
+fn words_line(verb: &str, group: usize, resources: &[String]) -> Option<String> {
+    if resources.is_empty()
+        || resources
+            .iter()
+            .any(|r| r.is_empty() || r.chars().any(char::is_whitespace))
+    {
+        return None;
+    }
+    Some(format!("{verb} {group} {}\n", resources.join(" ")))
 }
 
 fn parse_uuid(hex: &str) -> Option<[u8; 16]> {

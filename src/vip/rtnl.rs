@@ -27,6 +27,10 @@ const GROUP_IPV6_IFADDR: u32 = 1 << (9 - 1);
 const RT_TABLE_MAIN: u32 = 254;
 /// Receive buffer: one datagram of a dump holds at most a page or two of messages.
 const RECV_BUF: usize = 64 * 1024;
+/// Requests in flight at once in a batch: each acknowledgement costs the socket's queue about
+/// a kilobyte of accounting, and an overflowing queue loses them (ENOBUFS) — 1000 addresses
+/// sent blindly did.
+const WINDOW: usize = 64;
 
 /// One address to remove.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,6 +62,7 @@ impl Rtnl {
         // Errors of our own requests are reported in the acknowledgement; a full queue of
         // events is not ours to care about on this socket.
         let _ = socket.set_ext_ack(true);
+        let _ = socket.set_rx_buf_sz(1024 * 1024);
         Ok(Rtnl {
             socket,
             seq: 0,
@@ -167,8 +172,20 @@ impl Rtnl {
         Ok(seq)
     }
 
-    /// Sends every request, then reads acknowledgements until each has its answer.
+    /// Sends the requests in windows of [`WINDOW`], reading each window's acknowledgements
+    /// before the next: pipelined, without overflowing the socket's queue.
     fn batch(&mut self, requests: Vec<(RouteNetlinkMessage, u16)>) -> Vec<io::Result<()>> {
+        let mut out = Vec::with_capacity(requests.len());
+        let mut requests = requests.into_iter().peekable();
+        while requests.peek().is_some() {
+            let window: Vec<_> = requests.by_ref().take(WINDOW).collect();
+            out.extend(self.window(window));
+        }
+        out
+    }
+
+    /// Sends every request, then reads acknowledgements until each has its answer.
+    fn window(&mut self, requests: Vec<(RouteNetlinkMessage, u16)>) -> Vec<io::Result<()>> {
         let mut results: Vec<Option<io::Result<()>>> = Vec::with_capacity(requests.len());
         let mut seqs = Vec::with_capacity(requests.len());
         for (msg, flags) in requests {

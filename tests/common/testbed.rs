@@ -871,32 +871,20 @@ impl Testbed {
 
     /// The MAC address the client's neighbour table holds for `ip` (None: no entry).
     pub fn client_neighbour(&self, ip: &str) -> Option<String> {
-        let out = run(&format!("ip -n {} neigh show {ip}", self.client.name));
-        let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        let mut words = text.split_whitespace();
-        words.find(|w| *w == "lladdr")?;
-        words.next().map(str::to_string)
+        word_after(
+            &format!("ip -n {} neigh show {ip}", self.client.name),
+            "lladdr",
+        )
     }
 
     /// The MAC address of the client's interface (eth0).
     pub fn client_mac(&self) -> Option<String> {
-        let out = run(&format!("ip -n {} -o link show eth0", self.client.name));
-        let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        let mut words = text.split_whitespace();
-        words.find(|w| *w == "link/ether")?;
-        words.next().map(str::to_string)
+        eth0_mac(&self.client.name)
     }
 
     /// The MAC address of node `i`'s public interface (eth0).
     pub fn node_mac(&self, i: usize) -> Option<String> {
-        let out = run(&format!(
-            "ip -n {} -o link show eth0",
-            self.nodes[i].ns.name
-        ));
-        let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        let mut words = text.split_whitespace();
-        words.find(|w| *w == "link/ether")?;
-        words.next().map(str::to_string)
+        eth0_mac(&self.nodes[i].ns.name)
     }
 
     /// A short text of where the VIP is and who serves (for failure messages and the demo).
@@ -1066,6 +1054,20 @@ fn link_pair(a: &Netns, a_if: &str, b: &Netns, b_if: &str) -> Result<(), String>
 }
 
 /// Runs a shell command; an error with its stderr if it fails.
+/// The word after `after` in the output of `cmd` (`lladdr`, `link/ether`...).
+fn word_after(cmd: &str, after: &str) -> Option<String> {
+    let out = run(cmd);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let mut words = text.split_whitespace();
+    words.find(|w| *w == after)?;
+    words.next().map(str::to_string)
+}
+
+/// The MAC address of `eth0` in namespace `ns`.
+fn eth0_mac(ns: &str) -> Option<String> {
+    word_after(&format!("ip -n {ns} -o link show eth0"), "link/ether")
+}
+
 pub fn cmd_ok(cmd: &str) -> Result<(), String> {
     let out = run(cmd);
     if out.status.success() {
