@@ -391,6 +391,11 @@ fn stop_fault(mode: &str) {
             text.push_str("native_addresses off\n");
         }
         std::fs::write(&cf, text).unwrap();
+        // Only A's stop misbehaves: B takes the address in-process (and announces it without
+        // arping, which the fresh-machine check stubs out).
+        for name in ["IPaddr", "IPaddr2"] {
+            let _ = std::fs::remove_file(b.nodes[1].ha_dir().join("resource.d").join(name));
+        }
     }) else {
         return;
     };
