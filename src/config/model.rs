@@ -191,11 +191,14 @@ pub struct Resource {
     pub text: String,
 }
 
+/// Resource names whose one argument is a virtual address (a bare address maps to `IPaddr`).
+pub const ADDRESS_RESOURCES: [&str; 2] = ["IPaddr", "IPaddr2"];
+
 impl Resource {
     /// A virtual address (`IPaddr`, `IPaddr2`, or a bare address): independent of every other
     /// address, so a run of them can be started or stopped side by side.
     pub fn is_address(&self) -> bool {
-        self.name == "IPaddr" || self.name == "IPaddr2"
+        ADDRESS_RESOURCES.contains(&self.name.as_str())
     }
 }
 

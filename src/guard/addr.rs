@@ -5,7 +5,7 @@
 use std::net::IpAddr;
 
 /// Resource scripts whose first argument is an address the group adds to an interface.
-pub const ADDRESS_SCRIPTS: [&str; 2] = ["IPaddr", "IPaddr2"];
+pub use crate::config::model::ADDRESS_RESOURCES as ADDRESS_SCRIPTS;
 
 /// The address of an `IPaddr`/`IPaddr2` haresources word (`IPaddr::192.0.2.10/24/eth0`, or the
 /// bare `192.0.2.10` that haresources maps to `IPaddr`), or `None` for other resources.

@@ -43,9 +43,6 @@ impl fmt::Display for SpecError {
 
 impl std::error::Error for SpecError {}
 
-/// Resource names handled as addresses.
-pub const ADDRESS_RESOURCES: [&str; 2] = ["IPaddr", "IPaddr2"];
-
 /// Longest interface label the kernel keeps (IFNAMSIZ - 1).
 pub const MAX_LABEL: usize = 15;
 
