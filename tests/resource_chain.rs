@@ -48,6 +48,8 @@ fn config(ha_dir: PathBuf, resources: &[String]) -> Config {
             max_rexmit_delay: 1000,
             hopfudge: 1,
             respawn: vec![],
+            notify: vec![],
+            metrics: None,
             ipfail: false,
             ipfail_holddown: 0,
             resource_timeout: 60000,

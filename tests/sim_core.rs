@@ -758,3 +758,60 @@ fn restart_during_the_peers_takeover_after_a_graceful_stop_still_fails_back() {
         settle_and_check(&mut s, 20_000);
     }
 }
+
+#[test]
+fn fifo_messages_reach_the_peers_hook_and_own_protocol_types_are_refused() {
+    let mut s = both_started(Params::default(), 7);
+    s.run_for(5000);
+    let fields = |t: &str| {
+        vec![
+            ("t".to_string(), t.to_string()),
+            ("word".to_string(), "hello".to_string()),
+            ("src".to_string(), "forged".to_string()),
+        ]
+    };
+    s.feed(
+        0,
+        Input::Inject {
+            fields: fields("app-event"),
+        },
+    );
+    s.feed(
+        0,
+        Input::Inject {
+            fields: fields("resource"),
+        },
+    );
+    s.feed(
+        0,
+        Input::Inject {
+            fields: fields("../../bin/sh"),
+        },
+    );
+    s.run_for(1000);
+    let at_b: Vec<_> = s.nodes[1]
+        .hooks
+        .iter()
+        .map(|(_, t, f)| (t.clone(), f.clone()))
+        .collect();
+    assert_eq!(at_b.len(), 1, "{at_b:?}");
+    let (t, f) = &at_b[0];
+    assert_eq!(t, "app-event");
+    let get = |k: &str| f.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+    assert_eq!(get("word"), Some("hello"));
+    assert_eq!(
+        get("src"),
+        Some("alpha"),
+        "the automatic src wins over the injected one"
+    );
+    assert_eq!(s.nodes[0].hooks.len(), 1, "delivered to our own hooks too");
+    assert!(s.nodes[0].log_contains("FIFO message refused: [resource]"));
+    assert!(s.nodes[0].log_contains("is not a plain word"));
+    // The refused ones changed nothing on either side.
+    for i in 0..2 {
+        let v = s.nodes[i].core().status_view();
+        assert_eq!(v.nodes[0].status, NodeStatus::Active);
+        assert_eq!(v.nodes[1].status, NodeStatus::Active);
+    }
+    assert!(s.violations.is_empty(), "{:?}", s.violations);
+}

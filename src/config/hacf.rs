@@ -4,7 +4,7 @@
 //! commas. Every problem is collected with its line so `--check` can show them all at once.
 
 use std::net::Ipv4Addr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::error::Diagnostics;
 use super::model::{AutoFailback, HaCf, Medium, Millis, MsgFmt, PingGroup, Respawn};
@@ -48,6 +48,8 @@ const SUPPORTED: &[&str] = &[
     "garp_count",
     "garp_interval",
     "garp_repeat_delay",
+    "notify",
+    "metrics",
 ];
 
 /// Directives the original accepts that mean nothing here: accepted with a warning.
@@ -197,6 +199,8 @@ fn empty_hacf(udpport: u16) -> HaCf {
         max_rexmit_delay: 250,
         hopfudge: 1,
         respawn: Vec::new(),
+        notify: Vec::new(),
+        metrics: None,
         ipfail: false,
         ipfail_holddown: 90000,
         resource_timeout: 60000,
@@ -641,6 +645,43 @@ impl State<'_> {
             "crash_guard" => {
                 if let Some(b) = self.boolean(n, raw, name, values) {
                     self.ha.crash_guard = b;
+                }
+            }
+            "notify" => {
+                if let Some(p) = self.one(n, raw, name, values) {
+                    if p.starts_with('/') {
+                        self.ha.notify.push(PathBuf::from(p));
+                    } else {
+                        self.err(
+                            n,
+                            raw,
+                            format!("notify program '{p}' is not an absolute path"),
+                            "notify /ABSOLUTE/PATH (called as PATH TYPE NAME STATE REASON)",
+                        );
+                    }
+                }
+            }
+            "metrics" => {
+                if let Some(v) = self.one(n, raw, name, values) {
+                    match v.parse::<std::net::SocketAddr>() {
+                        Ok(a) => {
+                            if !a.ip().is_loopback() {
+                                self.warn(
+                                    n,
+                                    raw,
+                                    format!("metrics on {a} is reachable from the network without authentication"),
+                                    "prefer 127.0.0.1:PORT and a scraper on the same host",
+                                );
+                            }
+                            self.ha.metrics = Some(a);
+                        }
+                        Err(_) => self.err(
+                            n,
+                            raw,
+                            format!("metrics address '{v}' is not IP:PORT"),
+                            "metrics 127.0.0.1:9694",
+                        ),
+                    }
                 }
             }
             "native_addresses" => {

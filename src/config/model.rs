@@ -90,6 +90,11 @@ pub struct HaCf {
     pub max_rexmit_delay: Millis,
     pub hopfudge: u8,
     pub respawn: Vec<Respawn>,
+    /// Native: `notify PATH` (repeatable): run on every state change as
+    /// `PATH TYPE NAME STATE REASON` (keepalived's notify, crate::daemon::hooks).
+    pub notify: Vec<PathBuf>,
+    /// Native: `metrics IP:PORT`: Prometheus text endpoint (crate::daemon::metrics).
+    pub metrics: Option<std::net::SocketAddr>,
     /// Built-in ipfail: enabled by `respawn ... ipfail` or the native `ipfail on` directive.
     pub ipfail: bool,
     /// Native: `ipfail_holddown TIME`, minimum time between two ping-driven moves.

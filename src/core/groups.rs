@@ -93,6 +93,8 @@ pub struct Runner {
     next_id: u64,
     /// Adjacent addresses run side by side (in-process addresses).
     pub batch_addresses: bool,
+    /// Failed runs since start, by (resource text, `start`/`stop`).
+    pub failures: std::collections::BTreeMap<(String, &'static str), u64>,
 }
 
 impl Runner {
@@ -103,6 +105,7 @@ impl Runner {
             group_up: vec![false; groups],
             next_id: 1,
             batch_addresses: false,
+            failures: Default::default(),
         }
     }
 
@@ -241,6 +244,7 @@ impl Runner {
         match (run.op, outcome) {
             (Op::Start, ScriptOutcome::Ok) => {}
             (Op::Start, bad) => {
+                *self.failures.entry((rtext.clone(), "start")).or_default() += 1;
                 let first = run.stage_failure.is_none();
                 log(
                     out,
@@ -257,14 +261,17 @@ impl Runner {
                 run.stage_failure = Some(run.stage_failure.map_or(r, |f| f.min(r)));
             }
             (Op::Stop, ScriptOutcome::Ok | ScriptOutcome::NotRunning) => {}
-            (Op::Stop, bad) => log(
-                out,
-                Severity::Error,
-                format!(
-                    "Resource stop failed: {rtext} ({}); continuing",
-                    describe(bad)
-                ),
-            ),
+            (Op::Stop, bad) => {
+                *self.failures.entry((rtext.clone(), "stop")).or_default() += 1;
+                log(
+                    out,
+                    Severity::Error,
+                    format!(
+                        "Resource stop failed: {rtext} ({}); continuing",
+                        describe(bad)
+                    ),
+                );
+            }
         }
         if !run.pending.is_empty() {
             // The rest of the stage is still running.

@@ -149,6 +149,7 @@ impl Core {
             Input::Admin { client, command } => self.on_admin(client, command),
             Input::Shutdown => self.on_shutdown(),
             Input::Reload(cfg) => self.on_reload(*cfg),
+            Input::Inject { fields } => self.on_inject(fields),
         }
         self.settle();
         if !self.stopped {
@@ -303,6 +304,12 @@ impl Core {
                 .counters()
                 .entries()
                 .map(|(k, m, c)| (k.to_string(), m.to_string(), c))
+                .collect(),
+            failures: self
+                .runner
+                .failures
+                .iter()
+                .map(|((r, op), n)| (r.clone(), op.to_string(), *n))
                 .collect(),
         }
     }

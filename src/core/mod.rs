@@ -14,6 +14,8 @@ mod halves;
 mod legacy;
 pub mod machine;
 mod membership;
+pub mod messages;
+pub mod observe;
 mod pingnodes;
 mod protocol;
 mod resources;

@@ -265,10 +265,7 @@ impl Core {
             "shutdone" => self.on_peer_shutdone(),
             "ip-request" => self.on_ip_request(msg),
             "ip-request-resp" => self.on_ip_request_resp(msg),
-            other => self.log(
-                Severity::Debug,
-                format!("ignoring message type [{other}] from {}", self.config.peer),
-            ),
+            other => self.on_unhandled(other, msg),
         }
     }
 

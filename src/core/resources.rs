@@ -327,7 +327,19 @@ impl Core {
                 self.send_resource(stable, None);
                 self.try_failback();
             }
-            Some("0") => self.rsc.peer_stable = false,
+            Some("0") => {
+                if self.rsc.peer_stable {
+                    let info = msg.get("info").unwrap_or("");
+                    self.log(
+                        Severity::Info,
+                        format!(
+                            "remote resource transition started ({} holds {word}; {info}).",
+                            self.config.peer
+                        ),
+                    );
+                }
+                self.rsc.peer_stable = false;
+            }
             _ => {}
         }
         if !matches!(self.rsc.r, RState::Stable | RState::Shutdown) && self.rsc.peer_stable {

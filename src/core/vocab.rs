@@ -98,6 +98,9 @@ pub enum Input {
     Shutdown,
     /// SIGHUP with a freshly validated configuration.
     Reload(Box<crate::config::Config>),
+    /// A message written to the FIFO by a script (`name`, `value` in order, `t` among them):
+    /// sent to the cluster unless it is one of the core's own types (crate::core::messages).
+    Inject { fields: Vec<(String, String)> },
 }
 
 /// Log severities, mapped to the original's words (`CRIT`, `ERROR`, `WARN`, `info`, `debug`).
@@ -133,6 +136,12 @@ pub enum Output {
     Log { severity: Severity, text: String },
     /// Answer to an admin client.
     Reply { client: ClientId, reply: AdminReply },
+    /// A message for `rc.d/<msg_type>` (spec §6.5): one the core has no handler for, from the
+    /// peer or injected through the FIFO. `fields` are its string fields (`HA_<name>`).
+    Hook {
+        msg_type: String,
+        fields: Vec<(String, String)>,
+    },
     /// Our communication is up (status `active`): systemd READY=1 may be sent.
     Ready,
     /// Graceful shutdown finished: every resource is stopped, the peer told. Exit 0.
@@ -191,4 +200,6 @@ pub struct StatusView {
     pub drops: Vec<(String, u64)>,
     /// The same per medium: (kind, link name, count) (crate::guard::drops).
     pub drops_by_medium: Vec<(String, String, u64)>,
+    /// Failed resource runs since start: (resource, `start`/`stop`, count).
+    pub failures: Vec<(String, String, u64)>,
 }

@@ -36,7 +36,7 @@ pub const USAGE: &str = "Usage: cl_status <sub-command> [<options>] [<parameters
 Sub-commands: hbstatus [-m] [-v], listnodes [-m] [-n|-p|-v], nodestatus [-m] <node>,\n\
   nodetype [-m] <node>, nodeweight <node>, nodesite <node>, listhblinks [-m] [-v] <node>,\n\
   hblinkstatus [-m] <node> <link>, clientstatus [-m] <node> <client> [<timeout>],\n\
-  rscstatus [-m], hbparameter [-m] -p <name>, drops (heartbeat-rs: dropped packets)\n\
+  rscstatus [-m], hbparameter [-m] -p <name>, drops, json (heartbeat-rs)\n\
 Global options: --run-dir DIR\n";
 
 struct Flags {
@@ -110,6 +110,9 @@ hbparameter -p <parameter-name>
 \tShow the value of a cluster parameter (ha.cf directive).
 drops
 \tShow the dropped heartbeat packets by reason and medium (heartbeat-rs).
+json
+\tEverything above as one JSON object, plus resource failures, the last failover and its
+\ttimeline, and the respawn clients (heartbeat-rs).
 
 Options of every sub-command: -m  human-readable output; --run-dir DIR  the daemon's run directory.
 ";
@@ -127,7 +130,7 @@ pub fn run(args: &[String], mut ask: impl FnMut(&str) -> Result<String, ClientEr
         Err(e) => return Outcome::fail(11, format!("cl_status: {e}\n{USAGE}")),
     };
     let arity = match cmd.as_str() {
-        "hbstatus" | "listnodes" | "rscstatus" | "hbparameter" | "drops" => 0,
+        "hbstatus" | "listnodes" | "rscstatus" | "hbparameter" | "drops" | "json" => 0,
         "nodestatus" | "nodetype" | "nodeweight" | "nodesite" | "listhblinks" => 1,
         "hblinkstatus" => 2,
         "clientstatus" => 2,
@@ -141,6 +144,15 @@ pub fn run(args: &[String], mut ask: impl FnMut(&str) -> Result<String, ClientEr
         return Outcome::fail(11, format!("cl_status: hbparameter needs -p NAME\n{USAGE}"));
     }
 
+    if cmd == "json" {
+        return match ask("json") {
+            Ok(t) => match t.strip_prefix("OK\n") {
+                Some(body) => Outcome::ok(body.to_string()),
+                None => Outcome::fail(13, format!("cl_status: {}\n", t.trim_end())),
+            },
+            Err(e) => unreachable_daemon(cmd, e),
+        };
+    }
     let report = match ask("status").and_then(|t| {
         parse_report(&t).ok_or_else(|| ClientError::Io("malformed status answer".to_string()))
     }) {

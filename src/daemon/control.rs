@@ -13,6 +13,7 @@
 //! |---|---|
 //! | `ping` | `OK` |
 //! | `status` | `OK`, then tab-separated records (`version`, `local`, `uuid`, `generation`, `rscstatus`, `node NAME TYPE STATUS`, `link NODE LINK up/dead`, `drop KIND N`, `drop_on KIND MEDIUM N`, `bad_requests N`), then `END` |
+//! | `json` | `OK`, then one JSON object (nodes, links, groups, failures, drops, transitions, respawn clients) |
 //! | `param NAME` | `OK\tVALUE` or `ERR unknown parameter NAME` |
 //! | `standby all/local/foreign/failback` | the core's answer: `OK TEXT` or `ERR TEXT` |
 //! | `takeover all/local/foreign/failback` | same |
@@ -54,6 +55,8 @@ pub fn socket_path(run_dir: &Path) -> PathBuf {
 pub enum Request {
     Ping,
     Status,
+    /// Everything as one JSON object (crate::daemon::report).
+    Json,
     Param(String),
     Admin(AdminCommand),
 }
@@ -64,6 +67,7 @@ pub fn parse_request(line: &str) -> Result<Request, String> {
     match words.as_slice() {
         ["ping"] => Ok(Request::Ping),
         ["status"] => Ok(Request::Status),
+        ["json"] => Ok(Request::Json),
         ["param", name] => Ok(Request::Param((*name).to_string())),
         ["standby", set] => Ok(Request::Admin(AdminCommand::Standby(
             parse_set(set, RscSet::Foreign).ok_or_else(|| format!("bad resource set '{set}'"))?,

@@ -1,9 +1,10 @@
 //! The FIFO of the original (`<state-dir>/fifo`, spec §12.3), kept so that the original's
 //! `hb_standby` / `hb_takeover` scripts (which write classic-format messages into it) keep
-//! working. Only the admin requests are understood: `t=ask_resources rsc_hold=SET info=me`
-//! (standby) and `t=hb_takeover rsc_hold=SET` (takeover); their outcome is logged, since the
-//! writer does not wait. Other message types are logged and ignored (the core has no input for
-//! injected cluster messages).
+//! working. The admin requests `t=ask_resources rsc_hold=SET info=me` (standby) and
+//! `t=hb_takeover rsc_hold=SET` (takeover) become admin commands (their outcome is logged, since
+//! the writer does not wait); any other message goes to the core as `Input::Inject`, which sends
+//! it to the cluster and runs the local `rc.d/<type>` hook, or refuses the types that carry its
+//! own protocol state (crate::core::messages).
 //!
 //! The FIFO is opened read-write so it never reports EOF when a writer leaves.
 
@@ -31,7 +32,9 @@ pub struct Fifo {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FifoRequest {
     Admin(AdminCommand),
-    /// Understood framing, unsupported type (logged).
+    /// Any other message: for the cluster and the hooks (`name`, `value` in order).
+    Message(Vec<(String, String)>),
+    /// Understood framing, unusable content (logged with this reason).
     Unsupported(String),
 }
 
@@ -142,7 +145,7 @@ fn request_of(fields: &[(String, String)]) -> FifoRequest {
             Some(s) => FifoRequest::Admin(AdminCommand::Takeover(s)),
             None => FifoRequest::Unsupported("hb_takeover with a bad rsc_hold".to_string()),
         },
-        Some(t) => FifoRequest::Unsupported(t.to_string()),
+        Some(_) => FifoRequest::Message(fields.to_vec()),
         None => FifoRequest::Unsupported("message without t=".to_string()),
     }
 }
@@ -170,7 +173,7 @@ mod tests {
             r,
             vec![
                 FifoRequest::Admin(AdminCommand::Takeover(RscSet::Local)),
-                FifoRequest::Unsupported("mach_down".to_string())
+                FifoRequest::Message(vec![("t".to_string(), "mach_down".to_string())])
             ]
         );
         assert_eq!(

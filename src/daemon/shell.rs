@@ -30,6 +30,9 @@ const PING: Token = Token(2);
 const FIFO: Token = Token(3);
 /// The address worker has results.
 const VIP: Token = Token(4);
+/// The metrics listener, and its connections from METRICS_BASE on.
+const METRICS: Token = Token(5);
+const METRICS_BASE: usize = 50_000;
 /// Admin requests that came through the FIFO: their answers are logged.
 const FIFO_CLIENT: ClientId = ClientId(u64::MAX);
 const MEDIA_BASE: usize = 1_000;
@@ -103,10 +106,24 @@ pub struct Shell {
     pinger: Pinger,
     fifo: Option<super::fifo::Fifo>,
     scripts: ScriptRunner,
+    /// `respawn` clients (started at comm up).
+    respawn: super::respawn::Supervisor,
+    /// `notify` scripts and `rc.d` hooks, run one at a time.
+    hooks: super::hooks::HookQueue,
+    /// The state as last observed, to see what each input changed.
+    observed: crate::core::StatusView,
+    /// Transitions and change counters (metrics, `cl_status json`).
+    history: crate::core::observe::History,
+    /// The reason given to notify scripts: the most severe (then first) log line of the core
+    /// at info level or above in the current step, else the previous step's.
+    reason: String,
+    step_reason: Option<(Severity, String)>,
     /// The address worker (`None`: netlink unavailable; then the scripts run and a forced
     /// removal runs `ip` on the loop).
     vip: Option<VipWorker>,
     control: ControlServer,
+    /// `metrics IP:PORT`, when configured and bound.
+    metrics: Option<super::metrics::MetricsServer>,
     signals: Signals,
     setup: ShellSetup,
     runs: HashMap<ActionId, PendingRun>,
@@ -186,12 +203,35 @@ impl Shell {
                 None
             }
         };
+        let metrics =
+            config.ha.metrics.and_then(|addr| {
+                match super::metrics::MetricsServer::bind(
+                    addr,
+                    poll.registry(),
+                    METRICS,
+                    METRICS_BASE,
+                ) {
+                    Ok(m) => {
+                        log::info!("metrics: serving http://{addr}/metrics");
+                        Some(m)
+                    }
+                    Err(e) => {
+                        log::error!("metrics: cannot listen on {addr}: {e}; metrics disabled");
+                        None
+                    }
+                }
+            });
         let clock = Clock::new();
         let now = clock.now();
         if let Some(g) = setup.guard.as_mut() {
             g.identify(setup.identity.uuid, setup.identity.generation);
         }
+        let respawn = super::respawn::Supervisor::new(
+            &config.ha.respawn,
+            crate::resource::script_env(&config),
+        );
         let core = Core::new(config, setup.identity, now);
+        let observed = core.status_view();
         Ok(Shell {
             poll,
             clock,
@@ -200,8 +240,15 @@ impl Shell {
             pinger,
             fifo,
             scripts: ScriptRunner::new(SCRIPT_BASE),
+            respawn,
+            hooks: super::hooks::HookQueue::default(),
+            observed,
+            history: Default::default(),
+            reason: String::new(),
+            step_reason: None,
             vip,
             control,
+            metrics,
             signals,
             setup,
             runs: HashMap::new(),
@@ -243,7 +290,9 @@ impl Shell {
                 self.reap();
             }
         }
+        self.finish_hooks(Duration::from_secs(5));
         self.scripts.kill_all();
+        self.respawn.stop_all();
         self.media.close_all(self.poll.registry());
         0
     }
@@ -265,7 +314,11 @@ impl Shell {
         let mut notes = Vec::new();
         self.scripts.enforce_timeouts(now.mono, &mut notes);
         emit_notes(notes);
+        self.respawn.start_due(now.mono);
         self.control.expire(self.poll.registry(), now.mono);
+        if let Some(m) = self.metrics.as_mut() {
+            m.expire(self.poll.registry(), now.mono);
+        }
         if now.mono >= self.core.next_deadline() {
             self.feed(now, Input::Tick);
         }
@@ -277,6 +330,8 @@ impl Shell {
             self.media.next_retry(),
             self.scripts.next_deadline(),
             self.control.next_deadline(),
+            self.respawn.next_deadline(),
+            self.metrics.as_ref().and_then(|m| m.next_deadline()),
         ]
         .into_iter()
         .flatten()
@@ -305,8 +360,11 @@ impl Shell {
                             },
                         );
                     }
+                    super::fifo::FifoRequest::Message(fields) => {
+                        self.feed(self.clock.now(), Input::Inject { fields });
+                    }
                     super::fifo::FifoRequest::Unsupported(t) => {
-                        log::warn!("FIFO: message type [{t}] not supported; ignored");
+                        log::warn!("FIFO: {t}; ignored");
                     }
                 }
             }
@@ -315,6 +373,8 @@ impl Shell {
             for host in self.pinger.receive() {
                 self.feed(now, Input::PingReply { host });
             }
+        } else if token == METRICS || self.metrics.as_ref().is_some_and(|m| m.owns(token)) {
+            self.on_metrics(token);
         } else if self.control.is_listener(token) {
             self.control
                 .accept(self.poll.registry(), self.clock.now().mono);
@@ -385,9 +445,19 @@ impl Shell {
         let done = self.scripts.reap(self.poll.registry(), &mut notes);
         emit_notes(notes);
         let now = self.clock.now();
+        self.respawn.reap(now.mono);
         let any = !done.is_empty();
         for f in done {
             let internal = f.id.0 >= INTERNAL_ACTION;
+            if self.hooks.done(f.id) {
+                if let Exit::Code(c) = f.exit
+                    && c != 0
+                {
+                    log::warn!("Return code {c} from {}", f.command);
+                }
+                self.pump_hooks(now);
+                continue;
+            }
             if let Some(g) = self.setup.guard.as_mut() {
                 g.script_done(f.id);
             }
@@ -504,17 +574,72 @@ impl Shell {
         }
     }
 
+    /// A scrape: accepted, or read and answered from a fresh snapshot.
+    fn on_metrics(&mut self, token: Token) {
+        let Some(mut m) = self.metrics.take() else {
+            return;
+        };
+        if m.is_listener(token) {
+            m.accept(self.poll.registry(), self.clock.now().mono);
+        } else {
+            m.on_event(self.poll.registry(), token, || {
+                self.with_snapshot(|s| s.to_prometheus())
+            });
+        }
+        self.metrics = Some(m);
+    }
+
+    fn facts(&self) -> DaemonFacts {
+        DaemonFacts {
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            uuid: self.setup.uuid_text.clone(),
+            generation: self.setup.identity.generation,
+            bad_requests: self.control.bad_requests,
+        }
+    }
+
+    /// Renders what the daemon knows for machines (JSON, Prometheus).
+    fn with_snapshot<R>(&self, render: impl FnOnce(&super::report::Snapshot) -> R) -> R {
+        let view = self.core.status_view();
+        let facts = self.facts();
+        let config = self.core.config();
+        let groups = config
+            .groups
+            .iter()
+            .enumerate()
+            .map(|(i, g)| {
+                let key = g
+                    .resources
+                    .first()
+                    .map(|r| r.text.clone())
+                    .unwrap_or_default();
+                (key, view.held_groups.contains(&i))
+            })
+            .collect();
+        let snapshot = super::report::Snapshot {
+            facts: &facts,
+            local: &config.local,
+            view: &view,
+            groups,
+            history: &self.history,
+            respawn: self.respawn.views(),
+            hooks: (self.hooks.started, self.hooks.dropped),
+            uptime_ms: self.clock.now().mono,
+        };
+        render(&snapshot)
+    }
+
     fn on_request(&mut self, inc: Incoming) {
         let reg = self.poll.registry();
         match inc.request {
             Request::Ping => self.control.respond(reg, inc.client, "OK\n"),
+            Request::Json => {
+                let text = format!("OK\n{}", self.with_snapshot(|s| s.to_json()));
+                self.control
+                    .respond(self.poll.registry(), inc.client, &text);
+            }
             Request::Status => {
-                let facts = DaemonFacts {
-                    version: env!("CARGO_PKG_VERSION").to_string(),
-                    uuid: self.setup.uuid_text.clone(),
-                    generation: self.setup.identity.generation,
-                    bad_requests: self.control.bad_requests,
-                };
+                let facts = self.facts();
                 let text =
                     control::render_status(&self.core.status_view(), self.core.config(), &facts);
                 self.control.respond(reg, inc.client, &text);
@@ -627,10 +752,117 @@ impl Shell {
             }
             match self.inputs.pop_front() {
                 Some(input) => self.core.handle(now, input),
-                None => return,
+                None => {
+                    self.observe(now);
+                    return;
+                }
             }
         }
         log::error!("core produced outputs without end; continuing");
+    }
+
+    /// What the last inputs changed: recorded, told to the notify scripts and (links) to
+    /// `rc.d/ifstat`.
+    fn observe(&mut self, now: Now) {
+        if let Some((_, text)) = self.step_reason.take() {
+            self.reason = text;
+        }
+        let view = self.core.status_view();
+        let changes = crate::core::observe::diff(&self.observed, &view);
+        if changes.is_empty() {
+            self.observed = view;
+            return;
+        }
+        let config = self.core.config();
+        let key = |g: usize| {
+            config
+                .groups
+                .get(g)
+                .and_then(|g| g.resources.first())
+                .map(|r| r.text.clone())
+                .unwrap_or_else(|| format!("group{g}"))
+        };
+        let local = config.local.clone();
+        let env = crate::resource::script_env(config);
+        let unix_ms = now.unix_secs.saturating_mul(1000);
+        let describe = |c: &crate::core::observe::Change| c.words(&local, key).join(" ");
+        self.history
+            .record(&changes, &view, now.mono, unix_ms, &self.reason, describe);
+        for c in &changes {
+            let words = c.words(&local, key);
+            log::debug!("state change: {} ({})", words.join(" "), self.reason);
+            for spec in super::hooks::notify_specs(&config.ha.notify, &words, &self.reason, &env) {
+                self.hooks.push(spec);
+            }
+            if let crate::core::observe::Change::Link { node, link, up } = c {
+                let fields = [
+                    ("t", "ifstat"),
+                    ("node", node.as_str()),
+                    ("ifname", link.as_str()),
+                    ("st", if *up { "up" } else { "dead" }),
+                ]
+                .map(|(k, v)| (k.to_string(), v.to_string()));
+                if let Some(spec) =
+                    super::hooks::rcd_spec(&self.setup.ha_dir, "ifstat", &fields, &env)
+                {
+                    self.hooks.push(spec);
+                }
+            }
+        }
+        self.observed = view;
+        self.pump_hooks(now);
+    }
+
+    /// At exit: lets the queued notify scripts (the final `resources none` among them) run, for
+    /// at most `limit`; the rest is logged as not run.
+    fn finish_hooks(&mut self, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        let mut events = Events::with_capacity(16);
+        while self.hooks.busy() && Instant::now() < deadline {
+            let _ = self.poll.poll(&mut events, Some(Duration::from_millis(50)));
+            for ev in events.iter() {
+                if self.scripts.owns(ev.token()) {
+                    let mut notes = Vec::new();
+                    self.scripts
+                        .on_readable(self.poll.registry(), ev.token(), &mut notes);
+                    emit_notes(notes);
+                }
+            }
+            self.reap();
+            let now = self.clock.now();
+            let mut notes = Vec::new();
+            self.scripts.enforce_timeouts(now.mono, &mut notes);
+            emit_notes(notes);
+        }
+        if self.hooks.busy() {
+            log::warn!("exiting with notify/rc.d hooks still queued or running");
+        }
+    }
+
+    /// Starts the next queued hook if none is running.
+    fn pump_hooks(&mut self, now: Now) {
+        for _ in 0..super::hooks::MAX_QUEUED {
+            let id = ActionId(self.next_internal);
+            let Some(spec) = self.hooks.next(id) else {
+                return;
+            };
+            self.next_internal += 1;
+            log::info!("Running {}", spec.command_line());
+            let mut notes = Vec::new();
+            let failed = self
+                .scripts
+                .spawn(self.poll.registry(), id, &spec, now.mono, &mut notes);
+            emit_notes(notes);
+            match failed {
+                None => return,
+                Some(f) => {
+                    if let Exit::SpawnFailed(e) = &f.exit {
+                        log::error!("Cannot run {}: {e}", f.command);
+                    }
+                    self.hooks.done(id);
+                }
+            }
+        }
     }
 
     fn execute(&mut self, now: Now, out: Output) {
@@ -659,7 +891,24 @@ impl Shell {
                 op,
             } => self.run_script(now, id, group, resource, op),
             Output::Announce { group } => self.announce(now, group),
-            Output::Log { severity, text } => logging::emit(severity, &text),
+            Output::Log { severity, text } => {
+                logging::emit(severity, &text);
+                if severity <= Severity::Info
+                    && self.step_reason.as_ref().is_none_or(|(s, _)| severity < *s)
+                {
+                    self.step_reason = Some((severity, text));
+                }
+            }
+            Output::Hook { msg_type, fields } => {
+                let env = crate::resource::script_env(self.core.config());
+                match super::hooks::rcd_spec(&self.setup.ha_dir, &msg_type, &fields, &env) {
+                    Some(spec) => {
+                        self.hooks.push(spec);
+                        self.pump_hooks(now);
+                    }
+                    None => log::debug!("no rc.d hook for message type [{msg_type}]"),
+                }
+            }
             Output::Reply { client, reply } if client == FIFO_CLIENT => {
                 if reply.ok {
                     log::info!("FIFO request done: {}", reply.text);
@@ -672,11 +921,14 @@ impl Shell {
                 let text = format!("{word} {}\n", reply.text.replace('\n', " "));
                 self.control.respond(self.poll.registry(), client, &text);
             }
-            Output::Ready => match super::notify::notify("READY=1") {
-                Ok(true) => log::debug!("told systemd we are ready"),
-                Ok(false) => {}
-                Err(e) => log::warn!("cannot notify systemd: {e}"),
-            },
+            Output::Ready => {
+                match super::notify::notify("READY=1") {
+                    Ok(true) => log::debug!("told systemd we are ready"),
+                    Ok(false) => {}
+                    Err(e) => log::warn!("cannot notify systemd: {e}"),
+                }
+                self.respawn.start_all(now.mono);
+            }
             Output::Stopped => {
                 self.stopped = true;
                 if let Some(g) = self.setup.guard.take() {

@@ -52,6 +52,8 @@ pub(crate) fn test_config() -> crate::config::Config {
             max_rexmit_delay: 1000,
             hopfudge: 1,
             respawn: vec![],
+            notify: vec![],
+            metrics: None,
             ipfail: false,
             ipfail_holddown: 0,
             resource_timeout: 60000,

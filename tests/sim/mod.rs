@@ -160,6 +160,8 @@ pub fn config(p: &Params, me: usize) -> Config {
             max_rexmit_delay: 250,
             hopfudge: 1,
             respawn: Vec::new(),
+            notify: Vec::new(),
+            metrics: None,
             ipfail: p.ipfail,
             ipfail_holddown: p.ipfail_holddown,
             resource_timeout: p.resource_timeout,
@@ -224,6 +226,9 @@ struct PendingScript {
 }
 
 /// One simulated machine.
+/// An `rc.d` hook request: (time, message type, fields).
+pub type HookRun = (Millis, String, Vec<(String, String)>);
+
 pub struct Node {
     pub core: Option<Core>,
     pub generation: u64,
@@ -235,6 +240,8 @@ pub struct Node {
     pub logs: Vec<(Millis, Severity, String)>,
     pub replies: Vec<(Millis, ClientId, AdminReply)>,
     pub announces: Vec<(Millis, usize)>,
+    /// `rc.d` hook requests: (time, message type, fields).
+    pub hooks: Vec<HookRun>,
     pub script_runs: Vec<(Millis, usize, usize, ScriptOp)>,
     pub ready_at: Option<Millis>,
     pub stopped_at: Option<Millis>,
@@ -259,6 +266,7 @@ impl Node {
             logs: Vec::new(),
             replies: Vec::new(),
             announces: Vec::new(),
+            hooks: Vec::new(),
             script_runs: Vec::new(),
             ready_at: None,
             stopped_at: None,
@@ -537,6 +545,7 @@ impl Sim {
             }
             Output::Reply { client, reply } => self.nodes[i].replies.push((now, client, reply)),
             Output::Ready => self.nodes[i].ready_at = Some(now),
+            Output::Hook { msg_type, fields } => self.nodes[i].hooks.push((now, msg_type, fields)),
             Output::Stopped => {
                 self.nodes[i].stopped_at = Some(now);
                 self.nodes[i].core = None;
