@@ -27,6 +27,9 @@ deps_test=(
     "shellcheck|shellcheck|lint of the shipped shell scripts"
     "tcpdump|tcpdump|captures of gratuitous ARP and neighbour advertisements"
     "man|man-db|the man pages of the Debian package are rendered by its test"
+    "nsenter|util-linux|commands inside a node installed with dpkg -i in an overlay root"
+    "dpkg-deb|dpkg|the Debian package is built and installed by its test"
+    "adduser|adduser|the package's postinst creates hacluster and haclient"
     "keepalived|keepalived|keepalived, a peer of the end-to-end comparisons"
     "/usr/libexec/heartbeat/heartbeat|heartbeat|the real Heartbeat 3.0.6, the interoperability peer"
 )

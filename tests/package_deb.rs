@@ -1,6 +1,8 @@
-//! The Debian package (pkg/build-deb.sh): its control fields, its files, and a failover run by
-//! the files it installs (extracted with `dpkg -x`, so the machine's own packages are left
-//! alone: Debian's `heartbeat`, which the package replaces, serves the interoperability tests).
+//! The Debian package (pkg/build-deb.sh): its control fields, its files, a crash failover run
+//! by the files it installs (`dpkg -x`), and a real `dpkg -i` on two nodes, each in an overlay
+//! of this machine's root, started and stopped by the init script, with `man ha.cf`. The
+//! machine's own packages are never touched: Debian's `heartbeat`, which the package replaces,
+//! serves the interoperability tests.
 mod common;
 
 use std::path::{Path, PathBuf};
@@ -29,6 +31,7 @@ fn build(out: &Path) -> PathBuf {
         .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/pkg/build-deb.sh"))
         .arg(out)
         .env("NO_BUILD", "1")
+        .env("DEB_COMPRESS", "gzip")
         .env("BIN", bin_dir())
         .output()
         .expect("run build-deb.sh");
@@ -155,5 +158,176 @@ fn the_installed_files_fail_over() {
         "B does not serve after A's crash: {}\n{}",
         bed.describe(),
         bed.logs_tail(30)
+    );
+}
+
+/// One node installed with `dpkg -i` in its own root: an overlay of this machine's `/` (so the
+/// machine's packages stay as they are), a private mount and UTS namespace, inside a network
+/// namespace. A `sleep` holds the namespaces; commands enter them with `nsenter`.
+struct InstalledNode {
+    name: String,
+    ns: common::netns::Netns,
+    root: PathBuf,
+    holder: common::netns::ChildGuard,
+    marker: PathBuf,
+}
+
+impl InstalledNode {
+    fn new(name: &str, ns: common::netns::Netns, deb: &Path, cfg: &Path, work: &Path) -> Self {
+        let base = work.join(format!("{name}-root"));
+        std::fs::create_dir_all(&base).unwrap();
+        let marker = work.join(format!("{name}.out"));
+        let root = base.join("merged");
+        let script = format!(
+            "exec >{marker} 2>&1; set -e\n\
+             mount -t tmpfs tmpfs {base}\n\
+             mkdir {base}/upper {base}/work {root}\n\
+             mount -t overlay overlay -o lowerdir=/,upperdir={base}/upper,workdir={base}/work {root}\n\
+             mount -t proc proc {root}/proc\n\
+             mount --rbind /dev {root}/dev\n\
+             mount --rbind /sys {root}/sys\n\
+             mount -t tmpfs tmpfs {root}/run\n\
+             hostname {name}\n\
+             chroot {root} sh -c 'dpkg -i {deb} && install -d /etc/ha.d && cp {cfg}/* /etc/ha.d/ && \
+             chmod 600 /etc/ha.d/authkeys && /etc/init.d/heartbeat start'\n\
+             echo INSTALLED-AND-STARTED\n\
+             exec sleep 600\n",
+            marker = marker.display(),
+            base = base.display(),
+            root = root.display(),
+            deb = deb.display(),
+            cfg = cfg.display(),
+        );
+        let child = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &ns.name,
+                "unshare",
+                "-m",
+                "-u",
+                "--propagation",
+                "private",
+            ])
+            .args(["sh", "-c", &script])
+            .stdin(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn installer");
+        InstalledNode {
+            name: name.to_string(),
+            ns,
+            root,
+            holder: common::netns::ChildGuard { child: Some(child) },
+            marker,
+        }
+    }
+
+    /// Runs `cmd` inside the node's root and namespaces: (success, output).
+    fn inside(&self, cmd: &str) -> (bool, String) {
+        sh(&format!(
+            "nsenter -t {} -m -u -n chroot {} sh -c '{}' 2>&1",
+            self.holder.pid(),
+            self.root.display(),
+            cmd.replace('\'', "'\\''")
+        ))
+    }
+
+    fn installer_output(&self) -> String {
+        std::fs::read_to_string(&self.marker).unwrap_or_default()
+    }
+
+    fn has_vip(&self) -> bool {
+        self.ns
+            .sh("ip -o addr show dev hb0")
+            .contains("198.51.100.10/")
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "--- {} installer ---\n{}\n--- {} log ---\n{}",
+            self.name,
+            self.installer_output(),
+            self.name,
+            self.inside("tail -n 40 /var/log/ha-log").1
+        )
+    }
+}
+
+#[test]
+fn installed_with_dpkg_started_by_the_init_script_fails_over() {
+    if !have("dpkg-deb") || !have("nsenter") || !can_use_netns() {
+        eprintln!("skipped: needs dpkg, nsenter, root and network namespaces");
+        return;
+    }
+    let tmp = TempDir::new("hbdebi");
+    let deb = build(&tmp.path);
+    let host_before = sh("dpkg-query -W -f='${Status}' heartbeat heartbeat-rs").1;
+    let cfg = tmp.path.join("ha.d");
+    std::fs::create_dir_all(&cfg).unwrap();
+    std::fs::write(
+        cfg.join("ha.cf"),
+        "logfile /var/log/ha-log\nkeepalive 200ms\ndeadtime 2\nwarntime 1\ninitdead 4\n\
+         udpport 694\nbcast hb0\nauto_failback on\nnode nodea\nnode nodeb\n",
+    )
+    .unwrap();
+    std::fs::write(cfg.join("authkeys"), "auth 1\n1 sha1 package-test-secret\n").unwrap();
+    std::fs::write(
+        cfg.join("haresources"),
+        "nodea IPaddr::198.51.100.10/24/hb0\n",
+    )
+    .unwrap();
+
+    let ns_a = common::netns::Netns::new("hbdia");
+    let ns_b = common::netns::Netns::new("hbdib");
+    common::netns::veth(&ns_a, "hb0", &ns_b, "hb0");
+    ns_a.sh("ip addr add 198.51.100.1/24 dev hb0");
+    ns_b.sh("ip addr add 198.51.100.2/24 dev hb0");
+    let a = InstalledNode::new("nodea", ns_a, &deb, &cfg, &tmp.path);
+    let b = InstalledNode::new("nodeb", ns_b, &deb, &cfg, &tmp.path);
+    for n in [&a, &b] {
+        assert!(
+            common::netns::wait_until(Duration::from_secs(120), Duration::from_millis(200), || {
+                let out = n.installer_output();
+                out.contains("INSTALLED-AND-STARTED") || out.contains("exit status")
+            }),
+            "{}",
+            n.describe()
+        );
+        let out = n.installer_output();
+        assert!(out.contains("INSTALLED-AND-STARTED"), "{}", n.describe());
+        assert!(out.contains("Setting up heartbeat-rs"), "{out}");
+        assert!(
+            out.contains("Starting High-Availability services: Done."),
+            "{out}"
+        );
+        let (ok, status) = n.inside("dpkg-query -W -f='${Status}' heartbeat-rs");
+        assert!(ok && status == "install ok installed", "{status}");
+        let (ok, page) = n.inside("MANPAGER=cat man ha.cf");
+        assert!(ok && page.contains("notify"), "man ha.cf: {page}");
+        let (ok, st) = n.inside("/etc/init.d/heartbeat status");
+        assert!(ok, "init status: {st}");
+    }
+    assert!(
+        common::netns::wait_until(Duration::from_secs(40), Duration::from_millis(200), || a
+            .has_vip()),
+        "A never took its address\n{}\n{}",
+        a.describe(),
+        b.describe()
+    );
+    let (ok, out) = a.inside("/etc/init.d/heartbeat stop");
+    assert!(ok, "stop: {out}");
+    assert!(!a.has_vip(), "A kept the address after stop");
+    assert!(
+        common::netns::wait_until(Duration::from_secs(20), Duration::from_millis(200), || b
+            .has_vip()),
+        "B never took the address\n{}\n{}",
+        a.describe(),
+        b.describe()
+    );
+    let _ = b.inside("/etc/init.d/heartbeat stop");
+    // The machine's own packages are as they were.
+    assert_eq!(
+        sh("dpkg-query -W -f='${Status}' heartbeat heartbeat-rs").1,
+        host_before
     );
 }
