@@ -143,6 +143,29 @@ impl History {
         reason: &str,
         describe: impl Fn(&Change) -> String,
     ) {
+        if self.current.is_none()
+            && let Some(from) = changes.iter().find_map(|c| match c {
+                Change::Resources { from, to } if to == "transition" => Some(from.clone()),
+                _ => None,
+            })
+        {
+            // The whole step belongs to the transition: what caused it comes first.
+            let (ups, downs) = changes.iter().fold((0, 0), |(u, d), c| match c {
+                Change::Group { up: true, .. } => (u + 1, d),
+                Change::Group { up: false, .. } => (u, d + 1),
+                _ => (u, d),
+            });
+            self.held_at_start = (view.held_groups.len() + downs).saturating_sub(ups);
+            self.current = Some(Transition {
+                started_unix_ms: unix_ms,
+                started_mono: mono,
+                reason: reason.to_string(),
+                events: Vec::new(),
+                duration: None,
+                from,
+                to: None,
+            });
+        }
         for c in changes {
             let word = match c {
                 Change::Node { .. } => "node",
@@ -153,21 +176,6 @@ impl History {
             match self.changes.iter_mut().find(|(w, _)| w == word) {
                 Some(e) => e.1 += 1,
                 None => self.changes.push((word.to_string(), 1)),
-            }
-            if let Change::Resources { from, to } = c
-                && to == "transition"
-                && self.current.is_none()
-            {
-                self.held_at_start = view.held_groups.len();
-                self.current = Some(Transition {
-                    started_unix_ms: unix_ms,
-                    started_mono: mono,
-                    reason: reason.to_string(),
-                    events: Vec::new(),
-                    duration: None,
-                    from: from.clone(),
-                    to: None,
-                });
             }
             if let Some(t) = self.current.as_mut() {
                 t.events
@@ -246,8 +254,9 @@ mod tests {
         let t = h.last.clone().unwrap();
         assert_eq!(t.reason, "node b: is dead");
         assert_eq!(t.duration, Some(450));
-        assert_eq!(t.events.len(), 4);
-        assert_eq!(t.events[3].0, 450);
+        assert_eq!(t.events.len(), 5, "{:?}", t.events);
+        assert_eq!(t.events[0].0, 0);
+        assert_eq!(t.events[4].0, 450);
         assert_eq!((h.takeovers, h.releases), (1, 0));
         assert_eq!(t.to.as_deref(), Some("all"));
         let words = c2[1].words("a", |g| format!("g{g}"));
