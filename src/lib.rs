@@ -13,8 +13,5 @@ pub mod cli;
 pub mod config;
 pub mod core;
 pub mod daemon;
-pub mod guard;
-pub mod ping;
 pub mod resource;
-pub mod vip;
 pub mod wire;

@@ -323,10 +323,10 @@ fn address_resources() {
     ];
     run_for("address resources", strategy, |text: String| {
         for flavour in [
-            heartbeat::vip::Flavour::IPaddr,
-            heartbeat::vip::Flavour::IPaddr2,
+            heartbeat::resource::address::Flavour::IPaddr,
+            heartbeat::resource::address::Flavour::IPaddr2,
         ] {
-            if let Ok(v) = heartbeat::vip::spec::parse(flavour, &text) {
+            if let Ok(v) = heartbeat::resource::address::spec::parse(flavour, &text) {
                 assert!(v.prefix.is_none_or(|p| p <= v.max_prefix()));
             }
         }

@@ -14,7 +14,7 @@ use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use heartbeat::guard::{self, GuardSettings};
+use heartbeat::daemon::guard::{self, GuardSettings};
 use heartbeat::resource::Resolver;
 use nix::sched::{CloneFlags, setns};
 use nix::sys::signal::{Signal, kill};

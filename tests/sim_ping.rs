@@ -5,8 +5,8 @@
 mod sim;
 
 use heartbeat::config::{AutoFailback, Config, Millis};
+use heartbeat::core::ping::policy::{CONFIRM_MARGIN, PROOF_MARGIN};
 use heartbeat::core::{NodeStatus, NodeType};
-use heartbeat::ping::policy::{CONFIRM_MARGIN, PROOF_MARGIN};
 use heartbeat::wire::Message;
 use sim::{Params, Sim};
 

@@ -1,4 +1,4 @@
-//! In-process virtual addresses (crate::vip) against a real kernel, in network namespaces: a
+//! In-process virtual addresses (crate::daemon::vip) against a real kernel, in network namespaces: a
 //! node with `eth0` on a veth link to a client. The address worker runs inside the node's
 //! namespace; the client's neighbour table shows what the announcements did.
 mod common;
@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 use common::netns::{Netns, can_use_netns, veth, wait_until};
 use heartbeat::config::VipSettings;
 use heartbeat::core::{ActionId, ScriptOutcome};
-use heartbeat::vip::{Flavour, Job, VipSpec, VipWorker, spec::parse};
+use heartbeat::daemon::vip::{Flavour, Job, VipSpec, VipWorker};
+use heartbeat::resource::address::spec::parse;
 use mio::{Events, Poll, Token, Waker};
 
 const FAKE_MAC: &str = "02:00:00:00:00:99";

@@ -1,4 +1,4 @@
-//! `cl_status`: cluster status from the local daemon (see `heartbeat::daemon::clstatus`).
+//! `cl_status`: cluster status from the local daemon (see `heartbeat::cli::clstatus`).
 fn main() {
-    std::process::exit(heartbeat::daemon::tools::cl_status_main());
+    std::process::exit(heartbeat::cli::tools::cl_status_main());
 }

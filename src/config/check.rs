@@ -4,11 +4,11 @@ use std::fmt::Write as _;
 
 use super::model::{AutoFailback, Config, Medium};
 use super::time::format_millis;
-use crate::cli::Options;
+use std::path::Path;
 
 /// Runs the check; returns the exit code (0 valid, 1 errors).
-pub fn run(opts: &Options) -> i32 {
-    match super::load(&opts.ha_dir, opts.node.as_deref()) {
+pub fn run(ha_dir: &Path, node: Option<&str>) -> i32 {
+    match super::load(ha_dir, node) {
         Ok(loaded) => {
             for w in &loaded.warnings {
                 eprintln!("{w}");

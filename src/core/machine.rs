@@ -10,7 +10,7 @@ use super::shutdown::ShutdownPhase;
 use super::standby::Standby;
 use super::vocab::*;
 use crate::config::{Config, Millis};
-use crate::ping::agent::PingAgent;
+use crate::core::ping::agent::PingAgent;
 use crate::wire::Message;
 use crate::wire::sender::Sender;
 
@@ -42,10 +42,10 @@ pub struct Core {
     pub(super) runner: Runner,
     /// Our own messages that we process too (the original loops them back).
     pub(super) self_msgs: VecDeque<Message>,
-    /// Dropped datagrams per kind and medium, with rate-limited logging (crate::guard).
-    pub(super) drops: crate::guard::DropLedger,
-    /// Tells our own loop-back from packets that only claim our name (crate::guard).
-    pub(super) self_echo: crate::guard::SelfEcho,
+    /// Dropped datagrams per kind and medium, with rate-limited logging (crate::daemon::guard).
+    pub(super) drops: crate::core::intake::DropLedger,
+    /// Tells our own loop-back from packets that only claim our name (crate::daemon::guard).
+    pub(super) self_echo: crate::core::intake::SelfEcho,
     pub(super) shutdown: ShutdownPhase,
     pub(super) stopped: bool,
     /// Ping nodes, ipfail and the split-brain guard (`pingnodes.rs`).
@@ -83,8 +83,8 @@ impl Core {
             sb: Standby::new(),
             runner,
             self_msgs: VecDeque::new(),
-            drops: crate::guard::DropLedger::new(),
-            self_echo: crate::guard::SelfEcho::new(media),
+            drops: crate::core::intake::DropLedger::new(),
+            self_echo: crate::core::intake::SelfEcho::new(media),
             shutdown: ShutdownPhase::Running,
             stopped: false,
             ping,
@@ -369,7 +369,7 @@ impl Core {
             return;
         }
         let link = link_name(&self.config, medium);
-        let kind = crate::guard::drops::kinds::KERNEL_OVERFLOW;
+        let kind = crate::core::intake::drops::kinds::KERNEL_OVERFLOW;
         let permit = self.drops.record_many(kind, link, dropped, self.now.mono);
         if permit.allowed() {
             let text = format!(

@@ -347,7 +347,11 @@ impl Core {
             }
             _ => {
                 // Authenticated but meaningless: counted (medium unknown here).
-                self.count_drop(crate::guard::drops::kinds::MALFORMED, usize::MAX, |_| None);
+                self.count_drop(
+                    crate::core::intake::drops::kinds::MALFORMED,
+                    usize::MAX,
+                    |_| None,
+                );
                 return;
             }
         };

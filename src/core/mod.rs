@@ -11,11 +11,13 @@
 
 mod groups;
 mod halves;
+pub mod intake;
 mod legacy;
 pub mod machine;
 mod membership;
 pub mod messages;
 pub mod observe;
+pub mod ping;
 mod pingnodes;
 mod protocol;
 mod resources;

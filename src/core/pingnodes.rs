@@ -1,4 +1,4 @@
-//! Ping nodes in the core (spec §8), delegating to [`crate::ping::agent::PingAgent`]:
+//! Ping nodes in the core (spec §8), delegating to [`crate::core::ping::agent::PingAgent`]:
 //! echo requests with every heartbeat, liveness with the original's log lines, our count in
 //! heartbeats (`pingcount`, `pingage`), the built-in ipfail acting through the standby protocol (§7), and
 //! the split-brain guard on every takeover made while the peer is dead.
@@ -8,8 +8,8 @@ use super::groups::{Op, Purpose};
 use super::halves::Halves;
 use super::membership::Comm;
 use super::vocab::{Output, Severity};
-use crate::ping::agent::{Holdings, Note};
-use crate::ping::policy::{Guard, Move};
+use crate::core::ping::agent::{Holdings, Note};
+use crate::core::ping::policy::{Guard, Move};
 use crate::wire::Message;
 
 impl Core {
@@ -31,7 +31,7 @@ impl Core {
             && old.keepalive == new.keepalive
             && old.auto_failback == new.auto_failback;
         if !same {
-            self.ping = crate::ping::agent::PingAgent::new(new, self.now.mono);
+            self.ping = crate::core::ping::agent::PingAgent::new(new, self.now.mono);
         }
     }
 

@@ -8,8 +8,8 @@ use super::Core;
 use super::transport;
 use super::vocab::{NodeStatus, Severity};
 use crate::config::Millis;
-use crate::guard::SelfVerdict;
-use crate::guard::drops::kinds;
+use crate::core::intake::SelfVerdict;
+use crate::core::intake::drops::kinds;
 use crate::wire::Message;
 use crate::wire::sender::{AckOutcome, RexmitAnswer};
 use crate::wire::window::{
@@ -128,7 +128,7 @@ impl Core {
         let t = t.to_string();
         if src == self.config.local {
             // Our own packet coming back (bcast, or a ucast line pointing at us), or a packet
-            // that only claims our name (crate::guard::selfecho decides).
+            // that only claims our name (crate::core::intake::selfecho decides).
             let verdict = self.self_echo.classify(
                 medium,
                 &msg,
@@ -360,7 +360,7 @@ impl Core {
                         continue;
                     }
                     self.rexmit_times.insert(seq, now);
-                    // Its loop-back is ours, not a replay (crate::guard::selfecho).
+                    // Its loop-back is ours, not a replay (crate::core::intake::selfecho).
                     self.self_echo.note_retransmit(seq);
                     while self.rexmit_times.len() > 500 {
                         self.rexmit_times.pop_first();

@@ -198,7 +198,7 @@ pub struct StatusView {
     pub held_groups: Vec<usize>,
     /// Dropped-packet counters by kind (`bad_auth`, `replay`, `malformed`, ...).
     pub drops: Vec<(String, u64)>,
-    /// The same per medium: (kind, link name, count) (crate::guard::drops).
+    /// The same per medium: (kind, link name, count) (crate::core::intake::drops).
     pub drops_by_medium: Vec<(String, String, u64)>,
     /// Failed resource runs since start: (resource, `start`/`stop`, count).
     pub failures: Vec<(String, String, u64)>,

@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{self, Signal};
 use nix::unistd::Pid;
 
+use super::options::Options;
 use super::pidfile::{self, RunState};
-use crate::cli::Options;
 
 /// LSB status codes.
 const LSB_DEAD_WITH_PIDFILE: i32 = 1;

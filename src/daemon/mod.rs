@@ -1,11 +1,8 @@
 //! The mio shell around the core: start-up (configuration, identity files, pid lock, realtime,
 //! detaching), the event loop ([`shell`]), and the classic controls `-k`, `-s`, `-r`.
 
-use crate::cli::{Mode, Options};
+use options::{Mode, Options};
 
-pub mod admin;
-pub mod client;
-pub mod clstatus;
 pub mod control;
 pub mod detach;
 pub mod fifo;
@@ -15,6 +12,7 @@ pub mod logging;
 pub mod media;
 pub mod metrics;
 pub mod notify;
+pub mod options;
 pub mod pidfile;
 pub mod ping;
 pub mod realtime;
@@ -24,7 +22,7 @@ pub mod rxqueue;
 pub mod scripts;
 pub mod shell;
 pub mod state;
-pub mod tools;
+pub mod vip;
 
 mod ctl;
 mod start;

@@ -21,8 +21,8 @@ use crate::config::{Config, Millis};
 use crate::core::{
     ActionId, ClientId, Core, Identity, Input, Now, Output, ScriptOp, ScriptOutcome, Severity,
 };
+use crate::daemon::vip::{Job, VipWorker};
 use crate::resource::{Resolver, Runner, ScriptKind};
-use crate::vip::{Job, VipWorker};
 
 const SIGNALS: Token = Token(0);
 const CONTROL: Token = Token(1);
@@ -93,7 +93,7 @@ pub struct ShellSetup {
 struct PendingRun {
     kind: ScriptKind,
     op: ScriptOp,
-    /// The haresources word (for the forced stop of addresses, crate::guard::stopfail).
+    /// The haresources word (for the forced stop of addresses, crate::daemon::guard::stopfail).
     resource: String,
 }
 
@@ -553,8 +553,10 @@ impl Shell {
         if matches!(outcome, ScriptOutcome::Ok | ScriptOutcome::NotRunning) {
             return false;
         }
-        let (Some(vip), Some(addr)) = (self.vip.as_ref(), crate::guard::addr::address_of(resource))
-        else {
+        let (Some(vip), Some(addr)) = (
+            self.vip.as_ref(),
+            crate::daemon::guard::addr::address_of(resource),
+        ) else {
             return false;
         };
         vip.submit(Job::ForceRemove {
@@ -1030,7 +1032,7 @@ impl Shell {
         group: usize,
         op: ScriptOp,
         text: &str,
-        spec: crate::vip::VipSpec,
+        spec: crate::resource::address::VipSpec,
     ) {
         let word = match op {
             ScriptOp::Start => "start",
@@ -1077,12 +1079,13 @@ impl Shell {
 }
 
 /// A stop that failed, hung or could not run: an address resource has its address removed
-/// directly and counts as stopped only if the address is gone (crate::guard::stopfail).
+/// directly and counts as stopped only if the address is gone (crate::daemon::guard::stopfail).
 fn stop_outcome(resource: &str, outcome: ScriptOutcome) -> ScriptOutcome {
     if matches!(outcome, ScriptOutcome::Ok | ScriptOutcome::NotRunning) {
         return outcome;
     }
-    let forced = crate::guard::stopfail::force_address_stop(resource, Duration::from_secs(2));
+    let forced =
+        crate::daemon::guard::stopfail::force_address_stop(resource, Duration::from_secs(2));
     if let Some(line) = forced.describe(resource, &format!("{outcome:?}")) {
         log::error!(target: logging::CRIT_TARGET, "{line}");
     }

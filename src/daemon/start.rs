@@ -6,9 +6,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::detach::{self, Starter};
 use super::guard::Guard;
+use super::options::Options;
 use super::shell::{Shell, ShellSetup, log_settings};
 use super::{logging, pidfile, realtime, state};
-use crate::cli::Options;
 use crate::core::Identity;
 use crate::resource::Resolver;
 

@@ -6,16 +6,17 @@
 use std::fmt::Write as _;
 
 use super::resolve::{DEFAULT_BUILTIN_DIR, Resolver, Runner};
-use crate::cli::Options;
+use std::path::Path;
+
 use crate::config::Config;
 
 /// Prints what runs each resource; returns the exit code (0 all resolved, 1 otherwise).
-pub fn run(opts: &Options) -> i32 {
-    let Ok(loaded) = crate::config::load(&opts.ha_dir, opts.node.as_deref()) else {
+pub fn run(ha_dir: &Path, node: Option<&str>) -> i32 {
+    let Ok(loaded) = crate::config::load(ha_dir, node) else {
         // The first half already reported the errors.
         return 1;
     };
-    let resolver = Resolver::new(&opts.ha_dir, Some(DEFAULT_BUILTIN_DIR.into()));
+    let resolver = Resolver::new(ha_dir, Some(DEFAULT_BUILTIN_DIR.into()));
     let (text, errors) = report(&loaded.config, &resolver);
     print!("{text}");
     for e in &errors {
@@ -41,7 +42,7 @@ pub fn report(config: &Config, resolver: &Resolver) -> (String, Vec<String>) {
             };
             let shadows = native
                 && matches!(runner, Runner::Script(_))
-                && crate::vip::VipSpec::of_resource(&r.name, &r.args).is_some();
+                && crate::resource::address::VipSpec::of_resource(&r.name, &r.args).is_some();
             let note = if shadows {
                 " — this script replaces the in-process address handling; remove it to get that back"
             } else {

@@ -4,6 +4,7 @@
 //! This module does no process management: the daemon spawns [`Invocation::program`] with
 //! [`Invocation::argv`] and [`script_env`], then feeds the result to [`interpret`].
 
+pub mod address;
 pub mod check;
 pub mod env;
 pub mod outcome;

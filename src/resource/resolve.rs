@@ -9,9 +9,9 @@ use std::fmt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
+use super::address::{SpecError, VipSpec};
 use crate::config::{Config, Resource};
 use crate::core::ScriptOp;
-use crate::vip::{SpecError, VipSpec};
 
 /// Where the project's own scripts are installed by default.
 pub const DEFAULT_BUILTIN_DIR: &str = "/usr/lib/heartbeat-rs/resource.d";
@@ -91,7 +91,7 @@ impl Invocation {
     }
 }
 
-/// How a resource runs: a program, or an address handled in-process (`crate::vip`).
+/// How a resource runs: a program, or an address handled in-process (`crate::daemon::vip`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Runner {
     Script(Invocation),

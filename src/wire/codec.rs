@@ -36,6 +36,13 @@ pub fn decode_verified(bytes: &[u8], keys: &AuthKeys) -> Result<Message, DecodeE
     decode_with(bytes, KeySource::Keys(keys))
 }
 
+impl super::keyring::KeyRing {
+    /// Same as `wire::decode_verified`, without re-keying the HMAC for every packet.
+    pub fn decode_verified(&self, bytes: &[u8]) -> Result<Message, DecodeError> {
+        decode_with(bytes, KeySource::Ring(self))
+    }
+}
+
 pub(crate) fn decode_with(bytes: &[u8], keys: KeySource<'_>) -> Result<Message, DecodeError> {
     match sniff(bytes)? {
         MsgFmt::Classic => classic::decode_verified(bytes, keys),

@@ -1,10 +1,10 @@
 //! Receive-side key lookup. `KeyRing` keeps each key's HMAC state already keyed (the inner and
 //! outer pads hashed once), which saves two compressions per packet; build it once per authkeys
-//! load and decode with `KeyRing::decode_verified`.
+//! load and decode with `KeyRing::decode_verified` (in `codec`, which uses this file, not the
+//! other way round).
 
 use super::auth::Digester;
 use super::error::DecodeError;
-use super::message::Message;
 use crate::config::model::AuthKeys;
 
 /// Where the verifier takes its keys from.
@@ -44,11 +44,6 @@ impl KeyRing {
             }
         }
         KeyRing { slots }
-    }
-
-    /// Same as `wire::decode_verified`, without re-keying the HMAC for every packet.
-    pub fn decode_verified(&self, bytes: &[u8]) -> Result<Message, DecodeError> {
-        super::codec::decode_with(bytes, KeySource::Ring(self))
     }
 }
 

@@ -17,6 +17,7 @@ pub mod codec;
 pub mod crc;
 pub mod error;
 pub mod generation;
+pub mod icmp;
 pub mod keyring;
 pub mod message;
 pub mod netstring;

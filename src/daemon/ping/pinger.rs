@@ -11,9 +11,9 @@ use std::net::{Ipv4Addr, ToSocketAddrs};
 
 use crate::config::model::{AuthKeys, Millis, MsgFmt};
 
-use super::packet::{ping_payload, verify_ping_payload};
 use super::socket::{IcmpSocket, Received};
-use super::tracker::PingNodeSpec;
+use crate::core::ping::tracker::PingNodeSpec;
+use crate::wire::icmp::{ping_payload, verify_ping_payload};
 
 /// How many unanswered echoes are remembered; older ones are forgotten (their replies dropped).
 const OUTSTANDING_MAX: usize = 1024;

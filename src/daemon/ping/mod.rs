@@ -1,8 +1,11 @@
 //! ICMP echo for ping nodes and ping groups (spec §8.1) in the mio loop: a thin adapter over
-//! [`crate::ping::pinger::Pinger`], which builds authenticated echo payloads, matches replies by
+//! [`crate::daemon::ping::pinger::Pinger`], which builds authenticated echo payloads, matches replies by
 //! identifier, sequence, source address and payload, and uses a datagram ICMP socket where the
 //! kernel allows it and a raw one otherwise. Host names are resolved when the set is built
 //! (start or reload), never in the loop.
+
+pub mod pinger;
+pub mod socket;
 
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -10,9 +13,8 @@ use mio::{Interest, Registry, Token};
 
 use crate::config::{Config, Millis};
 use crate::core::Severity;
-use crate::ping::pinger;
-use crate::ping::socket::{IcmpSocket, SocketKind};
-use crate::ping::tracker::specs_from;
+use crate::core::ping::tracker::specs_from;
+use crate::daemon::ping::socket::{IcmpSocket, SocketKind};
 
 /// Every ping host of the running configuration.
 pub struct Pinger {

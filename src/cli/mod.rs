@@ -3,55 +3,12 @@
 
 use std::path::PathBuf;
 
-/// Options shared by every mode.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Options {
-    pub ha_dir: PathBuf,
-    pub state_dir: PathBuf,
-    pub run_dir: PathBuf,
-    pub node: Option<String>,
-    /// Detach (for the init script); the default stays in the foreground for systemd.
-    pub daemonize: bool,
-    /// Extra debug level (`-d`, repeatable).
-    pub debug: u8,
-    /// `-l`: do not run with realtime priority, whatever ha.cf says.
-    pub no_realtime: bool,
-    pub mode: Mode,
-}
+pub mod admin;
+pub mod client;
+pub mod clstatus;
+pub mod tools;
 
-/// What the invocation asks for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    /// Run the daemon.
-    Run,
-    /// `--check`: validate the configuration and print a summary.
-    Check,
-    /// `-k`: stop the running daemon and wait for it.
-    Kill,
-    /// `-s`: report whether the daemon runs.
-    Status,
-    /// `-r`: validate, then ask the running daemon to reload.
-    Reload,
-    /// `-V`: print the version.
-    Version,
-    /// `-D`: print the default value of every directive.
-    Defaults,
-}
-
-impl Default for Options {
-    fn default() -> Self {
-        Options {
-            ha_dir: PathBuf::from("/etc/ha.d"),
-            state_dir: PathBuf::from("/var/lib/heartbeat"),
-            run_dir: PathBuf::from("/run/heartbeat"),
-            node: None,
-            daemonize: false,
-            debug: 0,
-            no_realtime: false,
-            mode: Mode::Run,
-        }
-    }
-}
+pub use crate::daemon::options::{Mode, Options};
 
 pub const USAGE: &str = "usage: heartbeat [--check] [--ha-dir DIR] [--state-dir DIR] [--run-dir DIR] \
 [--node NAME] [--daemon] [-f] [-d] [-v] [-l] [-k|-s|-r|-V|-D]";
@@ -132,8 +89,8 @@ pub fn main() -> i32 {
             }
             0
         }
-        Mode::Check => match crate::config::check::run(&opts) {
-            0 => crate::resource::check::run(&opts),
+        Mode::Check => match crate::config::check::run(&opts.ha_dir, opts.node.as_deref()) {
+            0 => crate::resource::check::run(&opts.ha_dir, opts.node.as_deref()),
             code => code,
         },
         Mode::Run | Mode::Kill | Mode::Status | Mode::Reload => crate::daemon::run(&opts),

@@ -18,7 +18,7 @@ use netlink_packet_route::route::{RouteAddress, RouteAttribute, RouteMessage, Ro
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_ROUTE};
 
-use super::plan::{AddPlan, Address, Link, Route, Snapshot};
+use crate::resource::address::plan::{AddPlan, Address, Link, Route, Snapshot};
 
 /// Multicast groups of address events (`1 << (RTNLGRP_IPV4_IFADDR - 1)`, `... IPV6_IFADDR`).
 const GROUP_IPV4_IFADDR: u32 = 1 << (5 - 1);

@@ -12,10 +12,8 @@
 
 pub mod announce;
 pub mod frames;
-pub mod plan;
 pub mod rtnl;
-pub mod spec;
 pub mod worker;
 
-pub use spec::{Flavour, SpecError, VipSpec};
+pub use crate::resource::address::{Flavour, SpecError, VipSpec};
 pub use worker::{Done, Job, VipWorker};

@@ -12,22 +12,16 @@
 //! See docs/reliability.md for what each piece promises and the figures measured.
 
 pub mod addr;
-pub mod drops;
 pub mod guardian;
 pub mod handle;
 pub mod lastwords;
-pub mod ledger;
 pub mod protocol;
-pub mod ratelimit;
 pub mod run;
-pub mod selfecho;
 pub mod stopfail;
+pub mod tracker;
 
-pub use drops::DropCounters;
 pub use guardian::{GuardSettings, Trigger};
 pub use handle::{GuardError, GuardHandle, spawn};
 pub use lastwords::LastWords;
-pub use ledger::DropLedger;
 pub use protocol::{GuardCommand, Holdings};
-pub use ratelimit::{KeyedRateLimiter, Permit, RateLimiter};
-pub use selfecho::{SelfEcho, SelfVerdict, SpoofReason};
+pub use tracker::Guard;

@@ -18,7 +18,7 @@ use nix::sys::socket::{
     recvfrom, sendto, socket,
 };
 
-use super::packet::{Echo, PacketError, parse_icmp_reply, parse_ipv4_reply};
+use crate::wire::icmp::{Echo, PacketError, parse_icmp_reply, parse_ipv4_reply};
 
 /// Which kind of ICMP socket the kernel granted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

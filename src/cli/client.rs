@@ -1,4 +1,4 @@
-//! The client half of the control socket (see [`super::control`] for the protocol), shared by
+//! The client half of the control socket (see [`crate::daemon::control`] for the protocol), shared by
 //! `cl_status`, `hb_standby`, `hb_takeover` and `heartbeat -s`.
 
 use std::io::{Read, Write};
@@ -6,7 +6,7 @@ use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use super::control::socket_path;
+use crate::daemon::control::socket_path;
 
 /// Why a request got no answer.
 #[derive(Debug, Clone, PartialEq, Eq)]

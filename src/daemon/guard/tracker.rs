@@ -1,4 +1,4 @@
-//! The daemon's use of the crash guard ([`crate::guard`], `crash_guard on`, the default; spec
+//! The daemon's use of the crash guard ([`crate::daemon::guard`], `crash_guard on`, the default; spec
 //! §13.29): the guard is forked at start-up, before the pid lock, sockets and realtime, and is
 //! told which groups we hold — a group counts as held from the moment its first start script
 //! is run until its last stop script has finished — so that a daemon killed in the middle of
@@ -8,10 +8,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::config::Config;
 use crate::core::{ActionId, ScriptOp};
-use crate::guard::{GuardHandle, GuardSettings};
+use crate::daemon::guard::{GuardHandle, GuardSettings};
 use crate::resource::Resolver;
 
-use super::detach::Starter;
+use crate::daemon::detach::Starter;
 
 /// The daemon's end of the guard.
 pub struct Guard {
@@ -30,9 +30,9 @@ impl Guard {
         config: &Config,
         resolver: &Resolver,
         stderr: bool,
-    ) -> Result<Guard, crate::guard::GuardError> {
+    ) -> Result<Guard, crate::daemon::guard::GuardError> {
         let settings = GuardSettings::from_config(config, resolver.clone(), stderr);
-        let mut handle = crate::guard::spawn(settings)?;
+        let mut handle = crate::daemon::guard::spawn(settings)?;
         // Freeze watchdog: a daemon silent for two thirds of the deadtime while holding groups
         // is killed and cleaned up before the peer declares it dead.
         handle.watch(watch_millis(config))?;
@@ -114,7 +114,7 @@ impl Guard {
         let _ = self.handle.bye();
     }
 
-    fn report(&mut self, r: Result<(), crate::guard::GuardError>) {
+    fn report(&mut self, r: Result<(), crate::daemon::guard::GuardError>) {
         match r {
             Ok(()) => {}
             Err(e) if !self.broken => {

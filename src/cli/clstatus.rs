@@ -162,8 +162,8 @@ pub fn run(args: &[String], mut ask: impl FnMut(&str) -> Result<String, ClientEr
 
     match cmd.as_str() {
         "hbstatus" => hbstatus(&report, &f),
-        // Not in the original: every dropped datagram, `KIND<TAB>MEDIUM<TAB>COUNT` (crate::guard).
-        "drops" => Outcome::ok(crate::guard::drops::render(
+        // Not in the original: every dropped datagram, `KIND<TAB>MEDIUM<TAB>COUNT` (crate::daemon::guard).
+        "drops" => Outcome::ok(crate::core::intake::drops::render(
             &report
                 .drops_on
                 .iter()
@@ -231,8 +231,8 @@ fn error_line(msg: &str) -> String {
         .unwrap_or_default();
     format!(
         "{}\n",
-        super::logging::format_line(
-            &super::logging::timestamp(secs),
+        crate::daemon::logging::format_line(
+            &crate::daemon::logging::timestamp(secs),
             &host,
             "cl_status",
             std::process::id(),

@@ -318,7 +318,7 @@ pub fn clean_up(
 fn remove_by_netlink(
     wanted: &[std::net::IpAddr],
 ) -> std::io::Result<Vec<(String, std::io::Result<()>)>> {
-    use crate::vip::rtnl::{Removal, Rtnl};
+    use crate::daemon::vip::rtnl::{Removal, Rtnl};
     let mut rtnl = Rtnl::open()?;
     let snap = rtnl.snapshot()?;
     let mut removals = Vec::new();

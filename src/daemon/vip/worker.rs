@@ -21,11 +21,11 @@ use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token, Waker};
 
 use super::announce::{PacketSocket, Schedule, Target, ipv6_forwarding};
-use super::plan::{AddPlan, Snapshot, plan};
 use super::rtnl::{AddrEvent, AddrMonitor, Removal, Rtnl};
-use super::spec::VipSpec;
 use crate::config::VipSettings;
 use crate::core::{ActionId, ScriptOutcome};
+use crate::resource::address::plan::{AddPlan, Snapshot, plan};
+use crate::resource::address::spec::VipSpec;
 
 /// Restores of one address allowed within [`RESTORE_WINDOW`] before we stop fighting.
 pub const MAX_RESTORES: usize = 5;
@@ -398,14 +398,16 @@ impl Worker {
                 self.finish(id, ScriptOutcome::Failed(1));
                 continue;
             }
-            self.snapshot.addresses.push(super::plan::Address {
-                index: p.index,
-                addr: p.addr,
-                prefix: p.prefix,
-                label: p.label.clone(),
-                tentative: p.addr.is_ipv6(),
-                dad_failed: false,
-            });
+            self.snapshot
+                .addresses
+                .push(crate::resource::address::plan::Address {
+                    index: p.index,
+                    addr: p.addr,
+                    prefix: p.prefix,
+                    label: p.label.clone(),
+                    tentative: p.addr.is_ipv6(),
+                    dad_failed: false,
+                });
             if p.addr.is_ipv6() {
                 log::info!(
                     "IPaddr: {}/{} added on {}; waiting for duplicate address detection",
@@ -645,7 +647,7 @@ impl Worker {
         if plan.broadcast.is_none()
             && let (IpAddr::V4(a), Some(p)) = (addr, Some(plan.prefix))
         {
-            plan.broadcast = super::spec::broadcast_of(a, p);
+            plan.broadcast = crate::resource::address::spec::broadcast_of(a, p);
         }
         match self.rtnl.add(std::slice::from_ref(&plan)).pop() {
             Some(Ok(())) => {

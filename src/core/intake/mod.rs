@@ -1,0 +1,13 @@
+//! The receive path's defences, pure: drop counters by kind and medium ([`drops`]), the book
+//! that counts and rate-limits their log lines ([`ledger`], [`ratelimit`]), and telling the
+//! loop-back of our own packets from packets that only claim our name ([`selfecho`]).
+
+pub mod drops;
+pub mod ledger;
+pub mod ratelimit;
+pub mod selfecho;
+
+pub use drops::DropCounters;
+pub use ledger::DropLedger;
+pub use ratelimit::{KeyedRateLimiter, Permit, RateLimiter};
+pub use selfecho::{SelfEcho, SelfVerdict, SpoofReason};
