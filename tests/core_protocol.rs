@@ -434,3 +434,103 @@ mod fuzz {
         }
     }
 }
+
+#[test]
+fn every_drop_reason_is_reached_and_counted_under_its_label() {
+    use heartbeat::core::intake::drops::DropReason;
+    use heartbeat::wire::{DecodeError, encode};
+    let mut b = Bench::new();
+    b.peer_sends(status("up"));
+    let signed = |m: &Message, keys: &heartbeat::config::AuthKeys| {
+        encode(m, keys, heartbeat::config::MsgFmt::Classic).unwrap()
+    };
+    // The codec's reasons, each from bytes that produce exactly it.
+    let mut other_keys = b.keys.clone();
+    other_keys.keys = [(9u8, other_keys.keys.values().next().unwrap().clone())].into();
+    other_keys.send_index = 9;
+    let mut good = Message::new("status");
+    good.push("src", "beta").push("ts", "1");
+    let valid = signed(&good, &b.keys);
+    let mut bad_auth = valid.clone();
+    let n = bad_auth.len();
+    bad_auth[n / 2] ^= 1;
+    let mut too_large = b"###\n".to_vec();
+    too_large.resize(heartbeat::wire::MAX_PACKET + 1, b'x');
+    let decode_cases: Vec<(DecodeError, Vec<u8>)> = vec![
+        (DecodeError::Truncated, b"###\n40:(0)t=status".to_vec()),
+        (DecodeError::BadFraming, b"hello".to_vec()),
+        (DecodeError::TooLarge, too_large),
+        (DecodeError::NoAuth, b">>>\nt=status\n<<<\n".to_vec()),
+        (DecodeError::BadAuth, bad_auth),
+        (DecodeError::UnknownKeyIndex, signed(&good, &other_keys)),
+    ];
+    for (want, bytes) in &decode_cases {
+        assert_eq!(
+            heartbeat::wire::decode_verified(bytes, &b.keys).err(),
+            Some(*want)
+        );
+        b.feed_bytes(bytes.clone());
+    }
+    // BadField and UnsupportedType need a valid signature over a broken body, which only the
+    // codec's own tests (src/wire/classic.rs, netstring.rs) can build; they reach the core
+    // through the same `DropReason::Decode`.
+
+    // The receive path's own reasons.
+    let mut no_type = Message::default();
+    no_type.push("src", "beta").push("ts", "1");
+    b.feed_bytes(signed(&no_type, &b.keys)); // malformed
+    let mut stale = Sender::new("beta", [9; 16], 400, 3, heartbeat::config::MsgFmt::Classic);
+    b.feed_bytes(
+        stale
+            .stamp_and_encode(status("up"), 1_780_000_000, "n/a", &b.keys)
+            .unwrap(),
+    ); // replay
+    let mut stranger = Sender::new("gamma", [5; 16], 1, 3, heartbeat::config::MsgFmt::Classic);
+    b.feed_bytes(
+        stranger
+            .stamp_and_encode(status("up"), 1_780_000_000, "n/a", &b.keys)
+            .unwrap(),
+    ); // unknown node
+    let mut me = Sender::new("alpha", [1; 16], 1, 3, heartbeat::config::MsgFmt::Classic);
+    b.feed_bytes(
+        me.stamp_and_encode(status("up"), 1_780_000_000, "n/a", &b.keys)
+            .unwrap(),
+    ); // our name, not our loop-back
+    for _ in 0..12 {
+        b.peer_sends(status("up"));
+    }
+    let replayed = b.peer_sends(status("up"));
+    for _ in 0..300 {
+        b.peer_sends(status("up"));
+    }
+    b.feed_bytes(replayed); // old: below the window
+    b.core.handle(
+        now(b.now),
+        Input::KernelOverflow {
+            medium: MediumId(0),
+            dropped: 3,
+        },
+    );
+    let drops = b.core.status_view().drops;
+    let counted: Vec<&str> = drops.iter().map(|(k, _)| k.as_str()).collect();
+    for reason in DropReason::ALL {
+        let reachable_here = !matches!(
+            reason,
+            DropReason::Decode(DecodeError::BadField | DecodeError::UnsupportedType)
+        );
+        if reachable_here {
+            assert!(
+                counted.contains(&reason.label()),
+                "{} never counted: {drops:?}\n{:#?}",
+                reason.label(),
+                b.logs
+            );
+        }
+    }
+    assert!(
+        counted
+            .iter()
+            .all(|k| DropReason::ALL.iter().any(|r| r.label() == *k)),
+        "a label outside DropReason: {counted:?}"
+    );
+}

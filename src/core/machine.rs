@@ -351,7 +351,7 @@ impl Core {
     /// carry a key or a digest.
     pub(super) fn count_drop(
         &mut self,
-        kind: &'static str,
+        kind: crate::core::intake::drops::DropReason,
         medium: usize,
         log: impl FnOnce(&str) -> Option<(Severity, String)>,
     ) {
@@ -369,7 +369,7 @@ impl Core {
             return;
         }
         let link = link_name(&self.config, medium);
-        let kind = crate::core::intake::drops::kinds::KERNEL_OVERFLOW;
+        let kind = crate::core::intake::drops::DropReason::KernelOverflow;
         let permit = self.drops.record_many(kind, link, dropped, self.now.mono);
         if permit.allowed() {
             let text = format!(

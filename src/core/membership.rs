@@ -348,7 +348,7 @@ impl Core {
             _ => {
                 // Authenticated but meaningless: counted (medium unknown here).
                 self.count_drop(
-                    crate::core::intake::drops::kinds::MALFORMED,
+                    crate::core::intake::drops::DropReason::Malformed,
                     usize::MAX,
                     |_| None,
                 );

@@ -9,7 +9,7 @@ use super::transport;
 use super::vocab::{NodeStatus, Severity};
 use crate::config::Millis;
 use crate::core::intake::SelfVerdict;
-use crate::core::intake::drops::kinds;
+use crate::core::intake::drops::DropReason;
 use crate::wire::Message;
 use crate::wire::sender::{AckOutcome, RexmitAnswer};
 use crate::wire::window::{
@@ -118,11 +118,11 @@ impl Core {
             }
         };
         let (Some(t), Some(src)) = (msg.msg_type(), msg.get("src")) else {
-            self.count_drop(kinds::MALFORMED, medium, |_| None);
+            self.count_drop(DropReason::Malformed, medium, |_| None);
             return;
         };
         if msg.get_hex("ts").is_none_or(|ts| ts == 0) {
-            self.count_drop(kinds::MALFORMED, medium, |_| None);
+            self.count_drop(DropReason::Malformed, medium, |_| None);
             return;
         }
         let t = t.to_string();
@@ -143,7 +143,7 @@ impl Core {
                         "Dropped a packet carrying our own node name [{src}]: {}",
                         reason.as_str()
                     );
-                    self.count_drop(kinds::SPOOFED_SELF, medium, |_| {
+                    self.count_drop(DropReason::SpoofedSelf, medium, |_| {
                         Some((Severity::Warn, text))
                     });
                 }
@@ -152,7 +152,7 @@ impl Core {
         }
         if src != self.config.peer {
             let text = format!("process_status_message: bad node [{src}] in message");
-            self.count_drop(kinds::UNKNOWN_NODE, medium, |_| {
+            self.count_drop(DropReason::UnknownNode, medium, |_| {
                 Some((Severity::Error, text))
             });
             return;
@@ -167,7 +167,9 @@ impl Core {
         }
         let Some(seq) = msg.get_hex("seq").filter(|s| *s > 0) else {
             let text = "bad sequence number".to_string();
-            self.count_drop(kinds::MALFORMED, medium, |_| Some((Severity::Error, text)));
+            self.count_drop(DropReason::Malformed, medium, |_| {
+                Some((Severity::Error, text))
+            });
             return;
         };
         let hg = match msg.get("hg") {
@@ -176,7 +178,9 @@ impl Core {
                 Some(g) => g,
                 None => {
                     let text = "bad generation number".to_string();
-                    self.count_drop(kinds::MALFORMED, medium, |_| Some((Severity::Error, text)));
+                    self.count_drop(DropReason::Malformed, medium, |_| {
+                        Some((Severity::Error, text))
+                    });
                     return;
                 }
             },
@@ -188,7 +192,9 @@ impl Core {
                     "should_drop_message: attempted replay attack [{}]? [gen = {hg}, curgen = {current}]",
                     self.config.peer
                 );
-                self.count_drop(kinds::REPLAY, medium, |_| Some((Severity::Error, text)));
+                self.count_drop(DropReason::Replay, medium, |_| {
+                    Some((Severity::Error, text))
+                });
                 return;
             }
             GenVerdict::Newer { known_before } => self.on_peer_restart(known_before),
@@ -196,11 +202,11 @@ impl Core {
                 if self.mem.peer.status == NodeStatus::Dead {
                     if t != "status" {
                         // Only a status brings a dead node back; the rest is stale.
-                        self.count_drop(kinds::OLD, medium, |_| None);
+                        self.count_drop(DropReason::Old, medium, |_| None);
                         return;
                     }
                     if self.mem.peer.last_status_seq.is_some_and(|s| seq <= s) {
-                        self.count_drop(kinds::OLD, medium, |_| None);
+                        self.count_drop(DropReason::Old, medium, |_| None);
                         return;
                     }
                     healed = true;
@@ -231,7 +237,7 @@ impl Core {
             SeqVerdict::Old => {
                 // Below the window and not missing: a replay within this generation.
                 let text = format!("Dropped an old packet from [{peer}] (seq {seq:x}): replay?");
-                self.count_drop(kinds::OLD, medium, |_| Some((Severity::Warn, text)));
+                self.count_drop(DropReason::Old, medium, |_| Some((Severity::Warn, text)));
                 return;
             }
         }

@@ -4,10 +4,9 @@
 use crate::config::AuthKeys;
 use crate::wire::{self, Message};
 
-/// Why a datagram was dropped before reaching the protocol logic (label for drop counters).
-pub type DropKind = &'static str;
+use super::intake::drops::DropReason;
 
 /// Authenticates and parses a datagram.
-pub fn decode(bytes: &[u8], keys: &AuthKeys) -> Result<Message, DropKind> {
-    wire::decode_verified(bytes, keys).map_err(|e| e.kind_name())
+pub fn decode(bytes: &[u8], keys: &AuthKeys) -> Result<Message, DropReason> {
+    wire::decode_verified(bytes, keys).map_err(DropReason::Decode)
 }

@@ -190,9 +190,9 @@ impl Media {
             match rxqueue::read_one(&m.rx, &mut self.buf, &mut self.cmsg, &mut m.overflow) {
                 Ok(r) => {
                     kernel_drops += r.kernel_drops;
-                    if !r.truncated && r.len <= MAX_DATAGRAM {
-                        deliver(self.buf[..r.len].to_vec());
-                    } // oversized: dropped, as the original does
+                    // A truncated datagram (longer than the buffer of MAX_DATAGRAM + 1 bytes)
+                    // is delivered too: the decoder counts it as `too_large`.
+                    deliver(self.buf[..r.len].to_vec());
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,

@@ -4,7 +4,7 @@
 use std::fmt;
 
 /// Why a received datagram was rejected.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum DecodeError {
     /// The packet ends before its framing is complete.
     Truncated,

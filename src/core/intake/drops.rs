@@ -1,35 +1,79 @@
 //! Counters of dropped datagrams, per kind and per medium, for `cl_status` and the logs.
 //!
-//! Kinds are the stable labels of [`crate::wire::DecodeError::kind_name`] plus the receive
-//! path's own reasons ([`kinds`]). Counting never allocates after a key's first use, so a
-//! flood costs one map lookup per packet.
+//! Every drop has a [`DropReason`]; counting never allocates after a key's first use, so a
+//! flood costs one short search per packet.
 
 use std::collections::BTreeMap;
 
-/// Labels of the drops that happen after decoding (decode failures use `kind_name`).
-pub mod kinds {
-    /// Datagram larger than the 262143 bytes the original accepts (never reaches the codec).
-    pub const OVERSIZED: &str = "oversized";
-    /// Authenticated but missing `t`, `src` or a valid `ts`.
-    pub const MALFORMED: &str = "malformed";
+use crate::wire::DecodeError;
+
+/// Why a datagram was dropped: the codec's reasons, then the receive path's own. The one type
+/// every drop is counted under; [`DropReason::label`] is the stable word of `cl_status drops`,
+/// the metrics and the logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum DropReason {
+    /// Rejected by the codec (framing, fields, size, authentication).
+    Decode(DecodeError),
+    /// Authenticated but missing `t`, `src` or a valid `ts`, or a bad `seq` / `hg`.
+    Malformed,
     /// Authenticated, from a node that is not in ha.cf.
-    pub const UNKNOWN_NODE: &str = "unknown_node";
+    UnknownNode,
     /// Lower generation than the peer's current one (`attempted replay attack`).
-    pub const REPLAY: &str = "replay";
-    /// A seq already seen and not missing (a replay within the current generation).
-    pub const OLD: &str = "old";
+    Replay,
+    /// A seq already seen and not missing (a replay within the current generation), or a
+    /// stale message from a node we hold dead.
+    Old,
     /// Our own node name that is not the loop-back of what we sent.
-    pub const SPOOFED_SELF: &str = "spoofed_self";
+    SpoofedSelf,
     /// Dropped by the kernel before we could read it (receive queue full, `SO_RXQ_OVFL`):
     /// never seen, so never classified.
-    pub const KERNEL_OVERFLOW: &str = "kernel_overflow";
+    KernelOverflow,
+}
+
+impl DropReason {
+    /// Every reason, for documentation and the test that reaches each one.
+    pub const ALL: [DropReason; 14] = [
+        DropReason::Decode(DecodeError::Truncated),
+        DropReason::Decode(DecodeError::BadFraming),
+        DropReason::Decode(DecodeError::BadField),
+        DropReason::Decode(DecodeError::UnsupportedType),
+        DropReason::Decode(DecodeError::TooLarge),
+        DropReason::Decode(DecodeError::NoAuth),
+        DropReason::Decode(DecodeError::BadAuth),
+        DropReason::Decode(DecodeError::UnknownKeyIndex),
+        DropReason::Malformed,
+        DropReason::UnknownNode,
+        DropReason::Replay,
+        DropReason::Old,
+        DropReason::SpoofedSelf,
+        DropReason::KernelOverflow,
+    ];
+
+    /// Stable snake_case label.
+    pub fn label(self) -> &'static str {
+        match self {
+            DropReason::Decode(e) => e.kind_name(),
+            DropReason::Malformed => "malformed",
+            DropReason::UnknownNode => "unknown_node",
+            DropReason::Replay => "replay",
+            DropReason::Old => "old",
+            DropReason::SpoofedSelf => "spoofed_self",
+            DropReason::KernelOverflow => "kernel_overflow",
+        }
+    }
+}
+
+impl std::fmt::Display for DropReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.label())
+    }
 }
 
 /// Drop counts by (kind, medium link name). A short vector searched in place: kinds and media
 /// are few, and counting a packet must not allocate.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DropCounters {
-    counts: Vec<(&'static str, String, u64)>,
+    counts: Vec<(DropReason, String, u64)>,
 }
 
 impl DropCounters {
@@ -38,12 +82,12 @@ impl DropCounters {
     }
 
     /// Counts one drop; returns the new count of this (kind, medium).
-    pub fn record(&mut self, kind: &'static str, medium: &str) -> u64 {
+    pub fn record(&mut self, kind: DropReason, medium: &str) -> u64 {
         self.record_many(kind, medium, 1)
     }
 
     /// Counts `n` drops at once (the kernel reports its drops in batches).
-    pub fn record_many(&mut self, kind: &'static str, medium: &str, n: u64) -> u64 {
+    pub fn record_many(&mut self, kind: DropReason, medium: &str, n: u64) -> u64 {
         if let Some(e) = self
             .counts
             .iter_mut()
@@ -61,7 +105,7 @@ impl DropCounters {
         let mut v: Vec<(&'static str, &str, u64)> = self
             .counts
             .iter()
-            .map(|(k, m, c)| (*k, m.as_str(), *c))
+            .map(|(k, m, c)| (k.label(), m.as_str(), *c))
             .collect();
         v.sort();
         v.into_iter()
@@ -71,7 +115,7 @@ impl DropCounters {
     pub fn by_kind(&self) -> Vec<(String, u64)> {
         let mut out: BTreeMap<&str, u64> = BTreeMap::new();
         for (k, _, c) in &self.counts {
-            *out.entry(k).or_insert(0) += c;
+            *out.entry(k.label()).or_insert(0) += c;
         }
         out.into_iter().map(|(k, c)| (k.to_string(), c)).collect()
     }
@@ -107,13 +151,27 @@ pub fn render(drops: &[(String, u64)]) -> String {
 mod tests {
     use super::*;
 
+    const BAD_AUTH: DropReason = DropReason::Decode(DecodeError::BadAuth);
+
+    #[test]
+    fn labels_are_distinct_and_stable() {
+        let labels: std::collections::BTreeSet<&str> =
+            DropReason::ALL.iter().map(|r| r.label()).collect();
+        assert_eq!(labels.len(), DropReason::ALL.len());
+        assert_eq!(
+            DropReason::Decode(DecodeError::TooLarge).label(),
+            "too_large"
+        );
+        assert_eq!(DropReason::SpoofedSelf.to_string(), "spoofed_self");
+    }
+
     #[test]
     fn counts_per_kind_and_medium() {
         let mut d = DropCounters::new();
-        assert_eq!(d.record("bad_auth", "eth1"), 1);
-        assert_eq!(d.record("bad_auth", "eth1"), 2);
-        d.record("bad_auth", "eth0");
-        d.record(kinds::REPLAY, "eth0");
+        assert_eq!(d.record(BAD_AUTH, "eth1"), 1);
+        assert_eq!(d.record(BAD_AUTH, "eth1"), 2);
+        d.record(BAD_AUTH, "eth0");
+        d.record(DropReason::Replay, "eth0");
         assert_eq!(d.total(), 4);
         assert_eq!(
             d.by_kind(),
@@ -132,9 +190,9 @@ mod tests {
     #[test]
     fn kernel_overflow_batches_are_counted_in_full() {
         let mut d = DropCounters::new();
-        d.record("bad_auth", "hb0");
-        assert_eq!(d.record_many(kinds::KERNEL_OVERFLOW, "hb0", 40), 40);
-        assert_eq!(d.record_many(kinds::KERNEL_OVERFLOW, "hb0", 2), 42);
+        d.record(BAD_AUTH, "hb0");
+        assert_eq!(d.record_many(DropReason::KernelOverflow, "hb0", 40), 40);
+        assert_eq!(d.record_many(DropReason::KernelOverflow, "hb0", 2), 42);
         assert_eq!(d.total(), 43);
         assert_eq!(
             d.by_kind(),

@@ -1,7 +1,7 @@
 //! The receive path's book of drops: counts every dropped datagram per kind and per medium and
 //! decides, per kind, whether this one may be logged (a flood costs a few lines per window).
 
-use super::drops::DropCounters;
+use super::drops::{DropCounters, DropReason};
 use super::ratelimit::{KeyedRateLimiter, Permit};
 use crate::config::Millis;
 
@@ -16,7 +16,7 @@ const MAX_KINDS: usize = 64;
 #[derive(Debug, Clone)]
 pub struct DropLedger {
     counters: DropCounters,
-    limiter: KeyedRateLimiter<&'static str>,
+    limiter: KeyedRateLimiter<DropReason>,
 }
 
 impl Default for DropLedger {
@@ -34,13 +34,13 @@ impl DropLedger {
     }
 
     /// Counts one drop of `kind` on the medium named `link`; says whether to log it.
-    pub fn record(&mut self, kind: &'static str, link: &str, now: Millis) -> Permit {
+    pub fn record(&mut self, kind: DropReason, link: &str, now: Millis) -> Permit {
         self.counters.record(kind, link);
         self.limiter.check(&kind, now)
     }
 
     /// Counts `n` drops of `kind` reported at once (one event for the log limit).
-    pub fn record_many(&mut self, kind: &'static str, link: &str, n: u64, now: Millis) -> Permit {
+    pub fn record_many(&mut self, kind: DropReason, link: &str, n: u64, now: Millis) -> Permit {
         self.counters.record_many(kind, link, n);
         self.limiter.check(&kind, now)
     }
@@ -64,7 +64,13 @@ mod tests {
         let mut l = DropLedger::new();
         let mut logged = 0;
         for i in 0..100_000u64 {
-            if l.record("bad_auth", "hb0", i / 50).allowed() {
+            if l.record(
+                DropReason::Decode(crate::wire::DecodeError::BadAuth),
+                "hb0",
+                i / 50,
+            )
+            .allowed()
+            {
                 logged += 1;
             }
         }
@@ -72,7 +78,7 @@ mod tests {
         // 2 s of flood: one window.
         assert_eq!(logged, BURST);
         assert!(
-            l.record("replay", "hb0", 2000).allowed(),
+            l.record(DropReason::Replay, "hb0", 2000).allowed(),
             "kinds are independent"
         );
         assert_eq!(
@@ -86,12 +92,14 @@ mod tests {
         let mut l = DropLedger::new();
         let mut logged = 0;
         for i in 0..20u64 {
-            if l.record_many("kernel_overflow", "hb0", 1000, i).allowed() {
+            if l.record_many(DropReason::KernelOverflow, "hb0", 1000, i)
+                .allowed()
+            {
                 logged += 1;
             }
         }
         assert_eq!(logged, BURST);
-        l.record_many("kernel_overflow", "hb1", 7, 30);
+        l.record_many(DropReason::KernelOverflow, "hb1", 7, 30);
         assert_eq!(
             l.view(),
             vec![
