@@ -95,8 +95,7 @@ fn violations(src: &Path) -> Vec<String> {
                 if i >= 7 && &c[i - 7..i] == "super::" {
                     continue; // counted from the first of the run
                 }
-                let run = c[i..]
-                    .as_bytes()
+                let run = c.as_bytes()[i..]
                     .chunks(7)
                     .take_while(|ch| *ch == b"super::")
                     .count();
