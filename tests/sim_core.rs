@@ -815,3 +815,24 @@ fn fifo_messages_reach_the_peers_hook_and_own_protocol_types_are_refused() {
     }
     assert!(s.violations.is_empty(), "{:?}", s.violations);
 }
+
+#[test]
+fn the_timer_table_names_the_next_wake_up() {
+    use heartbeat::core::timers::Timer;
+    let mut s = both_started(Params::default(), 3);
+    s.run_for(5000);
+    let t = s.nodes[0].core().timers();
+    let hb = t.get(Timer::Heartbeat).expect("a heartbeat is always due");
+    let dead = t.get(Timer::PeerDead).expect("a live peer has a deadline");
+    assert!(hb < dead, "{t:?}");
+    assert_eq!(s.nodes[0].core().next_deadline(), t.next().unwrap().1);
+    s.kill(1);
+    s.run_for(Params::default().deadtime + 2000);
+    let t = s.nodes[0].core().timers();
+    assert_eq!(
+        t.get(Timer::PeerDead),
+        None,
+        "a dead peer has no deadline: {t:?}"
+    );
+    assert_eq!(t.get(Timer::LinkDead), None, "{t:?}");
+}

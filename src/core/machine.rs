@@ -239,17 +239,7 @@ impl Core {
         if self.stopped {
             return Millis::MAX;
         }
-        let mut next = self.membership_deadline();
-        for t in [
-            self.resource_deadline(),
-            self.standby_deadline(),
-            self.ping_deadline(),
-        ]
-        .into_iter()
-        .flatten()
-        {
-            next = next.min(t);
-        }
+        let next = self.timers().next().map_or(Millis::MAX, |(_, at)| at);
         // Every timer due at `now` fired during the last call, so a deadline at or before it
         // is a bug. Tests (debug builds) see it as is, so the simulator catches the spin; a
         // release build re-checks every 250 ms instead of spinning.

@@ -495,30 +495,25 @@ impl Core {
     }
 
     /// The next membership timer.
-    pub(super) fn membership_deadline(&self) -> Millis {
-        let mut next = self.mem.next_heartbeat;
-        let mut consider = |t: Option<Millis>| {
-            if let Some(t) = t {
-                next = next.min(t);
-            }
-        };
-        consider(self.peer_deadline());
-        consider(self.peer_warn_deadline());
+    pub(super) fn membership_timer_table(&self, t: &mut super::timers::TimerTable) {
+        use super::timers::Timer;
+        t.arm(Timer::Heartbeat, Some(self.mem.next_heartbeat));
+        t.arm(Timer::PeerDead, self.peer_deadline());
+        t.arm(Timer::PeerWarn, self.peer_warn_deadline());
         let threshold = self.peer_dead_threshold();
         for l in &self.mem.peer.links {
             if l.up {
-                consider(l.last_heard.map(|t| t + threshold));
+                t.arm(Timer::LinkDead, l.last_heard.map(|h| h + threshold));
             }
         }
         if let Comm::ReqNodes { resend_at } = self.mem.comm {
-            consider(Some(resend_at));
+            t.arm(Timer::ReqNodes, Some(resend_at));
         }
         if self.mem.peer_alive() {
-            consider(self.mem.peer.rx.next_request());
+            t.arm(Timer::Rexmit, self.mem.peer.rx.next_request());
         }
         if self.now.mono < self.started_at + STARTUP_DT_WINDOW {
-            consider(Some(self.started_at + STARTUP_DT_WINDOW));
+            t.arm(Timer::StartupDt, Some(self.started_at + STARTUP_DT_WINDOW));
         }
-        next
     }
 }

@@ -23,6 +23,7 @@ mod protocol;
 mod resources;
 mod shutdown;
 mod standby;
+pub mod timers;
 mod transport;
 pub mod vocab;
 

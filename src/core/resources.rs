@@ -609,17 +609,18 @@ impl Core {
     }
 
     /// Earliest resource timer.
-    pub(super) fn resource_deadline(&self) -> Option<Millis> {
-        let mut ts = vec![
-            self.rsc.failback_at,
-            self.rsc.give_away_at,
-            self.rsc.retry_at,
-            self.rsc.orphan_since.map(|t| t + ORPHAN_GRACE),
-        ];
+    pub(super) fn resource_timer_table(&self, t: &mut super::timers::TimerTable) {
+        use super::timers::Timer;
+        t.arm(Timer::Failback, self.rsc.failback_at);
+        t.arm(Timer::GiveAway, self.rsc.give_away_at);
+        t.arm(Timer::Retry, self.rsc.retry_at);
+        t.arm(
+            Timer::Orphan,
+            self.rsc.orphan_since.map(|s| s + ORPHAN_GRACE),
+        );
         if self.rsc.r == RState::RscRcvd {
-            ts.push(self.rsc.t_local);
+            t.arm(Timer::LocalSettle, self.rsc.t_local);
         }
-        ts.into_iter().flatten().min()
     }
 
     /// A transfer ended.
