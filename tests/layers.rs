@@ -136,3 +136,42 @@ fn the_checker_sees_an_upward_reference() {
     assert!(bad[1].contains("wire/x.rs:3: super:: climbs out of layer wire"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Field names of messages appear only in `wire/`: elsewhere messages are built by
+/// `wire::builders` and read through `wire::repr` (test modules excepted).
+#[test]
+fn message_fields_are_named_only_in_wire() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    let patterns = [
+        "Message::new(\"",
+        ".get(\"",
+        ".get_hex(\"",
+        ".get_bin(\"",
+        ".push(\"",
+        ".set(\"",
+    ];
+    let mut bad = Vec::new();
+    for file in files {
+        let rel = file.strip_prefix(&src).unwrap();
+        if rel.starts_with("wire") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&file).unwrap();
+        for (n, line) in text.lines().enumerate() {
+            if line.contains("#[cfg(test)]") {
+                break;
+            }
+            let c = code(line);
+            if patterns.iter().any(|p| c.contains(p)) {
+                bad.push(format!("{}:{}: {}", rel.display(), n + 1, line.trim()));
+            }
+        }
+    }
+    assert!(
+        bad.is_empty(),
+        "message fields named outside wire/:\n{}",
+        bad.join("\n")
+    );
+}

@@ -37,6 +37,17 @@ impl Halves {
         }
     }
 
+    /// The set as the wire's typed `rsc_hold`.
+    pub fn hold(self) -> crate::wire::builders::RscHold {
+        use crate::wire::builders::RscHold;
+        match self.0 & 3 {
+            0 => RscHold::None,
+            1 => RscHold::Local,
+            2 => RscHold::Foreign,
+            _ => RscHold::All,
+        }
+    }
+
     /// The same set seen from the other node: its local is our foreign and vice versa.
     pub fn mirror(self) -> Halves {
         Halves(((self.0 & 1) << 1) | ((self.0 & 2) >> 1))

@@ -5,7 +5,7 @@
 use super::Core;
 use super::groups::{Op, Purpose};
 use super::vocab::Severity;
-use crate::wire::Message;
+use crate::wire::builders;
 
 impl Core {
     fn group_by_key(&self, key: &str) -> Option<usize> {
@@ -34,9 +34,7 @@ impl Core {
     pub(super) fn legacy_request_ours(&mut self) {
         for g in self.own_groups() {
             let key = self.config.groups[g].key().to_string();
-            let mut m = Message::new("ip-request");
-            m.push("ipaddr", key);
-            self.transmit(m);
+            self.transmit(builders::ip_request(&key));
         }
     }
 
@@ -46,9 +44,7 @@ impl Core {
         for g in self.own_groups() {
             if !self.runner.group_up[g] && !self.runner.has(Purpose::LegacyTake(g)) {
                 let key = self.config.groups[g].key().to_string();
-                let mut m = Message::new("ip-request");
-                m.push("ipaddr", key);
-                self.transmit(m);
+                self.transmit(builders::ip_request(&key));
             }
         }
     }
@@ -105,11 +101,11 @@ impl Core {
     }
 
     /// `ip-request` from the peer: release the group if we run it, then answer.
-    pub(super) fn on_ip_request(&mut self, msg: &Message) {
+    pub(super) fn on_ip_request(&mut self, ipaddr: Option<&str>) {
         if self.rsc.shutting_down {
             return;
         }
-        let Some(key) = msg.get("ipaddr") else {
+        let Some(key) = ipaddr else {
             return;
         };
         let Some(g) = self.group_by_key(key) else {
@@ -135,20 +131,21 @@ impl Core {
 
     fn send_ip_request_resp(&mut self, g: usize, weown: bool) {
         let key = self.config.groups[g].key().to_string();
-        let mut m = Message::new("ip-request-resp");
-        m.push("dest", &self.config.peer);
-        m.push("ipaddr", key);
-        m.push("weown", if weown { "yes" } else { "no" });
-        m.push("ok", "OK");
+        let m = builders::ip_request_resp(&self.config.peer, &key, weown);
         self.transmit(m);
     }
 
     /// `ip-request-resp` for us: the peer let the group go; take it.
-    pub(super) fn on_ip_request_resp(&mut self, msg: &Message) {
-        if self.rsc.shutting_down || msg.get("ok") != Some("OK") {
+    pub(super) fn on_ip_request_resp(
+        &mut self,
+        ipaddr: Option<&str>,
+        weown: Option<&str>,
+        ok: bool,
+    ) {
+        if self.rsc.shutting_down || !ok {
             return;
         }
-        let Some(key) = msg.get("ipaddr") else {
+        let Some(key) = ipaddr else {
             return;
         };
         let Some(g) = self.group_by_key(key) else {
@@ -158,7 +155,7 @@ impl Core {
             Severity::Info,
             format!(
                 "received ip-request-resp {key} OK {}",
-                msg.get("weown").unwrap_or("no")
+                weown.unwrap_or("no")
             ),
         );
         if self.runner.group_up[g] {

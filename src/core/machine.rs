@@ -41,7 +41,8 @@ pub struct Core {
     pub(super) sb: Standby,
     pub(super) runner: Runner,
     /// Our own messages that we process too (the original loops them back).
-    pub(super) self_msgs: VecDeque<Message>,
+    /// Our own `ask_resources`, processed after the peer's copy is sent (spec §7.2).
+    pub(super) self_msgs: VecDeque<(super::halves::Halves, crate::wire::builders::AskPhase)>,
     /// Dropped datagrams per kind and medium, with rate-limited logging (crate::daemon::guard).
     pub(super) drops: crate::core::intake::DropLedger,
     /// Tells our own loop-back from packets that only claim our name (crate::daemon::guard).
@@ -170,9 +171,10 @@ impl Core {
     fn settle(&mut self) {
         for _ in 0..1000 {
             let mut moved = false;
-            while let Some(m) = self.self_msgs.pop_front() {
+            while let Some((set, phase)) = self.self_msgs.pop_front() {
                 moved = true;
-                self.on_ask_resources(&m, true);
+                let local = self.config.local.clone();
+                self.on_ask_resources(Some(set.word()), Some(phase.as_str()), Some(&local), true);
             }
             let finished = self.runner.pump(&self.config.groups, &mut self.outputs);
             for f in finished {

@@ -5,7 +5,7 @@ use super::Core;
 use super::protocol::PeerRx;
 use super::vocab::{NodeStatus, Output, Severity};
 use crate::config::Millis;
-use crate::wire::Message;
+use crate::wire::builders;
 
 /// How long after start `dt` advertises `deadtime + 2000` (spec §5.3).
 const STARTUP_DT_WINDOW: Millis = 5000;
@@ -159,10 +159,7 @@ impl Core {
 
     /// Sends one `t=status` on every medium.
     pub(super) fn send_heartbeat(&mut self) {
-        let mut m = Message::new("status");
-        m.push("st", self.mem.local_status.word());
-        m.push("dt", format!("{:x}", self.advertised_dt()));
-        m.push("protocol", "1");
+        let mut m = builders::status(self.mem.local_status.word(), self.advertised_dt(), true);
         self.ping_decorate_status(&mut m);
         self.transmit(m);
         self.mem.next_heartbeat = self.now.mono + self.config.ha.keepalive;
@@ -334,10 +331,17 @@ impl Core {
 
     /// An accepted `t=status` from the peer. `healed`: it had been declared dead and comes back
     /// with the same generation (a partition ended).
-    pub(super) fn on_peer_status(&mut self, msg: &Message, seq: u64, healed: bool) {
+    pub(super) fn on_peer_status(
+        &mut self,
+        st: Option<&str>,
+        dt: Option<u64>,
+        protocol: bool,
+        seq: u64,
+        healed: bool,
+    ) {
         let now = self.now.mono;
         let peer = self.config.peer.clone();
-        let new_status = match msg.get("st") {
+        let new_status = match st {
             Some("init") => NodeStatus::Init,
             Some("up") => NodeStatus::Up,
             Some("active") => NodeStatus::Active,
@@ -355,11 +359,11 @@ impl Core {
                 return;
             }
         };
-        if let Some(dt) = msg.get_hex("dt").filter(|d| *d > 0) {
+        if let Some(dt) = dt.filter(|d| *d > 0) {
             // Bounded: a silly value must not make the peer immortal (or overflow a timer).
             self.mem.peer.dt = dt.min(MAX_PEER_DT);
         }
-        if msg.get("protocol").is_none() && self.mem.peer.protocol {
+        if !protocol && self.mem.peer.protocol {
             self.mem.peer.protocol = false;
             self.log(
                 Severity::Info,
@@ -456,9 +460,7 @@ impl Core {
     }
 
     fn send_reqnodes(&mut self) {
-        let mut m = Message::new("reqnodes");
-        m.push("dest", &self.config.peer);
-        self.transmit(m);
+        self.transmit(builders::reqnodes(&self.config.peer));
         self.mem.comm = Comm::ReqNodes {
             resend_at: self.now.mono + REQNODES_RESEND,
         };

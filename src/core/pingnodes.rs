@@ -11,6 +11,8 @@ use super::vocab::{Output, Severity};
 use crate::core::ping::agent::{Holdings, Note};
 use crate::core::ping::policy::{Guard, Move};
 use crate::wire::Message;
+use crate::wire::builders;
+use crate::wire::builders::AskPhase;
 
 impl Core {
     /// One echo request per ping host; called with every heartbeat.
@@ -170,11 +172,11 @@ impl Core {
             Move::HandOver => {
                 let set = self.rsc.held;
                 self.log(Severity::Info, format!("Going standby [{}].", set.word()));
-                self.send_ask_resources(set, "me");
+                self.send_ask_resources(set, AskPhase::Me);
             }
             Move::ReturnForeign => {
                 self.log(Severity::Info, "Going standby [foreign].".to_string());
-                self.send_ask_resources(Halves::FOREIGN, "me");
+                self.send_ask_resources(Halves::FOREIGN, AskPhase::Me);
             }
             Move::TakeOver => {
                 let set = self.rsc.peer_held;
@@ -186,8 +188,7 @@ impl Core {
                         set.word()
                     ),
                 );
-                let mut msg = Message::new("hb_takeover");
-                msg.push("rsc_hold", set.word());
+                let msg = builders::hb_takeover(set.hold());
                 self.transmit(msg);
             }
         }

@@ -10,7 +10,8 @@ use super::vocab::{NodeStatus, Severity};
 use crate::config::Millis;
 use crate::core::intake::SelfVerdict;
 use crate::core::intake::drops::DropReason;
-use crate::wire::Message;
+use crate::wire::builders;
+use crate::wire::repr::{Body, Header, Hg};
 use crate::wire::sender::{AckOutcome, RexmitAnswer};
 use crate::wire::window::{
     GenerationCheck as GenVerdict, MAX_MISSING, ReceiveWindow, SeqCheck as SeqVerdict,
@@ -117,21 +118,21 @@ impl Core {
                 return;
             }
         };
-        let (Some(t), Some(src)) = (msg.msg_type(), msg.get("src")) else {
+        let Some(head) = Header::parse(&msg) else {
             self.count_drop(DropReason::Malformed, medium, |_| None);
             return;
         };
-        if msg.get_hex("ts").is_none_or(|ts| ts == 0) {
+        if head.ts.is_none_or(|ts| ts == 0) {
             self.count_drop(DropReason::Malformed, medium, |_| None);
             return;
         }
-        let t = t.to_string();
+        let (t, src) = (head.t, head.src);
         if src == self.config.local {
             // Our own packet coming back (bcast, or a ucast line pointing at us), or a packet
             // that only claims our name (crate::core::intake::selfecho decides).
             let verdict = self.self_echo.classify(
                 medium,
-                &msg,
+                &head,
                 &self.identity.uuid,
                 self.identity.generation,
                 self.sender.last_seq(),
@@ -157,33 +158,32 @@ impl Core {
             });
             return;
         }
-        self.learn_peer_uuid(&msg);
+        self.learn_peer_uuid(&head);
+        let body = Body::parse(&msg);
         if t.starts_with("NS_") {
             // Unsequenced: nothing tells a fresh one from a replay, so it proves no link.
-            if self.addressed_to_us(&msg) {
-                self.on_ns_message(&t, &msg);
+            if self.addressed_to_us(&head) {
+                self.on_ns_message(body);
             }
             return;
         }
-        let Some(seq) = msg.get_hex("seq").filter(|s| *s > 0) else {
+        let Some(seq) = head.seq.filter(|s| *s > 0) else {
             let text = "bad sequence number".to_string();
             self.count_drop(DropReason::Malformed, medium, |_| {
                 Some((Severity::Error, text))
             });
             return;
         };
-        let hg = match msg.get("hg") {
-            None => 0,
-            Some(_) => match msg.get_hex("hg") {
-                Some(g) => g,
-                None => {
-                    let text = "bad generation number".to_string();
-                    self.count_drop(DropReason::Malformed, medium, |_| {
-                        Some((Severity::Error, text))
-                    });
-                    return;
-                }
-            },
+        let hg = match head.hg {
+            Hg::Absent => 0,
+            Hg::Value(g) => g,
+            Hg::Bad => {
+                let text = "bad generation number".to_string();
+                self.count_drop(DropReason::Malformed, medium, |_| {
+                    Some((Severity::Error, text))
+                });
+                return;
+            }
         };
         let mut healed = false;
         match self.mem.peer.rx.check_generation(hg) {
@@ -200,7 +200,7 @@ impl Core {
             GenVerdict::Newer { known_before } => self.on_peer_restart(known_before),
             GenVerdict::Same => {
                 if self.mem.peer.status == NodeStatus::Dead {
-                    if t != "status" {
+                    if !matches!(body, Body::Status { .. }) {
                         // Only a status brings a dead node back; the rest is stale.
                         self.count_drop(DropReason::Old, medium, |_| None);
                         return;
@@ -244,50 +244,67 @@ impl Core {
         if let Some(ack) = self.mem.peer.rx.ack_for(seq, &verdict)
             && self.mem.peer.protocol
         {
-            let mut m = Message::new("NS_ackmsg");
-            m.push("dest", &peer);
-            m.push("ackseq", format!("{ack:x}"));
-            self.transmit(m);
+            self.transmit(builders::ack(&peer, ack));
         }
-        if !self.addressed_to_us(&msg) {
+        if !self.addressed_to_us(&head) {
             return;
         }
-        self.dispatch(&t, &msg, seq, healed);
+        self.dispatch(t, body, &msg, seq, healed);
     }
 
-    fn dispatch(&mut self, t: &str, msg: &Message, seq: u64, healed: bool) {
-        match t {
-            "status" => {
+    /// An accepted, sequenced message for us, by type. `msg` is the whole message for the
+    /// ping news and the hooks, which read or pass on fields the core does not interpret.
+    fn dispatch(
+        &mut self,
+        t: &str,
+        body: Body,
+        msg: &crate::wire::Message,
+        seq: u64,
+        healed: bool,
+    ) {
+        match body {
+            Body::Status { st, dt, protocol } => {
                 self.ping_peer_message(msg);
-                self.on_peer_status(msg, seq, healed);
+                self.on_peer_status(st, dt, protocol, seq, healed);
             }
-            "num_ping_nodes" | "you_are_dead" | "abort_giveup" => self.ping_peer_message(msg),
-            "reqnodes" => self.answer_reqnodes(),
-            "repnodes" => self.on_repnodes(),
-            "starting" => self.on_peer_starting(),
-            "resource" => self.on_peer_resource(msg, seq),
-            "ask_resources" => self.on_ask_resources(msg, false),
-            "hb_takeover" => self.on_peer_hb_takeover(msg),
-            "shutdone" => self.on_peer_shutdone(),
-            "ip-request" => self.on_ip_request(msg),
-            "ip-request-resp" => self.on_ip_request_resp(msg),
-            other => self.on_unhandled(other, msg),
+            Body::PingNews => self.ping_peer_message(msg),
+            Body::ReqNodes => self.answer_reqnodes(),
+            Body::RepNodes => self.on_repnodes(),
+            Body::Starting => self.on_peer_starting(),
+            Body::Resource {
+                rsc_hold,
+                full,
+                isstable,
+                info,
+            } => self.on_peer_resource(rsc_hold, full, isstable, info, seq),
+            Body::AskResources {
+                rsc_hold,
+                info,
+                src,
+            } => self.on_ask_resources(rsc_hold, info, src, false),
+            Body::HbTakeover { rsc_hold } => self.on_peer_hb_takeover(rsc_hold),
+            Body::Shutdone => self.on_peer_shutdone(),
+            Body::IpRequest { ipaddr } => self.on_ip_request(ipaddr),
+            Body::IpRequestResp { ipaddr, weown, ok } => self.on_ip_request_resp(ipaddr, weown, ok),
+            Body::Ack { .. } | Body::Rexmit { .. } | Body::RexmitNak { .. } | Body::Other => {
+                self.on_unhandled(t, msg)
+            }
         }
     }
 
     /// `dest`/`destuuid` name us, or the message is for everyone.
-    fn addressed_to_us(&self, msg: &Message) -> bool {
-        if let Some(u) = msg.get_bin("destuuid")
+    fn addressed_to_us(&self, head: &Header) -> bool {
+        if let Some(u) = head.destuuid
             && u.len() == 16
             && u.iter().any(|b| *b != 0)
         {
             return u == self.identity.uuid;
         }
-        msg.get("dest").is_none_or(|d| d == self.config.local)
+        head.dest.is_none_or(|d| d == self.config.local)
     }
 
-    fn learn_peer_uuid(&mut self, msg: &Message) {
-        let Some(u) = msg.get_bin("srcuuid") else {
+    fn learn_peer_uuid(&mut self, head: &Header) {
+        let Some(u) = head.srcuuid else {
             return;
         };
         let Ok(uuid) = <[u8; 16]>::try_from(u) else {
@@ -310,11 +327,11 @@ impl Core {
     }
 
     /// `NS_*` messages addressed to us.
-    fn on_ns_message(&mut self, t: &str, msg: &Message) {
-        match t {
-            "NS_rexmit" => self.answer_rexmit(msg),
-            "NS_nak_rexmit" => {
-                if let Some(seq) = msg.get_hex("firstseq") {
+    fn on_ns_message(&mut self, body: Body) {
+        match body {
+            Body::Rexmit { first, last } => self.answer_rexmit(first, last),
+            Body::RexmitNak { first } => {
+                if let Some(seq) = first {
                     self.log(
                         Severity::Error,
                         format!(
@@ -325,8 +342,8 @@ impl Core {
                     self.mem.peer.rx.forget_missing(seq);
                 }
             }
-            "NS_ackmsg" => {
-                if let Some(ack) = msg.get_hex("ackseq") {
+            Body::Ack { ackseq } => {
+                if let Some(ack) = ackseq {
                     let peer = self.config.peer.clone();
                     if self.sender.on_ack(&peer, ack) == AckOutcome::Corrupted {
                         self.log(
@@ -341,9 +358,7 @@ impl Core {
     }
 
     /// A retransmission request: `firstseq`/`lastseq` in decimal (spec §4.5).
-    fn answer_rexmit(&mut self, msg: &Message) {
-        let first = msg.get("firstseq").and_then(|s| s.parse::<u64>().ok());
-        let last = msg.get("lastseq").and_then(|s| s.parse::<u64>().ok());
+    fn answer_rexmit(&mut self, first: Option<u64>, last: Option<u64>) {
         let (Some(first), Some(last)) = (first, last) else {
             self.log(Severity::Error, "Invalid rexmit seqnos".to_string());
             return;
@@ -415,10 +430,7 @@ impl Core {
         let every = self.config.ha.max_rexmit_delay;
         let due = self.mem.peer.rx.due_requests(self.now.mono, every);
         for seq in due {
-            let mut m = Message::new("NS_rexmit");
-            m.push("dest", &self.config.peer);
-            m.push("firstseq", seq.to_string());
-            m.push("lastseq", seq.to_string());
+            let m = builders::rexmit_request(&self.config.peer, seq);
             self.transmit(m);
         }
     }

@@ -8,7 +8,8 @@ use super::halves::Halves;
 use super::membership::Comm;
 use super::vocab::{Output, Severity};
 use crate::config::{AutoFailback, Millis};
-use crate::wire::Message;
+use crate::wire::builders;
+use crate::wire::builders::AskPhase;
 
 /// `T_local`: how long a starting node waits for the peer to become stable (spec §6.7 rule 5).
 const T_LOCAL: Millis = 10_000;
@@ -115,14 +116,7 @@ impl Core {
 
     /// Sends `t=resource rsc_hold=<I> rtype=full isstable=<0|1> [info=..]`.
     pub(super) fn send_resource(&mut self, stable: bool, info: Option<&str>) {
-        let mut m = Message::new("resource");
-        m.push("rsc_hold", self.rsc.held.word());
-        m.push("rtype", "full");
-        m.push("isstable", if stable { "1" } else { "0" });
-        if let Some(i) = info {
-            m.push("info", i);
-        }
-        self.transmit(m);
+        self.transmit(builders::resource(self.rsc.held.hold(), stable, info));
     }
 
     fn peer_available(&self) -> bool {
@@ -137,7 +131,7 @@ impl Core {
         }
         if self.mem.peer_alive() {
             self.rsc.r = RState::Starting;
-            self.transmit(Message::new("starting"));
+            self.transmit(builders::starting());
         } else {
             self.rsc.r = RState::Stable;
             self.takeover_everything();
@@ -213,9 +207,7 @@ impl Core {
     }
 
     fn send_stonith(&mut self, result: &str) {
-        let mut m = Message::new("stonith");
-        m.push("node", &self.config.peer);
-        m.push("result", result);
+        let m = builders::stonith(&self.config.peer, result);
         self.transmit(m);
     }
 
@@ -283,7 +275,14 @@ impl Core {
     }
 
     /// `resource` from the peer (rule 3), then reconciliation and audits.
-    pub(super) fn on_peer_resource(&mut self, msg: &Message, seq: u64) {
+    pub(super) fn on_peer_resource(
+        &mut self,
+        rsc_hold: Option<&str>,
+        full: bool,
+        isstable: Option<bool>,
+        info: Option<&str>,
+        seq: u64,
+    ) {
         if self.legacy() || self.rsc.r == RState::Init {
             return;
         }
@@ -299,7 +298,7 @@ impl Core {
                 self.rsc.t_local = Some(self.now.mono + T_LOCAL);
             }
         }
-        let word = msg.get("rsc_hold").unwrap_or("none");
+        let word = rsc_hold.unwrap_or("none");
         let theirs = match Halves::from_word(word) {
             Some(h) => h,
             None => {
@@ -311,13 +310,13 @@ impl Core {
             }
         };
         let ours = theirs.mirror();
-        if msg.get("rtype") == Some("full") || ours.is_empty() {
+        if full || ours.is_empty() {
             self.rsc.peer_held = ours;
         } else {
             self.rsc.peer_held = self.rsc.peer_held.union(ours);
         }
-        match msg.get("isstable") {
-            Some("1") if !self.rsc.peer_stable => {
+        match isstable {
+            Some(true) if !self.rsc.peer_stable => {
                 self.log(
                     Severity::Info,
                     "remote resource transition completed.".to_string(),
@@ -327,9 +326,9 @@ impl Core {
                 self.send_resource(stable, None);
                 self.try_failback();
             }
-            Some("0") => {
+            Some(false) => {
                 if self.rsc.peer_stable {
-                    let info = msg.get("info").unwrap_or("");
+                    let info = info.unwrap_or("");
                     self.log(
                         Severity::Info,
                         format!(
@@ -353,7 +352,7 @@ impl Core {
             self.try_failback();
         }
         self.standby_check_report();
-        if msg.get("info") == Some(RETURNED) && !self.rsc.shutting_down {
+        if info == Some(RETURNED) && !self.rsc.shutting_down {
             let stable = self.rsc.r == RState::Stable;
             self.send_resource(stable, None);
         }
@@ -501,7 +500,7 @@ impl Core {
                 self.config.peer
             ),
         );
-        self.send_ask_resources(Halves::FOREIGN, "me");
+        self.send_ask_resources(Halves::FOREIGN, AskPhase::Me);
     }
 
     /// Resource timers: `T_local`, failback retries, hand-over after a start failure, retry
@@ -605,7 +604,7 @@ impl Core {
                 self.config.peer
             ),
         );
-        self.send_ask_resources(set, "me");
+        self.send_ask_resources(set, AskPhase::Me);
     }
 
     /// Earliest resource timer.

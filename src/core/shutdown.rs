@@ -7,7 +7,7 @@ use super::halves::Halves;
 use super::membership::Comm;
 use super::resources::RState;
 use super::vocab::{Output, Severity};
-use crate::wire::Message;
+use crate::wire::builders;
 
 /// Where a shutdown stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,8 +77,7 @@ impl Core {
 
     pub(super) fn shutdown_release_done(&mut self) {
         self.log(Severity::Info, "All HA resources relinquished.".to_string());
-        let mut m = Message::new("shutdone");
-        m.push("st", "dead");
+        let m = builders::shutdone();
         self.transmit(m);
         self.send_heartbeat();
         self.log(

@@ -10,7 +10,8 @@ use super::membership::Comm;
 use super::resources::RState;
 use super::vocab::{AdminCommand, AdminReply, ClientId, NodeStatus, Output, RscSet, Severity};
 use crate::config::Millis;
-use crate::wire::Message;
+use crate::wire::builders;
+use crate::wire::builders::AskPhase;
 
 /// `SR` for our own request (spec §7.2).
 const OWN_REQUEST_TIMEOUT: Millis = 10_000;
@@ -108,13 +109,9 @@ impl Core {
     }
 
     /// Sends `ask_resources` and processes our own copy, as the original does.
-    pub(super) fn send_ask_resources(&mut self, set: Halves, info: &str) {
-        let mut m = Message::new("ask_resources");
-        m.push("rsc_hold", set.word());
-        m.push("info", info);
-        self.transmit(m.clone());
-        m.push("src", &self.config.local);
-        self.self_msgs.push_back(m);
+    pub(super) fn send_ask_resources(&mut self, set: Halves, phase: AskPhase) {
+        self.transmit(builders::ask_resources(set.hold(), phase));
+        self.self_msgs.push_back((set, phase));
     }
 
     fn reply(&mut self, client: ClientId, ok: bool, text: String) {
@@ -190,20 +187,18 @@ impl Core {
                     set.word()
                 ),
             );
-            let mut m = Message::new("hb_takeover");
-            m.push("rsc_hold", set.word());
-            self.transmit(m);
+            self.transmit(builders::hb_takeover(set.hold()));
             self.sb.takeover_client = Some((client, self.now.mono + TAKEOVER_ANSWER_TIMEOUT));
         } else {
             self.log(Severity::Info, format!("Going standby [{}].", set.word()));
             self.sb.standby_client = Some(client);
-            self.send_ask_resources(set, "me");
+            self.send_ask_resources(set, AskPhase::Me);
         }
     }
 
     /// `hb_takeover` from the peer: run the mirrored standby here (local<->foreign).
-    pub(super) fn on_peer_hb_takeover(&mut self, msg: &Message) {
-        let word = msg.get("rsc_hold").unwrap_or("all");
+    pub(super) fn on_peer_hb_takeover(&mut self, rsc_hold: Option<&str>) {
+        let word = rsc_hold.unwrap_or("all");
         // The peer's set in its own terms; `failback` means "my own groups back" there.
         let theirs = match word {
             "failback" => Halves::LOCAL,
@@ -228,11 +223,17 @@ impl Core {
                 ours.word()
             ),
         );
-        self.send_ask_resources(ours, "me");
+        self.send_ask_resources(ours, AskPhase::Me);
     }
 
     /// `ask_resources` from the peer or ourselves (spec §7.2).
-    pub(super) fn on_ask_resources(&mut self, msg: &Message, from_self: bool) {
+    pub(super) fn on_ask_resources(
+        &mut self,
+        rsc_hold: Option<&str>,
+        info: Option<&str>,
+        src: Option<&str>,
+        from_self: bool,
+    ) {
         if self.legacy() {
             self.log(
                 Severity::Info,
@@ -243,7 +244,7 @@ impl Core {
         if self.rsc.shutting_down {
             return;
         }
-        let (Some(info), Some(src)) = (msg.get("info"), msg.get("src")) else {
+        let (Some(info), Some(src)) = (info, src) else {
             self.log(
                 Severity::Error,
                 "Received standby message without info/from".to_string(),
@@ -252,10 +253,7 @@ impl Core {
         };
         let info = info.to_string();
         let src = src.to_string();
-        let set = msg
-            .get("rsc_hold")
-            .and_then(Halves::from_word)
-            .unwrap_or(Halves::ALL);
+        let set = rsc_hold.and_then(Halves::from_word).unwrap_or(Halves::ALL);
         self.standby_check_timeout();
         if self.sb.gs == Gs::Done && self.sb.own_set.is_some() && info == "me" && !from_self {
             // We gave up our set and wait for the peer's `done`; a new request from it means it
@@ -329,7 +327,7 @@ impl Core {
                     if let Some((c, _)) = self.sb.takeover_client {
                         self.sb.takeover_client = Some((c, Millis::MAX));
                     }
-                    self.send_ask_resources(set, "other");
+                    self.send_ask_resources(set, AskPhase::Other);
                 }
             }
             (Gs::Me, "other", false) => {
@@ -462,7 +460,7 @@ impl Core {
                 Severity::Info,
                 format!("{} HA resource release completed (standby).", set.word()),
             );
-            self.send_ask_resources(set, "done");
+            self.send_ask_resources(set, AskPhase::Done);
         }
     }
 
@@ -482,7 +480,7 @@ impl Core {
             );
         }
         if self.sb.gs == Gs::Done {
-            self.send_ask_resources(set, "done");
+            self.send_ask_resources(set, AskPhase::Done);
         } else if ok && !self.rsc.shutting_down {
             let stable = self.rsc.r == RState::Stable;
             self.send_resource(stable, None);

@@ -143,6 +143,20 @@ pub fn ask_resources(hold: RscHold, phase: AskPhase) -> Message {
     m
 }
 
+/// Our own copy of an `ask_resources`, processed as the peer's would be: with `src` set.
+pub fn ask_resources_from(hold: RscHold, phase: AskPhase, src: &str) -> Message {
+    let mut m = ask_resources(hold, phase);
+    m.push(super::repr::SRC, src);
+    m
+}
+
+/// `t=status` `st=dead`: the last words of a dying node (the crash guard's, before `shutdone`).
+pub fn dead_status() -> Message {
+    let mut m = Message::new("status");
+    m.push("st", "dead");
+    m
+}
+
 /// `t=hb_takeover`: the peer gives up the mirrored set.
 pub fn hb_takeover(hold: RscHold) -> Message {
     let mut m = Message::new("hb_takeover");

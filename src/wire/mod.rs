@@ -21,6 +21,8 @@ pub mod icmp;
 pub mod keyring;
 pub mod message;
 pub mod netstring;
+pub mod ping_news;
+pub mod repr;
 pub mod rules;
 mod scan;
 pub mod sender;

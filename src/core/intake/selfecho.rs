@@ -10,7 +10,7 @@
 
 use std::collections::BTreeSet;
 
-use crate::wire::Message;
+use crate::wire::repr::{Header, Hg};
 
 /// Retransmitted seqs remembered for their loop-back (bounded like the send history).
 const MAX_PENDING_REXMIT: usize = 500;
@@ -76,28 +76,28 @@ impl SelfEcho {
         }
     }
 
-    /// Classifies `msg` (already authenticated, `src` == our name) that arrived on `medium`.
+    /// Classifies a message (already authenticated, `src` == our name) that arrived on `medium`.
     pub fn classify(
         &mut self,
         medium: usize,
-        msg: &Message,
+        msg: &Header,
         our_uuid: &[u8; 16],
         our_generation: u64,
         our_last_seq: u64,
     ) -> SelfVerdict {
-        if let Some(uuid) = msg.get_bin("srcuuid")
+        if let Some(uuid) = msg.srcuuid
             && uuid.iter().any(|b| *b != 0)
             && uuid != our_uuid.as_slice()
         {
             return SelfVerdict::Spoofed(SpoofReason::OtherUuid);
         }
-        if msg.get_hex("hg") != Some(our_generation) {
+        if msg.hg != Hg::Value(our_generation) {
             return SelfVerdict::Spoofed(SpoofReason::OtherGeneration);
         }
-        if msg.msg_type().is_some_and(|t| t.starts_with("NS_")) {
+        if msg.t.starts_with("NS_") {
             return SelfVerdict::Loopback;
         }
-        let Some(seq) = msg.get_hex("seq").filter(|s| *s > 0) else {
+        let Some(seq) = msg.seq.filter(|s| *s > 0) else {
             return SelfVerdict::Spoofed(SpoofReason::NoSeq);
         };
         if seq > our_last_seq {
@@ -120,6 +120,19 @@ impl SelfEcho {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::Message;
+
+    /// Classifies a whole message, as the receive path does.
+    fn classify(
+        e: &mut SelfEcho,
+        m: usize,
+        msg: &Message,
+        u: &[u8; 16],
+        g: u64,
+        last: u64,
+    ) -> SelfVerdict {
+        e.classify(m, &Header::parse(msg).unwrap(), u, g, last)
+    }
 
     const UUID: [u8; 16] = [7; 16];
 
@@ -139,17 +152,17 @@ mod tests {
         let mut e = SelfEcho::new(2);
         for seq in 1..=5 {
             assert_eq!(
-                e.classify(0, &own(Some(seq), 9, UUID), &UUID, 9, 5),
+                classify(&mut e, 0, &own(Some(seq), 9, UUID), &UUID, 9, 5),
                 SelfVerdict::Loopback
             );
             assert_eq!(
-                e.classify(1, &own(Some(seq), 9, UUID), &UUID, 9, 5),
+                classify(&mut e, 1, &own(Some(seq), 9, UUID), &UUID, 9, 5),
                 SelfVerdict::Loopback
             );
         }
         // A lost loop-back does not matter.
         assert_eq!(
-            e.classify(0, &own(Some(7), 9, UUID), &UUID, 9, 7),
+            classify(&mut e, 0, &own(Some(7), 9, UUID), &UUID, 9, 7),
             SelfVerdict::Loopback
         );
     }
@@ -158,7 +171,7 @@ mod tests {
     fn replays_and_impostors_are_spoofed() {
         let mut e = SelfEcho::new(1);
         assert_eq!(
-            e.classify(0, &own(Some(3), 9, UUID), &UUID, 9, 3),
+            classify(&mut e, 0, &own(Some(3), 9, UUID), &UUID, 9, 3),
             SelfVerdict::Loopback
         );
         let cases = [
@@ -171,7 +184,7 @@ mod tests {
         ];
         for (msg, reason) in cases {
             assert_eq!(
-                e.classify(0, &msg, &UUID, 9, 3),
+                classify(&mut e, 0, &msg, &UUID, 9, 3),
                 SelfVerdict::Spoofed(reason),
                 "{msg:?}"
             );
@@ -183,18 +196,18 @@ mod tests {
         let mut e = SelfEcho::new(2);
         for m in 0..2 {
             assert_eq!(
-                e.classify(m, &own(Some(10), 9, UUID), &UUID, 9, 10),
+                classify(&mut e, m, &own(Some(10), 9, UUID), &UUID, 9, 10),
                 SelfVerdict::Loopback
             );
         }
         e.note_retransmit(4);
         for m in 0..2 {
             assert_eq!(
-                e.classify(m, &own(Some(4), 9, UUID), &UUID, 9, 10),
+                classify(&mut e, m, &own(Some(4), 9, UUID), &UUID, 9, 10),
                 SelfVerdict::Loopback
             );
             assert_eq!(
-                e.classify(m, &own(Some(4), 9, UUID), &UUID, 9, 10),
+                classify(&mut e, m, &own(Some(4), 9, UUID), &UUID, 9, 10),
                 SelfVerdict::Spoofed(SpoofReason::ReplayedSeq)
             );
         }
@@ -206,9 +219,12 @@ mod tests {
         let mut ack = Message::new("NS_ackmsg");
         ack.push("src", "alpha");
         ack.push("hg", "9");
-        assert_eq!(e.classify(0, &ack, &UUID, 9, 0), SelfVerdict::Loopback);
         assert_eq!(
-            e.classify(0, &ack, &UUID, 10, 0),
+            classify(&mut e, 0, &ack, &UUID, 9, 0),
+            SelfVerdict::Loopback
+        );
+        assert_eq!(
+            classify(&mut e, 0, &ack, &UUID, 10, 0),
             SelfVerdict::Spoofed(SpoofReason::OtherGeneration)
         );
     }

@@ -9,11 +9,11 @@ use crate::config::model::{HaCf, Millis};
 use crate::core::vocab::{NodeStatus, NodeType, NodeView, Severity};
 use crate::wire::Message;
 
-use super::exchange::{self, PeerNews};
 use super::policy::{
     Decision, Guard, GuardView, Ipfail, IpfailView, Move, count_postdates_loss, guard,
 };
 use super::tracker::{Change, PingStatus, PingTracker, specs_from};
+use crate::wire::ping_news::{self as exchange, PeerNews};
 
 /// One log line for the core to emit.
 #[derive(Debug, Clone, PartialEq, Eq)]

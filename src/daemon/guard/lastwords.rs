@@ -14,7 +14,7 @@ use std::time::Duration;
 use super::protocol::WireIdentity;
 use crate::config::model::{AuthKeys, MsgFmt};
 use crate::config::{Config, Medium};
-use crate::wire::message::Message;
+use crate::wire::builders;
 use crate::wire::sender::Sender;
 
 /// Everything needed to speak for the daemon, copied from its configuration at fork time.
@@ -46,12 +46,8 @@ impl LastWords {
     pub fn packets(&self, ident: &WireIdentity, unix_secs: u64) -> Result<Vec<Vec<u8>>, String> {
         let mut sender = Sender::new(&self.node, ident.uuid, ident.generation, self.ttl, self.fmt);
         sender.continue_after(ident.last_seq);
-        let mut shutdone = Message::new("shutdone");
-        shutdone.push("st", "dead");
-        let mut status = Message::new("status");
-        status.push("st", "dead");
         let mut out = Vec::new();
-        for msg in [shutdone, status] {
+        for msg in [builders::shutdone(), builders::dead_status()] {
             let bytes = sender
                 .stamp_and_encode(msg, unix_secs.max(1), "n/a", &self.keys)
                 .map_err(|e| format!("cannot encode: {e}"))?;

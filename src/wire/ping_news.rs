@@ -9,7 +9,7 @@
 //! Next to it, `pingage=MS` (decimal milliseconds, only with a non-zero count) is the age, when
 //! the heartbeat left, of the stalest answer among the ping nodes counted (a group's answer being
 //! its freshest member's). It lets the receiver tell a count taken after its own loss from one
-//! taken before (see [`super::policy`]). A peer that does not send it (Heartbeat 3.0.6, an
+//! taken before (see `core::ping::policy`). A peer that does not send it (Heartbeat 3.0.6, an
 //! older heartbeat-rs) is simply not given that shortcut; an age that does not parse as a plain
 //! decimal of at most [`MAX_AGE_DIGITS`] digits is ignored, the count still counts.
 //!
@@ -18,7 +18,7 @@
 //! `abort_giveup` cancels that; and we send `num_ping_nodes` when our count changes, so its
 //! ipfail learns ours. Messages addressed to another API client are not ours to read.
 
-use crate::wire::Message;
+use super::Message;
 
 /// The field we add to `t=status`.
 pub const PINGCOUNT_FIELD: &str = "pingcount";
