@@ -128,27 +128,7 @@ impl Core {
         }
         let (t, src) = (head.t, head.src);
         if src == self.config.local {
-            // Our own packet coming back (bcast, or a ucast line pointing at us), or a packet
-            // that only claims our name (crate::core::intake::selfecho decides).
-            let verdict = self.self_echo.classify(
-                medium,
-                &head,
-                &self.identity.uuid,
-                self.identity.generation,
-                self.sender.last_seq(),
-            );
-            match verdict {
-                SelfVerdict::Loopback => self.refresh_own_link(medium),
-                SelfVerdict::Spoofed(reason) => {
-                    let text = format!(
-                        "Dropped a packet carrying our own node name [{src}]: {}",
-                        reason.as_str()
-                    );
-                    self.count_drop(DropReason::SpoofedSelf, medium, |_| {
-                        Some((Severity::Warn, text))
-                    });
-                }
-            }
+            self.on_own_name(medium, &head);
             return;
         }
         if src != self.config.peer {
@@ -185,6 +165,48 @@ impl Core {
                 return;
             }
         };
+        let Some(healed) = self.accept_generation(medium, hg, seq, &body) else {
+            return;
+        };
+        if !self.accept_sequence(medium, hg, seq) {
+            return;
+        }
+        if !self.addressed_to_us(&head) {
+            return;
+        }
+        self.dispatch(t, body, &msg, seq, healed);
+    }
+
+    /// A message with our own name: our own packet coming back (bcast, or a ucast line
+    /// pointing at us) refreshes our link; one that only claims our name is a spoof
+    /// (crate::core::intake::selfecho decides).
+    fn on_own_name(&mut self, medium: usize, head: &Header) {
+        let verdict = self.self_echo.classify(
+            medium,
+            head,
+            &self.identity.uuid,
+            self.identity.generation,
+            self.sender.last_seq(),
+        );
+        match verdict {
+            SelfVerdict::Loopback => self.refresh_own_link(medium),
+            SelfVerdict::Spoofed(reason) => {
+                let text = format!(
+                    "Dropped a packet carrying our own node name [{}]: {}",
+                    head.src,
+                    reason.as_str()
+                );
+                self.count_drop(DropReason::SpoofedSelf, medium, |_| {
+                    Some((Severity::Warn, text))
+                });
+            }
+        }
+    }
+
+    /// The generation check (spec §4.3): an older one is a replay, a newer one a restart; from
+    /// a peer held dead only a fresh status is accepted (the partition healed: `Some(true)`).
+    /// `None`: dropped.
+    fn accept_generation(&mut self, medium: usize, hg: u64, seq: u64, body: &Body) -> Option<bool> {
         let mut healed = false;
         match self.mem.peer.rx.check_generation(hg) {
             GenVerdict::Older { current } => {
@@ -195,7 +217,7 @@ impl Core {
                 self.count_drop(DropReason::Replay, medium, |_| {
                     Some((Severity::Error, text))
                 });
-                return;
+                return None;
             }
             GenVerdict::Newer { known_before } => self.on_peer_restart(known_before),
             GenVerdict::Same => {
@@ -203,16 +225,22 @@ impl Core {
                     if !matches!(body, Body::Status { .. }) {
                         // Only a status brings a dead node back; the rest is stale.
                         self.count_drop(DropReason::Old, medium, |_| None);
-                        return;
+                        return None;
                     }
                     if self.mem.peer.last_status_seq.is_some_and(|s| seq <= s) {
                         self.count_drop(DropReason::Old, medium, |_| None);
-                        return;
+                        return None;
                     }
                     healed = true;
                 }
             }
         }
+        Some(healed)
+    }
+
+    /// The sequence check (spec §4.4): gaps are logged and requested, duplicates and replays
+    /// dropped, and every ~10 in-order messages are acknowledged. `false`: dropped.
+    fn accept_sequence(&mut self, medium: usize, hg: u64, seq: u64) -> bool {
         let first_request = self.now.mono + self.first_rexmit_delay(seq);
         let verdict = self.mem.peer.rx.check_seq(seq, first_request);
         // A packet the node already saw long ago (below its window) proves no link either,
@@ -233,12 +261,12 @@ impl Core {
             SeqVerdict::Recovered { filled: true } => {
                 self.log(Severity::Info, format!("No pkts missing from {peer}!"))
             }
-            SeqVerdict::Duplicate => return,
+            SeqVerdict::Duplicate => return false,
             SeqVerdict::Old => {
                 // Below the window and not missing: a replay within this generation.
                 let text = format!("Dropped an old packet from [{peer}] (seq {seq:x}): replay?");
                 self.count_drop(DropReason::Old, medium, |_| Some((Severity::Warn, text)));
-                return;
+                return false;
             }
         }
         if let Some(ack) = self.mem.peer.rx.ack_for(seq, &verdict)
@@ -246,10 +274,7 @@ impl Core {
         {
             self.transmit(builders::ack(&peer, ack));
         }
-        if !self.addressed_to_us(&head) {
-            return;
-        }
-        self.dispatch(t, body, &msg, seq, healed);
+        true
     }
 
     /// An accepted, sequenced message for us, by type. `msg` is the whole message for the
@@ -330,27 +355,23 @@ impl Core {
     fn on_ns_message(&mut self, body: Body) {
         match body {
             Body::Rexmit { first, last } => self.answer_rexmit(first, last),
-            Body::RexmitNak { first } => {
-                if let Some(seq) = first {
+            Body::RexmitNak { first: Some(seq) } => {
+                self.log(
+                    Severity::Error,
+                    format!(
+                        "Irretrievably lost packet: node {} seq {seq}",
+                        self.config.peer
+                    ),
+                );
+                self.mem.peer.rx.forget_missing(seq);
+            }
+            Body::Ack { ackseq: Some(ack) } => {
+                let peer = self.config.peer.clone();
+                if self.sender.on_ack(&peer, ack) == AckOutcome::Corrupted {
                     self.log(
                         Severity::Error,
-                        format!(
-                            "Irretrievably lost packet: node {} seq {seq}",
-                            self.config.peer
-                        ),
+                        format!("corrupted ackseq {ack:x} from {peer}"),
                     );
-                    self.mem.peer.rx.forget_missing(seq);
-                }
-            }
-            Body::Ack { ackseq } => {
-                if let Some(ack) = ackseq {
-                    let peer = self.config.peer.clone();
-                    if self.sender.on_ack(&peer, ack) == AckOutcome::Corrupted {
-                        self.log(
-                            Severity::Error,
-                            format!("corrupted ackseq {ack:x} from {peer}"),
-                        );
-                    }
                 }
             }
             _ => {}

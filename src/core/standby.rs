@@ -286,70 +286,10 @@ impl Core {
         }
         match (self.sb.gs, info.as_str(), from_self) {
             (Gs::Not, "me", _) => {
-                self.sb.late_peer_done = false;
-                if !self.rsc.peer_stable {
-                    self.log(
-                        Severity::Warn,
-                        format!(
-                            "standby message [{info}] from {src} ignored.  Other side is in flux."
-                        ),
-                    );
-                    if from_self {
-                        self.refuse_standby_client("other side is in flux");
-                    }
-                    return;
-                }
-                if self.rsc.r != RState::Stable {
-                    self.log(
-                        Severity::Warn,
-                        format!(
-                            "standby message [{info}] from {src} ignored.  local resources in flux."
-                        ),
-                    );
-                    if from_self {
-                        self.refuse_standby_client("local resources in flux");
-                    }
-                    return;
-                }
-                self.log(
-                    Severity::Info,
-                    format!("{src} wants to go standby [{}]", set_word(set)),
-                );
-                self.rsc.peer_stable = false;
-                if from_self {
-                    self.sb.gs = Gs::Me;
-                    self.sb.own_set = Some(set);
-                    self.sb.deadline = Some(now + OWN_REQUEST_TIMEOUT);
-                } else {
-                    self.sb.gs = Gs::Other;
-                    self.sb.deadline = Some(now + self.transfer_timeout());
-                    // The peer began: our takeover request (if any) was heard.
-                    if let Some((c, _)) = self.sb.takeover_client {
-                        self.sb.takeover_client = Some((c, Millis::MAX));
-                    }
-                    self.send_ask_resources(set, AskPhase::Other);
-                }
+                self.standby_begin(set, &info, &src, from_self, now);
             }
             (Gs::Me, "other", false) => {
-                self.log(
-                    Severity::Info,
-                    format!(
-                        "standby: {} can take our {} resources",
-                        self.config.peer,
-                        set.word()
-                    ),
-                );
-                self.sb.deadline = Some(now + self.transfer_timeout());
-                self.rsc.held = self.rsc.held.minus(set);
-                self.send_resource(false, Some("standby"));
-                self.log(
-                    Severity::Info,
-                    format!("give up {} HA resources (standby).", set.word()),
-                );
-                let mut groups = self.groups_of(set);
-                groups.reverse();
-                self.runner
-                    .enqueue(Op::Stop, groups, Purpose::StandbyRelease(set));
+                self.standby_give_up(set, now);
             }
             (Gs::Me, "done", true) => {
                 self.log(
@@ -359,72 +299,11 @@ impl Core {
                 self.sb.gs = Gs::Done;
             }
             (Gs::Other, "done", false) => {
-                self.log(
-                    Severity::Info,
-                    format!(
-                        "standby: acquire [{}] resources from {}",
-                        set.word(),
-                        self.config.peer
-                    ),
-                );
-                self.sb.gs = Gs::Done;
-                let mine = set.mirror();
-                self.log(
-                    Severity::Info,
-                    format!("acquire {} HA resources (standby).", mine.word()),
-                );
-                let groups = self.groups_of(mine);
-                self.runner
-                    .enqueue(Op::Start, groups, Purpose::StandbyAcquire(set));
+                self.standby_acquire(set);
             }
             (Gs::Other, "other", true) => {}
             (Gs::Done, "done", _) => {
-                self.sb.deadline = None;
-                self.sb.gs = Gs::Not;
-                self.sb.own_set = None;
-                if from_self {
-                    self.log(
-                        Severity::Info,
-                        format!("Standby resource acquisition done [{}].", set.word()),
-                    );
-                    if self.sb.acquired_ok {
-                        if let Some((c, _)) = self.sb.takeover_client.take() {
-                            self.reply(
-                                c,
-                                true,
-                                format!(
-                                    "takeover [{}] complete: this node holds {}",
-                                    set.mirror().word(),
-                                    self.rsc.held.word()
-                                ),
-                            );
-                        }
-                    } else if let Some((c, _)) = self.sb.takeover_client.take() {
-                        self.reply(
-                            c,
-                            false,
-                            "takeover failed: a resource could not be started here".to_string(),
-                        );
-                    }
-                } else {
-                    self.log(
-                        Severity::Info,
-                        format!(
-                            "Other node completed standby takeover of {} resources.",
-                            set.word()
-                        ),
-                    );
-                    if let Some(c) = self.sb.standby_client.take() {
-                        let peer = self.config.peer.clone();
-                        self.reply(
-                            c,
-                            true,
-                            format!("standby [{}] complete: {peer} took over", set.word()),
-                        );
-                    }
-                }
-                self.rsc.peer_stable = true;
-                self.send_resource(true, None);
+                self.standby_finished(set, from_self);
             }
             (Gs::Not, "done", false) if self.sb.late_peer_done => {
                 // The peer's `done` overtaken by its own resource report (see `late_peer_done`):
@@ -445,6 +324,145 @@ impl Core {
                 );
             }
         }
+    }
+
+    /// `me` while idle: a standby begins, ours (`from_self`) or the peer's, unless either side
+    /// is in flux.
+    fn standby_begin(&mut self, set: Halves, info: &str, src: &str, from_self: bool, now: Millis) {
+        self.sb.late_peer_done = false;
+        if !self.rsc.peer_stable {
+            self.log(
+                Severity::Warn,
+                format!("standby message [{info}] from {src} ignored.  Other side is in flux."),
+            );
+            if from_self {
+                self.refuse_standby_client("other side is in flux");
+            }
+            return;
+        }
+        if self.rsc.r != RState::Stable {
+            self.log(
+                Severity::Warn,
+                format!("standby message [{info}] from {src} ignored.  local resources in flux."),
+            );
+            if from_self {
+                self.refuse_standby_client("local resources in flux");
+            }
+            return;
+        }
+        self.log(
+            Severity::Info,
+            format!("{src} wants to go standby [{}]", set_word(set)),
+        );
+        self.rsc.peer_stable = false;
+        if from_self {
+            self.sb.gs = Gs::Me;
+            self.sb.own_set = Some(set);
+            self.sb.deadline = Some(now + OWN_REQUEST_TIMEOUT);
+        } else {
+            self.sb.gs = Gs::Other;
+            self.sb.deadline = Some(now + self.transfer_timeout());
+            // The peer began: our takeover request (if any) was heard.
+            if let Some((c, _)) = self.sb.takeover_client {
+                self.sb.takeover_client = Some((c, Millis::MAX));
+            }
+            self.send_ask_resources(set, AskPhase::Other);
+        }
+    }
+
+    /// The peer answered our `me` with `other`: give our set up, then say `done`.
+    fn standby_give_up(&mut self, set: Halves, now: Millis) {
+        self.log(
+            Severity::Info,
+            format!(
+                "standby: {} can take our {} resources",
+                self.config.peer,
+                set.word()
+            ),
+        );
+        self.sb.deadline = Some(now + self.transfer_timeout());
+        self.rsc.held = self.rsc.held.minus(set);
+        self.send_resource(false, Some("standby"));
+        self.log(
+            Severity::Info,
+            format!("give up {} HA resources (standby).", set.word()),
+        );
+        let mut groups = self.groups_of(set);
+        groups.reverse();
+        self.runner
+            .enqueue(Op::Stop, groups, Purpose::StandbyRelease(set));
+    }
+
+    /// The peer gave its set up (`done`): acquire it.
+    fn standby_acquire(&mut self, set: Halves) {
+        self.log(
+            Severity::Info,
+            format!(
+                "standby: acquire [{}] resources from {}",
+                set.word(),
+                self.config.peer
+            ),
+        );
+        self.sb.gs = Gs::Done;
+        let mine = set.mirror();
+        self.log(
+            Severity::Info,
+            format!("acquire {} HA resources (standby).", mine.word()),
+        );
+        let groups = self.groups_of(mine);
+        self.runner
+            .enqueue(Op::Start, groups, Purpose::StandbyAcquire(set));
+    }
+
+    /// The final `done` (ours after acquiring, or the peer's after it acquired): back to idle,
+    /// and the admin client that asked learns the outcome.
+    fn standby_finished(&mut self, set: Halves, from_self: bool) {
+        self.sb.deadline = None;
+        self.sb.gs = Gs::Not;
+        self.sb.own_set = None;
+        if from_self {
+            self.log(
+                Severity::Info,
+                format!("Standby resource acquisition done [{}].", set.word()),
+            );
+            if self.sb.acquired_ok {
+                if let Some((c, _)) = self.sb.takeover_client.take() {
+                    self.reply(
+                        c,
+                        true,
+                        format!(
+                            "takeover [{}] complete: this node holds {}",
+                            set.mirror().word(),
+                            self.rsc.held.word()
+                        ),
+                    );
+                }
+            } else if let Some((c, _)) = self.sb.takeover_client.take() {
+                self.reply(
+                    c,
+                    false,
+                    "takeover failed: a resource could not be started here".to_string(),
+                );
+            }
+        } else {
+            self.log(
+                Severity::Info,
+                format!(
+                    "Other node completed standby takeover of {} resources.",
+                    set.word()
+                ),
+            );
+            if let Some(c) = self.sb.standby_client.take() {
+                let peer = self.config.peer.clone();
+                self.reply(
+                    c,
+                    true,
+                    format!("standby [{}] complete: {peer} took over", set.word()),
+                );
+            }
+        }
+        self.rsc.peer_stable = true;
+        self.send_resource(true, None);
     }
 
     fn refuse_standby_client(&mut self, why: &str) {
