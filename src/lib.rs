@@ -1,13 +1,16 @@
 //! heartbeat-rs: a drop-in, wire-compatible re-implementation of the Linux-HA Heartbeat v1
 //! two-node failover daemon.
 //!
-//! Layers, from the bottom up (see ARCHITECTURE.md):
+//! Layers, from the bottom up; each refers only to itself and those below (ARCHITECTURE.md,
+//! checked by `tests/layers.rs`):
 //! - [`config`]: typed parsers for `ha.cf`, `authkeys` and `haresources`.
-//! - [`wire`]: the message codec and `authkeys` authentication, no I/O.
-//! - [`core`]: the sans-IO cluster state machine (membership, timers, resource ownership).
-//! - [`daemon`]: the thin mio shell around the core (sockets, signals, children, control socket).
-//! - [`vip`]: virtual addresses in-process (netlink, gratuitous ARP, unsolicited NA).
-//! - [`guard`]: the crash guard and the defences against hostile input (never two holders).
+//! - [`wire`]: the message codec, `authkeys` authentication and typed messages, no I/O.
+//! - [`core`]: the sans-IO cluster state machine (membership, timers, resource ownership,
+//!   ping policy, the accounting of hostile input).
+//! - [`resource`]: what runs each haresources entry (a script, or an in-process address).
+//! - [`daemon`]: the mio shell around the core (sockets, signals, children, the crash guard,
+//!   the address worker, the control socket).
+//! - [`cli`]: the command lines of `heartbeat`, `cl_status`, `hb_standby`, `hb_takeover`.
 
 pub mod cli;
 pub mod config;

@@ -1,13 +1,12 @@
-//! Never two holders: the crash guard and the defences against hostile input.
+//! Never two holders: the crash guard process (the pure accounting of hostile input is in
+//! `core::intake`).
 //!
 //! - [`spawn`] forks the crash guard, a tiny process that removes our addresses and stops our
 //!   groups when the daemon dies (or freezes) without a clean exit, well before the peer's
 //!   deadtime ([`guardian`], [`protocol`], [`addr`]), then tells the peer it may take over
 //!   at once ([`lastwords`]).
 //! - [`stopfail`] removes the address of a failed, hung or missing address stop directly.
-//! - [`ratelimit`] keeps a flood of bad packets to a few log lines; [`drops`] counts every
-//!   drop per kind and per medium; [`selfecho`] tells our own loop-back from packets that
-//!   only claim our node name.
+//! - [`tracker`] is the daemon's end: which groups count as held, told to the guard.
 //!
 //! See docs/reliability.md for what each piece promises and the figures measured.
 

@@ -3,8 +3,8 @@
 //! packet socket, by a worker thread beside the event loop. No `ip`, `arping` or `send_arp` is
 //! needed, and a group of hundreds of addresses moves in milliseconds.
 //!
-//! - [`spec`]: the resource argument's grammar (pure).
-//! - [`plan`]: interface, prefix, label and broadcast from a snapshot of the kernel (pure).
+//! - `resource::address::{spec, plan}`: the resource argument's grammar, and interface,
+//!   prefix, label and broadcast from a snapshot of the kernel (pure).
 //! - [`frames`]: the ARP and NA payloads (pure).
 //! - [`announce`]: their pacing (pure) and the packet socket.
 //! - [`rtnl`]: the netlink requests, dumps and address events.
