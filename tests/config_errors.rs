@@ -633,11 +633,11 @@ fn warning_cases() -> Vec<WarningCase> {
             "interface 'no-such-if0' does not exist",
         ),
         (
-            Some("bcast hb0\nnode alpha bravo\nauto_failback on\nstonith_host * null bravo\n"),
+            Some("bcast hb0\nnode alpha bravo\nauto_failback on\nwatchdog /dev/watchdog\n"),
             None,
             HaCf,
             4,
-            "'stonith_host' is accepted but has no effect",
+            "'watchdog' is accepted but has no effect",
         ),
         (
             Some("bcast hb0\nnode alpha bravo alpha\nauto_failback on\n"),

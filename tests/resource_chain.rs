@@ -50,6 +50,7 @@ fn config(ha_dir: PathBuf, resources: &[String]) -> Config {
             respawn: vec![],
             notify: vec![],
             metrics: None,
+            fencing: Default::default(),
             ipfail: false,
             ipfail_holddown: 0,
             resource_timeout: 60000,

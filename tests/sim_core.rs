@@ -235,7 +235,7 @@ fn command_gives(
         s.run_for(10_000);
         assert!(s.reply(n, client).is_some_and(|r| r.ok), "{}", s.logs(n));
     }
-    let client = s.admin(node, cmd);
+    let client = s.admin(node, cmd.clone());
     s.run_for(10_000);
     let reply = s.reply(node, client).cloned();
     assert!(

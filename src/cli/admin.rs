@@ -22,9 +22,14 @@ impl AdminKind {
 }
 
 fn usage(prog: &str) -> (String, String) {
+    let fenced = if prog.ends_with("hb_takeover") {
+        format!("{prog} --fenced NODE   (NODE is down: take over without waiting for its fence)\n")
+    } else {
+        String::new()
+    };
     (
         "usage:\n".to_string(),
-        format!("{prog} [all|foreign|local|failback]\n"),
+        format!("{prog} [all|foreign|local|failback]\n{fenced}"),
     )
 }
 
@@ -43,6 +48,16 @@ pub fn run(
             code: 1,
         }
     };
+    if kind == AdminKind::Takeover
+        && let [flag, node] = args
+        && flag == "--fenced"
+    {
+        return answer(
+            prog,
+            format!("Confirming that {node} is down.\n"),
+            ask(&format!("fenced {node}")),
+        );
+    }
     let word = match args {
         [] => "all",
         [w] if matches!(w.as_str(), "all" | "foreign" | "local" | "failback") => w.as_str(),
@@ -54,7 +69,12 @@ pub fn run(
         AdminKind::Standby => format!("Going standby [{word}].\n"),
         AdminKind::Takeover => format!("Taking over [{word}].\n"),
     };
-    match ask(&format!("{} {word}", kind.verb())) {
+    answer(prog, going, ask(&format!("{} {word}", kind.verb())))
+}
+
+/// Prints the daemon's answer after `going`: exit 0 on `OK`, 1 otherwise.
+fn answer(prog: &str, going: String, reply: Result<String, ClientError>) -> Outcome {
+    match reply {
         Ok(answer) => {
             let answer = answer.trim_end();
             if let Some(text) = answer.strip_prefix("OK") {

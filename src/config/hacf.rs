@@ -7,7 +7,9 @@ use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
 use super::error::Diagnostics;
-use super::model::{AutoFailback, HaCf, Medium, Millis, MsgFmt, PingGroup, Respawn};
+use super::model::{
+    AutoFailback, FenceDevice, FenceLine, HaCf, Medium, Millis, MsgFmt, PingGroup, Respawn,
+};
 use super::suggest::closest;
 use super::time::parse_time;
 
@@ -50,6 +52,11 @@ const SUPPORTED: &[&str] = &[
     "garp_repeat_delay",
     "notify",
     "metrics",
+    "stonith",
+    "stonith_host",
+    "fence_agent",
+    "fence_delay",
+    "fence_timeout",
 ];
 
 /// Directives the original accepts that mean nothing here: accepted with a warning.
@@ -57,8 +64,6 @@ const IGNORED: &[&str] = &[
     "serial",
     "baud",
     "watchdog",
-    "stonith",
-    "stonith_host",
     "apiauth",
     "compression",
     "compression_threshold",
@@ -98,6 +103,7 @@ const WHOLE_LINE: &[&str] = &[
     "ping_group",
     "stonith",
     "stonith_host",
+    "fence_agent",
     "apiauth",
     "respawn",
     "failfast",
@@ -201,6 +207,7 @@ fn empty_hacf(udpport: u16) -> HaCf {
         respawn: Vec::new(),
         notify: Vec::new(),
         metrics: None,
+        fencing: Default::default(),
         ipfail: false,
         ipfail_holddown: 90000,
         resource_timeout: 60000,
@@ -371,6 +378,82 @@ impl State<'_> {
                 self.ha.ping_groups.push(PingGroup {
                     name: group.to_string(),
                     hosts: hosts.iter().map(|h| h.to_string()).collect(),
+                });
+            }
+            "stonith" => {
+                let [kind, file] = words else {
+                    self.err(
+                        n,
+                        raw,
+                        "stonith needs a device type and its configuration file".into(),
+                        "stonith TYPE /PATH/TO/CONFIG, e.g. stonith external/ipmi /etc/ha.d/ipmi.cfg (see stonith -L)",
+                    );
+                    return;
+                };
+                self.ha.fencing.lines.push(FenceLine {
+                    host: None,
+                    device: FenceDevice::StonithFile {
+                        kind: kind.to_string(),
+                        file: PathBuf::from(file),
+                    },
+                });
+            }
+            "stonith_host" => {
+                let [host, kind, params @ ..] = words else {
+                    self.err(
+                        n,
+                        raw,
+                        "stonith_host needs a host (or *), a device type and its parameters".into(),
+                        "stonith_host * external/ipmi nodeb 192.0.2.20 admin secret lan",
+                    );
+                    return;
+                };
+                self.ha.fencing.lines.push(FenceLine {
+                    host: Some(host.to_string()),
+                    device: FenceDevice::StonithParams {
+                        kind: kind.to_string(),
+                        params: params.join(" "),
+                    },
+                });
+            }
+            "fence_agent" => {
+                let usage = "fence_agent /usr/sbin/fence_AGENT [NAME=VALUE...], e.g. fence_agent /usr/sbin/fence_ipmilan ip=192.0.2.20 username=admin password=secret";
+                let [program, options @ ..] = words else {
+                    self.err(n, raw, "fence_agent needs a program".into(), usage);
+                    return;
+                };
+                if !program.starts_with('/') {
+                    self.err(
+                        n,
+                        raw,
+                        format!("fence_agent program '{program}' is not an absolute path"),
+                        usage,
+                    );
+                    return;
+                }
+                let mut parsed = Vec::new();
+                for o in options {
+                    match o.split_once('=') {
+                        Some((k, v)) if !k.is_empty() => {
+                            parsed.push((k.to_string(), v.to_string()))
+                        }
+                        _ => {
+                            self.err(
+                                n,
+                                raw,
+                                format!("fence_agent option '{o}' is not NAME=VALUE"),
+                                usage,
+                            );
+                            return;
+                        }
+                    }
+                }
+                self.ha.fencing.lines.push(FenceLine {
+                    host: None,
+                    device: FenceDevice::Agent {
+                        program: PathBuf::from(program),
+                        options: parsed,
+                    },
                 });
             }
             "respawn" => {
@@ -645,6 +728,35 @@ impl State<'_> {
             "crash_guard" => {
                 if let Some(b) = self.boolean(n, raw, name, values) {
                     self.ha.crash_guard = b;
+                }
+            }
+            "fence_delay" => {
+                let [node, time] = values else {
+                    self.err(
+                        n,
+                        raw,
+                        "fence_delay needs a node and a time".into(),
+                        "fence_delay NODE TIME, e.g. fence_delay nodea 5 (nodea wins a fence race)",
+                    );
+                    return;
+                };
+                match super::time::parse_time(time) {
+                    Ok(t) => self.ha.fencing.delays.push((node.to_ascii_lowercase(), t)),
+                    Err(e) => self.err(
+                        n,
+                        raw,
+                        format!("fence_delay: {e}"),
+                        "seconds (5) or milliseconds (2500ms)",
+                    ),
+                }
+            }
+            "fence_timeout" => {
+                if let Some(t) = self.timer(n, raw, name, values) {
+                    if t.value == 0 {
+                        self.err(n, raw, "fence_timeout must be above 0".into(), "");
+                    } else {
+                        self.ha.fencing.timeout = t.value;
+                    }
                 }
             }
             "notify" => {
@@ -1107,6 +1219,45 @@ mod tests {
             let text = format!("bcast eth9\nnode a b\ndeadtime {dead}\n");
             let ha = parse_with_port(&text, Path::new("ha.cf"), "a", 694, &mut d);
             assert_eq!(ha.initdead, init);
+        }
+    }
+
+    #[test]
+    fn fencing_lines_and_their_errors() {
+        let mut d = Diagnostics::default();
+        let text = "bcast eth9\nnode a b\nstonith external/ssh /etc/ha.d/ssh.cfg\n\
+                    fence_agent /usr/sbin/fence_virsh ip=192.0.2.1 login=root\n\
+                    fence_delay A 5\nfence_timeout 30\n";
+        let ha = parse_with_port(text, Path::new("ha.cf"), "a", 694, &mut d);
+        assert!(d.errors.is_empty(), "{:?}", d.errors);
+        assert_eq!(ha.fencing.lines.len(), 2);
+        assert_eq!(ha.fencing.delay_for("a"), 5000);
+        assert_eq!(ha.fencing.delay_for("b"), 0);
+        assert_eq!(ha.fencing.timeout, 30_000);
+        assert!(matches!(
+            ha.fencing.device_for("a"),
+            Some(FenceDevice::Agent { .. })
+        ));
+        for (bad, fragment) in [
+            ("stonith external/ssh\n", "stonith needs a device type"),
+            ("stonith_host *\n", "stonith_host needs a host"),
+            ("fence_agent fence_virsh\n", "not an absolute path"),
+            (
+                "fence_agent /usr/sbin/fence_virsh ip\n",
+                "is not NAME=VALUE",
+            ),
+            ("fence_delay a\n", "fence_delay needs a node and a time"),
+            ("fence_delay a soon\n", "fence_delay:"),
+            ("fence_timeout 0\n", "fence_timeout must be above 0"),
+        ] {
+            let mut d = Diagnostics::default();
+            let text = format!("bcast eth9\nnode a b\n{bad}");
+            parse_with_port(&text, Path::new("ha.cf"), "a", 694, &mut d);
+            assert!(
+                d.errors.iter().any(|e| e.to_string().contains(fragment)),
+                "{bad:?}: {:?}",
+                d.errors
+            );
         }
     }
 

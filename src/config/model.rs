@@ -66,6 +66,88 @@ pub struct Respawn {
     pub command: String,
 }
 
+/// A way to power off or reset the peer before its resources are taken (spec §6.10).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FenceDevice {
+    /// `stonith TYPE FILE`: cluster-glue's `stonith -t TYPE -F FILE -T reset NODE`.
+    StonithFile { kind: String, file: PathBuf },
+    /// `stonith_host HOST TYPE PARAMS`: `stonith -t TYPE -p PARAMS -T reset NODE`.
+    StonithParams { kind: String, params: String },
+    /// `fence_agent PATH [NAME=VALUE...]` (native): an RHCS-style agent (`fence_ipmilan`,
+    /// `fence_virsh` …) given `action=reboot`, `plug=NODE` and the options on stdin.
+    Agent {
+        program: PathBuf,
+        options: Vec<(String, String)>,
+    },
+}
+
+impl FenceDevice {
+    /// A short name for the logs (`Resetting node X with [NAME]`).
+    pub fn name(&self) -> String {
+        match self {
+            FenceDevice::StonithFile { kind, .. } | FenceDevice::StonithParams { kind, .. } => {
+                kind.clone()
+            }
+            FenceDevice::Agent { program, .. } => program.display().to_string(),
+        }
+    }
+}
+
+/// A fencing directive as written: `stonith_host` names the node that uses it (`*`: any).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FenceLine {
+    pub host: Option<String>,
+    pub device: FenceDevice,
+}
+
+/// Fencing settings of `ha.cf`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fencing {
+    /// Every `stonith`, `stonith_host` and `fence_agent` line in file order; the last one that
+    /// applies to this node wins, as in 3.0.6.
+    pub lines: Vec<FenceLine>,
+    /// Native `fence_delay NODE TIME`: wait this long before fencing NODE, so that in a fence
+    /// race over a cut link NODE shoots first and survives (Pacemaker's `pcmk_delay_base`).
+    pub delays: Vec<(String, Millis)>,
+    /// Native `fence_timeout TIME` (default 60 s): a fencing run still going is killed and
+    /// counts as failed.
+    pub timeout: Millis,
+}
+
+impl Default for Fencing {
+    fn default() -> Self {
+        Fencing {
+            lines: Vec::new(),
+            delays: Vec::new(),
+            timeout: 60_000,
+        }
+    }
+}
+
+impl Fencing {
+    /// The device this node uses, if any.
+    pub fn device_for(&self, local: &str) -> Option<&FenceDevice> {
+        self.lines
+            .iter()
+            .rev()
+            .find(|l| {
+                l.host
+                    .as_deref()
+                    .is_none_or(|h| h == "*" || h.eq_ignore_ascii_case(local))
+            })
+            .map(|l| &l.device)
+    }
+
+    /// The delay before fencing `node`.
+    pub fn delay_for(&self, node: &str) -> Millis {
+        self.delays
+            .iter()
+            .rev()
+            .find(|(n, _)| n.eq_ignore_ascii_case(node))
+            .map_or(0, |(_, d)| *d)
+    }
+}
+
 /// Parsed and validated `ha.cf`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HaCf {
@@ -95,6 +177,8 @@ pub struct HaCf {
     pub notify: Vec<PathBuf>,
     /// Native: `metrics IP:PORT`: Prometheus text endpoint (crate::daemon::metrics).
     pub metrics: Option<std::net::SocketAddr>,
+    /// STONITH / fence agents (spec §6.10).
+    pub fencing: Fencing,
     /// Built-in ipfail: enabled by `respawn ... ipfail` or the native `ipfail on` directive.
     pub ipfail: bool,
     /// Native: `ipfail_holddown TIME`, minimum time between two ping-driven moves.
@@ -239,4 +323,11 @@ pub struct Config {
     pub local: String,
     /// The other cluster node.
     pub peer: String,
+}
+
+impl Config {
+    /// The fence device this node uses before taking over from a dead peer.
+    pub fn fence_device(&self) -> Option<&FenceDevice> {
+        self.ha.fencing.device_for(&self.local)
+    }
 }

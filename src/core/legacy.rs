@@ -78,11 +78,18 @@ impl Core {
 
     /// Alone (peer dead, shut down, or never seen): take every group not held yet.
     pub(super) fn legacy_takeover_all(&mut self) {
-        self.log(Severity::Warn, "No STONITH device configured.".to_string());
-        self.log(
-            Severity::Warn,
-            "Shared disks are not protected.".to_string(),
-        );
+        self.fence_then(super::fencing::AfterFence::LegacyTakeover);
+    }
+
+    /// Every group, after fencing (or without a device: `unfenced`, with the warnings).
+    pub(super) fn legacy_take_everything(&mut self, unfenced: bool) {
+        if unfenced {
+            self.log(Severity::Warn, "No STONITH device configured.".to_string());
+            self.log(
+                Severity::Warn,
+                "Shared disks are not protected.".to_string(),
+            );
+        }
         self.log(
             Severity::Info,
             format!("Resources being acquired from {}.", self.config.peer),

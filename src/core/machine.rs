@@ -22,6 +22,8 @@ pub struct Identity {
     pub generation: u64,
 }
 
+/// Fence actions are numbered from here, apart from the script runs of `groups`.
+const FENCE_IDS: u64 = 1 << 48;
 /// The cluster brain of one node.
 pub struct Core {
     pub(super) config: Config,
@@ -49,6 +51,9 @@ pub struct Core {
     pub(super) self_echo: crate::core::intake::SelfEcho,
     pub(super) shutdown: ShutdownPhase,
     pub(super) stopped: bool,
+    /// Fencing of the dead peer before takeover (crate::core::fencing).
+    pub(super) fence: super::fencing::FenceState,
+    pub(super) next_fence_id: u64,
     /// Ping nodes, ipfail and the split-brain guard (`pingnodes.rs`).
     pub(super) ping: PingAgent,
 }
@@ -88,6 +93,8 @@ impl Core {
             self_echo: crate::core::intake::SelfEcho::new(media),
             shutdown: ShutdownPhase::Running,
             stopped: false,
+            fence: Default::default(),
+            next_fence_id: FENCE_IDS,
             ping,
         };
         core.log(
@@ -151,6 +158,7 @@ impl Core {
             Input::Shutdown => self.on_shutdown(),
             Input::Reload(cfg) => self.on_reload(*cfg),
             Input::Inject { fields } => self.on_inject(fields),
+            Input::FenceDone { id, ok } => self.on_fence_done(id, ok),
         }
         self.settle();
         if !self.stopped {
@@ -160,6 +168,7 @@ impl Core {
     }
 
     fn fire_timers(&mut self) {
+        self.fence_due();
         self.membership_timers();
         self.ping_timers();
         self.rexmit_requests();

@@ -9,6 +9,7 @@
 //! peer's receive window (`wire::window::ReceiveWindow`, wrapped with request timing in
 //! `protocol::PeerRx`).
 
+pub mod fencing;
 mod groups;
 mod halves;
 pub mod intake;

@@ -171,14 +171,22 @@ impl Core {
         }
     }
 
-    /// Takes whatever is not ours yet, after warning that nothing fences the peer.
+    /// Takes whatever is not ours yet: through fencing when a device is configured
+    /// (crate::core::fencing), else at once.
     fn takeover_everything(&mut self) {
-        self.send_stonith("n_stnth");
-        self.log(Severity::Warn, "No STONITH device configured.".to_string());
-        self.log(
-            Severity::Warn,
-            "Shared disks are not protected.".to_string(),
-        );
+        self.fence_then(super::fencing::AfterFence::Takeover);
+    }
+
+    /// The takeover itself; `unfenced`: warn, as the original does, that nothing fenced the peer.
+    pub(super) fn takeover_unconditionally(&mut self, unfenced: bool) {
+        if unfenced {
+            self.send_stonith("n_stnth");
+            self.log(Severity::Warn, "No STONITH device configured.".to_string());
+            self.log(
+                Severity::Warn,
+                "Shared disks are not protected.".to_string(),
+            );
+        }
         self.rsc.peer_held = Halves::NONE;
         self.rsc.peer_stable = true;
         self.acquire_missing();
@@ -204,6 +212,10 @@ impl Core {
         if missing.contains(Halves::LOCAL) {
             self.acquire_local(true);
         }
+    }
+
+    pub(super) fn send_stonith_result(&mut self, result: &str) {
+        self.send_stonith(result);
     }
 
     fn send_stonith(&mut self, result: &str) {
@@ -406,6 +418,7 @@ impl Core {
     /// The peer we declared dead is back (partition healed, we or it stalled, or it restarted):
     /// tell it what we hold so both sides can reconcile.
     pub(super) fn rsc_peer_returned(&mut self) {
+        self.fence_cancel("it is alive again");
         if self.mem.comm != Comm::Up || self.rsc.shutting_down {
             return;
         }

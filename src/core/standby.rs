@@ -158,6 +158,15 @@ impl Core {
         let (set, takeover) = match command {
             AdminCommand::Standby(s) => (s, false),
             AdminCommand::Takeover(s) => (s, true),
+            AdminCommand::ConfirmFenced(node) => {
+                let answer = self.confirm_fenced(&node);
+                let (ok, text) = match answer {
+                    Ok(t) => (true, t),
+                    Err(t) => (false, t),
+                };
+                self.reply(client, ok, text);
+                return;
+            }
         };
         if set == RscSet::None {
             self.reply(client, false, "nothing to move (none)".to_string());

@@ -38,10 +38,12 @@ pub enum Timer {
     Orphan,
     /// A standby or takeover in progress gives up waiting for the peer.
     Standby,
+    /// Fence the dead peer (after the race delay, or again after a failure).
+    Fence,
 }
 
 impl Timer {
-    pub const ALL: [Timer; 14] = [
+    pub const ALL: [Timer; 15] = [
         Timer::Heartbeat,
         Timer::PeerWarn,
         Timer::PeerDead,
@@ -56,6 +58,7 @@ impl Timer {
         Timer::Retry,
         Timer::Orphan,
         Timer::Standby,
+        Timer::Fence,
     ];
 }
 
@@ -108,6 +111,7 @@ impl Core {
         self.resource_timer_table(&mut t);
         t.arm(Timer::Standby, self.standby_deadline());
         t.arm(Timer::Ping, self.ping_deadline());
+        self.fence_timer_table(&mut t);
         t
     }
 }

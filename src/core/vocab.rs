@@ -59,10 +59,12 @@ pub enum ScriptOutcome {
 }
 
 /// Administrator requests that reach the core (from hb_standby / hb_takeover).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AdminCommand {
     Standby(RscSet),
     Takeover(RscSet),
+    /// `hb_takeover --fenced NODE`: the administrator confirms NODE is down (crate::core::fencing).
+    ConfirmFenced(String),
 }
 
 /// An answer to an admin command; `ok == false` carries the refusal reason.
@@ -98,6 +100,8 @@ pub enum Input {
     Shutdown,
     /// SIGHUP with a freshly validated configuration.
     Reload(Box<crate::config::Config>),
+    /// The fence command of `Output::Fence` finished (`ok`: exit code 0).
+    FenceDone { id: ActionId, ok: bool },
     /// A message written to the FIFO by a script (`name`, `value` in order, `t` among them):
     /// sent to the cluster unless it is one of the core's own types (crate::core::messages).
     Inject { fields: Vec<(String, String)> },
@@ -136,6 +140,8 @@ pub enum Output {
     Log { severity: Severity, text: String },
     /// Answer to an admin client.
     Reply { client: ClientId, reply: AdminReply },
+    /// Reset `node` with the configured fence device; answer with `Input::FenceDone`.
+    Fence { id: ActionId, node: String },
     /// A message for `rc.d/<msg_type>` (spec §6.5): one the core has no handler for, from the
     /// peer or injected through the FIFO. `fields` are its string fields (`HA_<name>`).
     Hook {

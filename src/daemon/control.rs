@@ -17,6 +17,7 @@
 //! | `param NAME` | `OK\tVALUE` or `ERR unknown parameter NAME` |
 //! | `standby all/local/foreign/failback` | the core's answer: `OK TEXT` or `ERR TEXT` |
 //! | `takeover all/local/foreign/failback` | same |
+//! | `fenced NODE` | the administrator confirms NODE is down: a pending fence counts as done |
 //!
 //! `standby failback` means `standby foreign` (give the peer's groups back); `takeover failback`
 //! means `takeover local` (bring back the groups we prefer), not "everything" (spec §13.22).
@@ -71,6 +72,9 @@ pub fn parse_request(line: &str) -> Result<Request, String> {
         ["param", name] => Ok(Request::Param((*name).to_string())),
         ["standby", set] => Ok(Request::Admin(AdminCommand::Standby(
             parse_set(set, RscSet::Foreign).ok_or_else(|| format!("bad resource set '{set}'"))?,
+        ))),
+        ["fenced", node] => Ok(Request::Admin(AdminCommand::ConfirmFenced(
+            (*node).to_ascii_lowercase(),
         ))),
         ["takeover", set] => Ok(Request::Admin(AdminCommand::Takeover(
             parse_set(set, RscSet::Local).ok_or_else(|| format!("bad resource set '{set}'"))?,

@@ -102,6 +102,7 @@ pub fn notify_specs(
             ],
             env: env.clone(),
             timeout: HOOK_TIMEOUT_MS,
+            stdin: None,
         })
         .collect()
 }
@@ -134,6 +135,7 @@ pub fn rcd_spec(
         args: vec![t],
         env,
         timeout: HOOK_TIMEOUT_MS,
+        stdin: None,
     })
 }
 
@@ -148,6 +150,7 @@ mod tests {
             args: vec![],
             env: vec![],
             timeout: 1,
+            stdin: None,
         };
         let mut q = HookQueue::default();
         q.push(spec("/a"));

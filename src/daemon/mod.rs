@@ -5,6 +5,7 @@ use options::{Mode, Options};
 
 pub mod control;
 pub mod detach;
+pub mod fence;
 pub mod fifo;
 pub mod guard;
 pub mod hooks;

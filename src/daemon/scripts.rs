@@ -32,6 +32,9 @@ pub struct ScriptSpec {
     /// Added to the daemon's environment.
     pub env: Vec<(String, String)>,
     pub timeout: Millis,
+    /// Written to the program's standard input, then closed (fence agents read their options
+    /// there); `None`: /dev/null. Kept small: it must fit the pipe buffer.
+    pub stdin: Option<Vec<u8>>,
 }
 
 impl ScriptSpec {
@@ -121,7 +124,11 @@ impl ScriptRunner {
         let mut cmd = Command::new(&spec.program);
         cmd.args(&spec.args)
             .envs(spec.env.iter().map(|(k, v)| (k, v)))
-            .stdin(Stdio::null())
+            .stdin(if spec.stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .current_dir("/");
@@ -137,6 +144,14 @@ impl ScriptRunner {
                 });
             }
         };
+        if let (Some(bytes), Some(mut input)) = (spec.stdin.as_ref(), child.stdin.take()) {
+            use std::io::Write;
+            // Well below the 64 KiB pipe buffer: never blocks. A program that exits without
+            // reading gets EPIPE, which is its business.
+            if let Err(e) = input.write_all(bytes) {
+                notes.push((Severity::Debug, format!("{command}: stdin: {e}")));
+            }
+        }
         let pgid = Pid::from_raw(child.id() as i32);
         let slot = self
             .slots
@@ -380,6 +395,7 @@ mod tests {
             args: vec!["-c".into(), script.into()],
             env: vec![("HA_TEST".into(), "yes".into())],
             timeout,
+            stdin: None,
         }
     }
 
@@ -456,6 +472,7 @@ mod tests {
             args: vec!["start".into()],
             env: vec![],
             timeout: 1000,
+            stdin: None,
         };
         let f = r
             .spawn(poll.registry(), ActionId(3), &spec, 0, &mut notes)

@@ -108,6 +108,8 @@ pub struct Shell {
     scripts: ScriptRunner,
     /// `respawn` clients (started at comm up).
     respawn: super::respawn::Supervisor,
+    /// Fence commands in flight (crate::daemon::fence).
+    fences: std::collections::HashSet<ActionId>,
     /// `notify` scripts and `rc.d` hooks, run one at a time.
     hooks: super::hooks::HookQueue,
     /// The state as last observed, to see what each input changed.
@@ -242,6 +244,7 @@ impl Shell {
             scripts: ScriptRunner::new(SCRIPT_BASE),
             respawn,
             hooks: super::hooks::HookQueue::default(),
+            fences: Default::default(),
             observed,
             history: Default::default(),
             reason: String::new(),
@@ -449,6 +452,14 @@ impl Shell {
         let any = !done.is_empty();
         for f in done {
             let internal = f.id.0 >= INTERNAL_ACTION;
+            if self.fences.remove(&f.id) {
+                let ok = f.exit == Exit::Code(0);
+                if !ok {
+                    log::error!("{} failed: {:?}", f.command, f.exit);
+                }
+                self.feed(now, Input::FenceDone { id: f.id, ok });
+                continue;
+            }
             if self.hooks.done(f.id) {
                 if let Exit::Code(c) = f.exit
                     && c != 0
@@ -841,6 +852,35 @@ impl Shell {
         }
     }
 
+    /// Resets `node` with the configured device; the result comes back as `Input::FenceDone`.
+    fn run_fence(&mut self, now: Now, id: ActionId, node: &str) {
+        let Some(spec) = super::fence::fence_spec(self.core.config(), node) else {
+            log::error!("fencing {node}: no fence device configured");
+            self.inputs.push_back(Input::FenceDone { id, ok: false });
+            return;
+        };
+        log::info!("Running {}", spec.command_line());
+        let mut notes = Vec::new();
+        let failed = self
+            .scripts
+            .spawn(self.poll.registry(), id, &spec, now.mono, &mut notes);
+        emit_notes(notes);
+        match failed {
+            None => {
+                self.fences.insert(id);
+            }
+            Some(f) => {
+                if let Exit::SpawnFailed(e) = &f.exit {
+                    log::error!(
+                        "Cannot run {}: {e} (stonith is in Debian's cluster-glue, fence_* agents in fence-agents)",
+                        f.command
+                    );
+                }
+                self.inputs.push_back(Input::FenceDone { id, ok: false });
+            }
+        }
+    }
+
     /// Starts the next queued hook if none is running.
     fn pump_hooks(&mut self, now: Now) {
         for _ in 0..super::hooks::MAX_QUEUED {
@@ -901,6 +941,7 @@ impl Shell {
                     self.step_reason = Some((severity, text));
                 }
             }
+            Output::Fence { id, node } => self.run_fence(now, id, &node),
             Output::Hook { msg_type, fields } => {
                 let env = crate::resource::script_env(self.core.config());
                 match super::hooks::rcd_spec(&self.setup.ha_dir, &msg_type, &fields, &env) {
@@ -983,6 +1024,7 @@ impl Shell {
             args: inv.argv(op),
             env: crate::resource::script_env(config),
             timeout: config.ha.resource_timeout,
+            stdin: None,
         };
         if op == ScriptOp::Status {
             log::debug!("Running {}", spec.command_line());

@@ -55,6 +55,7 @@ pub(crate) fn test_config() -> crate::config::Config {
             respawn: vec![],
             notify: vec![],
             metrics: None,
+            fencing: Default::default(),
             ipfail: false,
             ipfail_holddown: 0,
             resource_timeout: 60000,

@@ -162,6 +162,7 @@ pub fn config(p: &Params, me: usize) -> Config {
             respawn: Vec::new(),
             notify: Vec::new(),
             metrics: None,
+            fencing: Default::default(),
             ipfail: p.ipfail,
             ipfail_holddown: p.ipfail_holddown,
             resource_timeout: p.resource_timeout,
@@ -349,6 +350,13 @@ pub struct Sim {
     pub rewrite_tx: Option<fn(usize, &mut heartbeat::wire::Message)>,
     /// When node `i` last sent echo requests.
     pub last_ping_sent: [Option<Millis>; 2],
+    /// Whether node `i`'s fence device works; a working fence crashes its target.
+    pub fence_works: [bool; 2],
+    /// How long a fence takes.
+    pub fence_ms: Millis,
+    /// Fences asked for: (time, by node, target).
+    pub fences: Vec<(Millis, usize, String)>,
+    fence_done: Vec<(Millis, usize, ActionId)>,
 }
 
 impl Sim {
@@ -378,6 +386,10 @@ impl Sim {
             tap: None,
             rewrite_tx: None,
             last_ping_sent: [None; 2],
+            fence_works: [true; 2],
+            fence_ms: 500,
+            fences: Vec::new(),
+            fence_done: Vec::new(),
         }
     }
 
@@ -546,6 +558,10 @@ impl Sim {
             Output::Reply { client, reply } => self.nodes[i].replies.push((now, client, reply)),
             Output::Ready => self.nodes[i].ready_at = Some(now),
             Output::Hook { msg_type, fields } => self.nodes[i].hooks.push((now, msg_type, fields)),
+            Output::Fence { id, node } => {
+                self.fences.push((now, i, node));
+                self.fence_done.push((now + self.fence_ms, i, id));
+            }
             Output::Stopped => {
                 self.nodes[i].stopped_at = Some(now);
                 self.nodes[i].core = None;
@@ -642,6 +658,9 @@ impl Sim {
         for (at, _, _) in &self.ping_replies {
             consider(*at);
         }
+        for (at, _, _) in &self.fence_done {
+            consider(*at);
+        }
         for n in &self.nodes {
             if let Some(f) = n.frozen_until {
                 consider(f);
@@ -710,6 +729,21 @@ impl Sim {
         self.ping_replies = rest;
         for (_, i, host) in due {
             self.feed(i, Input::PingReply { host });
+        }
+        let (due, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut self.fence_done)
+            .into_iter()
+            .partition(|(at, _, _)| *at <= now);
+        self.fence_done = rest;
+        for (_, i, id) in due {
+            if self.nodes[i].core.is_none() {
+                continue; // the fencer itself went down meanwhile
+            }
+            let ok = self.fence_works[i];
+            if ok {
+                // Reset: the target's machine goes down at once, its resources with it.
+                self.kill(1 - i);
+            }
+            self.feed(i, Input::FenceDone { id, ok });
         }
         for i in 0..2 {
             if self.nodes[i].frozen_until.is_some() {
