@@ -30,6 +30,7 @@ deps_test=(
     "nsenter|util-linux|commands inside a node installed with dpkg -i in an overlay root"
     "dpkg-deb|dpkg|the Debian package is built and installed by its test"
     "adduser|adduser|the package's postinst creates hacluster and haclient"
+    "/usr/sbin/stonith|cluster-glue|fencing through stonith(8) and an external/ plugin"
     "keepalived|keepalived|keepalived, a peer of the end-to-end comparisons"
     "/usr/libexec/heartbeat/heartbeat|heartbeat|the real Heartbeat 3.0.6, the interoperability peer"
 )

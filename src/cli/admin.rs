@@ -140,6 +140,28 @@ mod tests {
     }
 
     #[test]
+    fn takeover_fenced_confirms_a_node_down() {
+        let o = run(
+            AdminKind::Takeover,
+            "hb_takeover",
+            &s(&["--fenced", "nodeb"]),
+            |req| {
+                assert_eq!(req, "fenced nodeb");
+                Ok("OK nodeb confirmed down: taking over\n".into())
+            },
+        );
+        assert_eq!(o.code, 0, "{o:?}");
+        assert!(o.stdout.starts_with("Confirming that nodeb is down.\n"));
+        let o = run(
+            AdminKind::Standby,
+            "hb_standby",
+            &s(&["--fenced", "nodeb"]),
+            |_| unreachable!(),
+        );
+        assert_eq!(o.code, 1, "only hb_takeover knows --fenced");
+    }
+
+    #[test]
     fn default_is_all_and_outcome_sets_the_exit_code() {
         let o = run(AdminKind::Standby, "hb_standby", &[], |req| {
             assert_eq!(req, "standby all");

@@ -43,6 +43,34 @@ fn medium_text(m: &Medium, udpport: u16) -> String {
     }
 }
 
+/// What fences the peer, and the split-brain warning in plain words when nothing does and a
+/// single medium carries the heartbeats.
+pub fn fencing_line(c: &Config) -> String {
+    let f = &c.ha.fencing;
+    match c.fence_device() {
+        Some(d) => {
+            let delay = f.delay_for(&c.peer);
+            let mut line = format!(
+                "fencing: {} before taking over from {} (timeout {}",
+                d.name(),
+                c.peer,
+                format_millis(f.timeout)
+            );
+            if delay > 0 {
+                line.push_str(&format!(", waits {} first", format_millis(delay)));
+            }
+            line.push(')');
+            line
+        }
+        None if c.ha.media.len() < 2 => "fencing: none. WARNING: split brain: one heartbeat \
+             medium and no fencing; if that link is cut while both nodes run, both take every \
+             resource. Add a second medium (e.g. ucast on the public network) or a stonith / \
+             fence_agent line (man ha.cf)."
+            .to_string(),
+        None => "fencing: none (two or more media: a single cut link is not a failover)".into(),
+    }
+}
+
 /// The human summary printed on success.
 pub fn summary(c: &Config) -> String {
     let ha = &c.ha;
@@ -77,6 +105,7 @@ pub fn summary(c: &Config) -> String {
         let _ = writeln!(s, "ping group {}: {}", g.name, g.hosts.join(" "));
     }
     let _ = writeln!(s, "ipfail: {}", if ha.ipfail { "on" } else { "off" });
+    let _ = writeln!(s, "{}", fencing_line(c));
     let method = c
         .keys
         .send_key()
