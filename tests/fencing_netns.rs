@@ -29,6 +29,7 @@ fn power_off_body(dir: &Path) -> String {
          kill -KILL \"$(cat \"$pidfile\")\" || exit 1\n\
          rm -f \"$flag\"\n\
          ip netns exec \"$ns\" ip link set hb0 down\n\
+         ip -n \"$ns\" addr flush dev pub0 2>/dev/null; ip -n \"$ns\" link set pub0 down 2>/dev/null\n\
          echo \"$node by $HA_CURHOST\" >> {dir}/fenced.log\n",
         dir = dir.display()
     )
@@ -56,9 +57,26 @@ fn cut_and_watch(pair: &mut Pair, dir: &Path, secs: u64) -> String {
     while start.elapsed() < Duration::from_secs(secs) {
         let both = pair.a.dirs.holds_resource() && pair.b.dirs.holds_resource();
         assert!(!both, "the service runs on both nodes\n{}", pair.logs());
+        let vip_twice = has_vip(&pair.a) && has_vip(&pair.b);
+        assert!(!vip_twice, "the VIP is on both nodes\n{}", pair.logs());
         std::thread::sleep(Duration::from_millis(50));
     }
     std::fs::read_to_string(dir.join("fenced.log")).unwrap_or_default()
+}
+
+/// The service address on the public link (`pub0`), besides the heartbeat link `hb0`.
+const VIP: &str = "203.0.113.10";
+
+/// A second veth pair `pub0` between the nodes: the public network that carries the VIP.
+fn add_public_link(pair: &Pair) {
+    common::netns::veth(&pair.a.ns, "pub0", &pair.b.ns, "pub0");
+    pair.a.ns.sh("ip addr add 203.0.113.1/24 dev pub0");
+    pair.b.ns.sh("ip addr add 203.0.113.2/24 dev pub0");
+}
+
+fn has_vip(node: &Node) -> bool {
+    String::from_utf8_lossy(&node.ns.run("ip -o addr show dev pub0").stdout)
+        .contains(&format!("{VIP}/"))
 }
 
 fn start_pair(tag: &str, fence_lines: &str, dir: &Path) -> Pair {
@@ -66,10 +84,11 @@ fn start_pair(tag: &str, fence_lines: &str, dir: &Path) -> Pair {
         extra: format!("{fence_lines}fence_delay nodea 3\nfence_timeout 10\n"),
         // The service prefers nodeb here, so that nodeb holds it and nodea (the one that
         // shoots first) must fence before it may take it.
-        haresources: "nodeb testrsc\n".to_string(),
+        haresources: format!("nodeb IPaddr2::{VIP}/24/pub0 testrsc\n"),
         ..Settings::default()
     };
     let mut pair = Pair::new(tag, &settings);
+    add_public_link(&pair);
     write_nodes_env(dir, &pair);
     pair.start_both();
     assert!(
@@ -79,7 +98,7 @@ fn start_pair(tag: &str, fence_lines: &str, dir: &Path) -> Pair {
     );
     assert!(
         wait_until(Duration::from_secs(15), Duration::from_millis(100), || {
-            pair.b.dirs.holds_resource()
+            pair.b.dirs.holds_resource() && has_vip(&pair.b)
         }),
         "{}",
         pair.logs()
@@ -125,6 +144,7 @@ fn a_fence_agent_leaves_exactly_one_holder_after_a_link_cut() {
     thaw(&pair);
     assert_eq!(fenced.trim(), "nodeb by nodea", "{logs}");
     assert!(pair.a.dirs.holds_resource(), "nodea took over:\n{logs}");
+    assert!(has_vip(&pair.a), "nodea holds the VIP:\n{logs}");
     let a_log = pair.a.dirs.log_text();
     assert!(a_log.contains("Resetting node nodeb with"), "{a_log}");
     assert!(a_log.contains("node nodeb now reset."), "{a_log}");
@@ -289,4 +309,57 @@ fn check_names_the_fence_device_or_warns_of_split_brain() {
         fenced.contains("fencing: /usr/sbin/fence_virsh before taking over from nodeb (timeout 60 s, waits 4 s first)"),
         "{fenced}"
     );
+}
+
+#[test]
+fn with_two_media_a_cut_link_is_a_warning_not_a_failover() {
+    if !can_use_netns() {
+        eprintln!("skipped: needs root and iproute2");
+        return;
+    }
+    // Heartbeats on the dedicated link and on the public network; no fencing needed.
+    let settings = Settings {
+        extra: "ucast pub0 203.0.113.0\n".to_string(),
+        ..Settings::default()
+    };
+    let mut pair = Pair::new("hbtm", &settings);
+    add_public_link(&pair);
+    for (n, peer) in [(&pair.a, "203.0.113.2"), (&pair.b, "203.0.113.1")] {
+        let hacf = n.dirs.ha_dir().join("ha.cf");
+        let text = std::fs::read_to_string(&hacf)
+            .unwrap()
+            .replace("ucast pub0 203.0.113.0", &format!("ucast pub0 {peer}"));
+        std::fs::write(&hacf, text).unwrap();
+    }
+    pair.start_both();
+    assert!(
+        pair.wait_both_active(Duration::from_secs(20)),
+        "{}",
+        pair.logs()
+    );
+    assert!(
+        wait_until(Duration::from_secs(15), Duration::from_millis(100), || {
+            pair.a.dirs.holds_resource()
+        }),
+        "{}",
+        pair.logs()
+    );
+    pair.cut();
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(8) {
+        assert!(
+            !pair.b.dirs.holds_resource(),
+            "failover on one cut link:\n{}",
+            pair.logs()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(pair.b.dirs.status_of("nodea"), "active");
+    let b_log = pair.b.dirs.log_text();
+    assert!(b_log.contains("Link nodea:hb0 dead."), "{b_log}");
+    assert!(
+        b_log.contains("WARN: Heartbeat link hb0 to nodea lost; nodea is still heard"),
+        "{b_log}"
+    );
+    assert!(!b_log.contains("node nodea: is dead"), "{b_log}");
 }

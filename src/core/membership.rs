@@ -275,6 +275,24 @@ impl Core {
             Severity::Info,
             format!("Link {}:{name} {word}.", self.config.peer),
         );
+        // A link lost while the peer is still heard on another one: redundancy is gone, and
+        // the next cut is a split brain unless fencing is configured. Say so loudly.
+        let still_heard = self
+            .mem
+            .peer
+            .links
+            .iter()
+            .enumerate()
+            .any(|(i, l)| l.up && self.link_name(i) != name);
+        if !up && still_heard && self.mem.peer_alive() {
+            self.log(
+                Severity::Warn,
+                format!(
+                    "Heartbeat link {name} to {} lost; {} is still heard on another link: no failover. Repair the link: one more cut and both nodes take the resources unless fencing is configured.",
+                    self.config.peer, self.config.peer
+                ),
+            );
+        }
     }
 
     pub(super) fn link_name(&self, medium: usize) -> String {
