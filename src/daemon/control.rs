@@ -431,16 +431,9 @@ impl ControlServer {
         if !matches!(c.phase, Phase::Writing) {
             return;
         }
-        while c.written < c.outbuf.len() {
-            match c.stream.write(&c.outbuf[c.written..]) {
-                Ok(0) => break,
-                Ok(n) => c.written += n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
-                Err(_) => break,
-            }
+        if write_pending(&mut c.stream, &c.outbuf, &mut c.written) {
+            self.drop_client(registry, id);
         }
-        self.drop_client(registry, id);
     }
 
     fn drop_client(&mut self, registry: &Registry, id: u64) {
@@ -455,6 +448,22 @@ impl Drop for ControlServer {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.path);
     }
+}
+
+/// Writes what is left of `buf` to a non-blocking stream. `false`: it would block (wait for
+/// writability); `true`: all written or the peer is gone — either way, close. Shared by the
+/// control socket and the metrics endpoint.
+pub(super) fn write_pending(stream: &mut impl Write, buf: &[u8], written: &mut usize) -> bool {
+    while *written < buf.len() {
+        match stream.write(&buf[*written..]) {
+            Ok(0) => break,
+            Ok(n) => *written += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return false,
+            Err(_) => break,
+        }
+    }
+    true
 }
 
 /// The peer's uid if it is admitted at all.

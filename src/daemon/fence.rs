@@ -16,37 +16,21 @@ pub fn fence_spec(config: &Config, node: &str) -> Option<ScriptSpec> {
     let device = config.fence_device()?;
     let timeout = config.ha.fencing.timeout;
     let env = crate::resource::script_env(config);
+    // `stonith -t TYPE (-F FILE | -p PARAMS) -T reset NODE`.
+    let stonith = |kind: &str, source: [&str; 2]| ScriptSpec {
+        program: PathBuf::from(STONITH_PROGRAM),
+        args: ["-t", kind, source[0], source[1], "-T", "reset", node]
+            .map(String::from)
+            .to_vec(),
+        env: env.clone(),
+        timeout,
+        stdin: None,
+    };
     Some(match device {
-        FenceDevice::StonithFile { kind, file } => ScriptSpec {
-            program: PathBuf::from(STONITH_PROGRAM),
-            args: vec![
-                "-t".into(),
-                kind.clone(),
-                "-F".into(),
-                file.display().to_string(),
-                "-T".into(),
-                "reset".into(),
-                node.to_string(),
-            ],
-            env,
-            timeout,
-            stdin: None,
-        },
-        FenceDevice::StonithParams { kind, params } => ScriptSpec {
-            program: PathBuf::from(STONITH_PROGRAM),
-            args: vec![
-                "-t".into(),
-                kind.clone(),
-                "-p".into(),
-                params.clone(),
-                "-T".into(),
-                "reset".into(),
-                node.to_string(),
-            ],
-            env,
-            timeout,
-            stdin: None,
-        },
+        FenceDevice::StonithFile { kind, file } => {
+            stonith(kind, ["-F", &file.display().to_string()])
+        }
+        FenceDevice::StonithParams { kind, params } => stonith(kind, ["-p", params]),
         FenceDevice::Agent { program, options } => {
             let mut input = format!("action=reboot\nplug={node}\nnodename={node}\n");
             for (k, v) in options {

@@ -3,7 +3,7 @@
 //! blocking it: bounded request size, bounded clients, a deadline per connection.
 
 use std::collections::HashMap;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::net::SocketAddr;
 
 use mio::net::{TcpListener, TcpStream};
@@ -195,16 +195,9 @@ impl MetricsServer {
         let Some(c) = self.conns.get_mut(&slot) else {
             return;
         };
-        while c.written < c.outbuf.len() {
-            match c.stream.write(&c.outbuf[c.written..]) {
-                Ok(0) => break,
-                Ok(n) => c.written += n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
-                Err(_) => break,
-            }
+        if super::control::write_pending(&mut c.stream, &c.outbuf, &mut c.written) {
+            self.close(registry, slot);
         }
-        self.close(registry, slot);
     }
 
     fn close(&mut self, registry: &Registry, slot: usize) {
