@@ -79,19 +79,7 @@ fn respawn_notify_hooks_json_and_metrics_through_a_failover() {
             &format!("echo ran >> {}/status-hook.log", t.display()),
         );
     }
-    pair.start_both();
-    assert!(
-        pair.wait_both_active(Duration::from_secs(20)),
-        "{}",
-        pair.logs()
-    );
-    assert!(
-        wait_until(Duration::from_secs(10), Duration::from_millis(100), || {
-            pair.a.dirs.holds_resource()
-        }),
-        "{}",
-        pair.logs()
-    );
+    pair.start_until_served_by("nodea");
 
     // respawn: started at comm up; a killed client comes back; exit 100 is final.
     let keeper_a = t.join("keeper-nodea.pids");

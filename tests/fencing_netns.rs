@@ -90,15 +90,10 @@ fn start_pair(tag: &str, fence_lines: &str, dir: &Path) -> Pair {
     let mut pair = Pair::new(tag, &settings);
     add_public_link(&pair);
     write_nodes_env(dir, &pair);
-    pair.start_both();
+    pair.start_until_served_by("nodeb");
     assert!(
-        pair.wait_both_active(Duration::from_secs(20)),
-        "{}",
-        pair.logs()
-    );
-    assert!(
-        wait_until(Duration::from_secs(15), Duration::from_millis(100), || {
-            pair.b.dirs.holds_resource() && has_vip(&pair.b)
+        wait_until(Duration::from_secs(10), Duration::from_millis(100), || {
+            has_vip(&pair.b)
         }),
         "{}",
         pair.logs()
@@ -172,19 +167,7 @@ fn a_failing_fence_blocks_the_takeover() {
         ..Settings::default()
     };
     let mut pair = Pair::new("hbff", &settings);
-    pair.start_both();
-    assert!(
-        pair.wait_both_active(Duration::from_secs(20)),
-        "{}",
-        pair.logs()
-    );
-    assert!(
-        wait_until(Duration::from_secs(15), Duration::from_millis(100), || {
-            pair.a.dirs.holds_resource()
-        }),
-        "{}",
-        pair.logs()
-    );
+    pair.start_until_served_by("nodea");
     // nodea's machine dies without a word: daemon and crash guard killed at once, its service
     // flag left behind (nobody knows whether the disk is still written to). nodeb must not
     // take over unfenced.
@@ -331,19 +314,7 @@ fn with_two_media_a_cut_link_is_a_warning_not_a_failover() {
             .replace("ucast pub0 203.0.113.0", &format!("ucast pub0 {peer}"));
         std::fs::write(&hacf, text).unwrap();
     }
-    pair.start_both();
-    assert!(
-        pair.wait_both_active(Duration::from_secs(20)),
-        "{}",
-        pair.logs()
-    );
-    assert!(
-        wait_until(Duration::from_secs(15), Duration::from_millis(100), || {
-            pair.a.dirs.holds_resource()
-        }),
-        "{}",
-        pair.logs()
-    );
+    pair.start_until_served_by("nodea");
     pair.cut();
     let start = Instant::now();
     while start.elapsed() < Duration::from_secs(8) {

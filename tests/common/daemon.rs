@@ -297,6 +297,29 @@ impl Pair {
         })
     }
 
+    /// Starts both daemons, waits until each sees the other active and `holder` (nodea or
+    /// nodeb) runs the test resource; panics with both logs otherwise.
+    pub fn start_until_served_by(&mut self, holder: &str) {
+        self.start_both();
+        assert!(
+            self.wait_both_active(Duration::from_secs(20)),
+            "{}",
+            self.logs()
+        );
+        let node = if holder == self.a.dirs.name {
+            &self.a
+        } else {
+            &self.b
+        };
+        assert!(
+            wait_until(Duration::from_secs(15), Duration::from_millis(100), || {
+                node.dirs.holds_resource()
+            }),
+            "{holder} never ran the resource\n{}",
+            self.logs()
+        );
+    }
+
     /// Cuts the link (both ends lose carrier).
     pub fn cut(&self) {
         self.a.ns.sh("ip link set hb0 down");
