@@ -859,24 +859,30 @@ impl Shell {
             self.inputs.push_back(Input::FenceDone { id, ok: false });
             return;
         };
+        let hint = " (stonith is in Debian's cluster-glue, fence_* agents in fence-agents)";
+        if self.spawn_logged(now, id, &spec, hint) {
+            self.fences.insert(id);
+        } else {
+            self.inputs.push_back(Input::FenceDone { id, ok: false });
+        }
+    }
+
+    /// Starts a run of the shell's own (fence, hook) with its `Running …` line; `false` when it
+    /// could not start (logged, with `hint` after the reason).
+    fn spawn_logged(&mut self, now: Now, id: ActionId, spec: &ScriptSpec, hint: &str) -> bool {
         log::info!("Running {}", spec.command_line());
         let mut notes = Vec::new();
         let failed = self
             .scripts
-            .spawn(self.poll.registry(), id, &spec, now.mono, &mut notes);
+            .spawn(self.poll.registry(), id, spec, now.mono, &mut notes);
         emit_notes(notes);
         match failed {
-            None => {
-                self.fences.insert(id);
-            }
+            None => true,
             Some(f) => {
                 if let Exit::SpawnFailed(e) = &f.exit {
-                    log::error!(
-                        "Cannot run {}: {e} (stonith is in Debian's cluster-glue, fence_* agents in fence-agents)",
-                        f.command
-                    );
+                    log::error!("Cannot run {}: {e}{hint}", f.command);
                 }
-                self.inputs.push_back(Input::FenceDone { id, ok: false });
+                false
             }
         }
     }
@@ -889,21 +895,10 @@ impl Shell {
                 return;
             };
             self.next_internal += 1;
-            log::info!("Running {}", spec.command_line());
-            let mut notes = Vec::new();
-            let failed = self
-                .scripts
-                .spawn(self.poll.registry(), id, &spec, now.mono, &mut notes);
-            emit_notes(notes);
-            match failed {
-                None => return,
-                Some(f) => {
-                    if let Exit::SpawnFailed(e) = &f.exit {
-                        log::error!("Cannot run {}: {e}", f.command);
-                    }
-                    self.hooks.done(id);
-                }
+            if self.spawn_logged(now, id, &spec, "") {
+                return;
             }
+            self.hooks.done(id);
         }
     }
 
