@@ -69,6 +69,34 @@ fn cases() -> Vec<Case> {
     use F::*;
     vec![
         case(
+            "monitor of a resource haresources does not have",
+            HaCf,
+            "bcast hb0\nnode alpha bravo\nmonitor htpd interval=5s\n",
+            3,
+            "monitor: no resource 'htpd' in haresources",
+        ),
+        case(
+            "monitor setting misspelt",
+            HaCf,
+            "bcast hb0\nnode alpha bravo\nmonitor httpd intervall=5s\n",
+            3,
+            "unknown monitor setting 'intervall' (did you mean 'interval'?)",
+        ),
+        case(
+            "monitor without a resource",
+            HaCf,
+            "bcast hb0\nnode alpha bravo\nmonitor fall=2\n",
+            3,
+            "monitor needs a haresources resource first",
+        ),
+        case(
+            "monitor_default with a bad time",
+            HaCf,
+            "bcast hb0\nnode alpha bravo\nmonitor_default timeout=soon\n",
+            3,
+            "monitor timeout: invalid time",
+        ),
+        case(
             "unknown directive",
             HaCf,
             "keepalive 1\nkeepalve 2\nbcast hb0\nnode alpha bravo\n",

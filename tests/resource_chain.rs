@@ -51,6 +51,7 @@ fn config(ha_dir: PathBuf, resources: &[String]) -> Config {
             notify: vec![],
             metrics: None,
             fencing: Default::default(),
+            monitoring: Default::default(),
             ipfail: false,
             ipfail_holddown: 0,
             resource_timeout: 60000,

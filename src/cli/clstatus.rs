@@ -110,6 +110,10 @@ hbparameter -p <parameter-name>
 \tShow the value of a cluster parameter (ha.cf directive).
 drops
 \tShow the dropped heartbeat packets by reason and medium (heartbeat-rs).
+rscfail [--clear [RESOURCE]]
+\tShow the monitored resources: state, failures, restarts within the window, whether the
+\tgroup failed here, the last failure (heartbeat-rs). --clear forgets failures and the
+\tfailed-here mark (of RESOURCE's group, or of all) and starts a group monitoring stopped.
 json
 \tEverything above as one JSON object, plus resource failures, the last failover and its
 \ttimeline, and the respawn clients (heartbeat-rs).
@@ -124,6 +128,9 @@ pub fn run(args: &[String], mut ask: impl FnMut(&str) -> Result<String, ClientEr
     };
     if cmd == "-h" || cmd == "--help" || cmd == "help" {
         return Outcome::ok(HELP.to_string());
+    }
+    if cmd == "rscfail" {
+        return rscfail(rest, &mut ask);
     }
     let f = match parse_flags(rest) {
         Ok(f) => f,
@@ -198,6 +205,65 @@ pub fn run(args: &[String], mut ask: impl FnMut(&str) -> Result<String, ClientEr
         }
         _ => node_command(cmd, &report, &f),
     }
+}
+
+/// `cl_status rscfail [-m] [--clear [RESOURCE]]`.
+fn rscfail(rest: &[String], ask: &mut impl FnMut(&str) -> Result<String, ClientError>) -> Outcome {
+    let human = rest.iter().any(|a| a == "-m");
+    let words: Vec<&str> = rest
+        .iter()
+        .map(String::as_str)
+        .filter(|a| *a != "-m")
+        .collect();
+    let request = match words.as_slice() {
+        [] => "rscfail".to_string(),
+        ["--clear"] => "rscclear".to_string(),
+        ["--clear", r] if !r.starts_with('-') => format!("rscclear {r}"),
+        _ => {
+            return Outcome::fail(
+                11,
+                format!("cl_status: usage: rscfail [-m] [--clear [RESOURCE]]\n{USAGE}"),
+            );
+        }
+    };
+    let answer = match ask(&request) {
+        Ok(t) => t,
+        Err(e) => return unreachable_daemon("rscfail", e),
+    };
+    if let Some(text) = answer.strip_prefix("OK ") {
+        return Outcome::ok(format!("{}\n", text.trim_end()));
+    }
+    let Some(body) = answer.strip_prefix("OK\n") else {
+        return Outcome::fail(1, format!("cl_status: {}\n", answer.trim_end()));
+    };
+    if !human {
+        return Outcome::ok(body.to_string());
+    }
+    if body.is_empty() {
+        return Outcome::ok("No resource is monitored (see monitor in ha.cf).\n".to_string());
+    }
+    let mut out = String::new();
+    for line in body.lines() {
+        let f: Vec<&str> = line.split('\t').collect();
+        let [res, state, failures, restarts, mark, when, why] = f.as_slice() else {
+            continue;
+        };
+        out.push_str(&format!(
+            "{res}: {state}; {failures} failure(s), {restarts} restarts in the window"
+        ));
+        if *mark != "-" {
+            out.push_str("; failed here (kept away from this node)");
+        }
+        if *when != "-" {
+            let secs = when.parse::<i64>().unwrap_or(0);
+            out.push_str(&format!(
+                "; last: {} ({why})",
+                crate::daemon::logging::timestamp(secs)
+            ));
+        }
+        out.push('\n');
+    }
+    Outcome::ok(out)
 }
 
 fn unreachable_daemon(cmd: &str, e: ClientError) -> Outcome {

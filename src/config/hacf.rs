@@ -57,6 +57,8 @@ const SUPPORTED: &[&str] = &[
     "fence_agent",
     "fence_delay",
     "fence_timeout",
+    "monitor",
+    "monitor_default",
 ];
 
 /// Directives the original accepts that mean nothing here: accepted with a warning.
@@ -104,6 +106,8 @@ const WHOLE_LINE: &[&str] = &[
     "stonith",
     "stonith_host",
     "fence_agent",
+    "monitor",
+    "monitor_default",
     "apiauth",
     "respawn",
     "failfast",
@@ -208,6 +212,7 @@ fn empty_hacf(udpport: u16) -> HaCf {
         notify: Vec::new(),
         metrics: None,
         fencing: Default::default(),
+        monitoring: Default::default(),
         ipfail: false,
         ipfail_holddown: 90000,
         resource_timeout: 60000,
@@ -364,6 +369,7 @@ impl State<'_> {
                 });
             }
             "mcast" => self.mcast(n, raw, words),
+            "monitor" | "monitor_default" => self.monitor(n, raw, name, words),
             "ping_group" => {
                 let Some((group, hosts)) = words.split_first().filter(|(_, h)| !h.is_empty())
                 else {
@@ -561,6 +567,41 @@ impl State<'_> {
             format!("directive '{name}' is accepted but has no effect in heartbeat-rs"),
             "the line can be removed",
         );
+    }
+
+    /// `monitor TARGET key=value…` / `monitor_default key=value…` (crate::config::monitoring).
+    fn monitor(&mut self, n: usize, raw: &str, name: &str, words: &[&str]) {
+        let (target, settings) = if name == "monitor" {
+            match words.split_first() {
+                Some((t, rest)) if !t.contains('=') => (Some(*t), rest),
+                _ => {
+                    self.err(
+                        n,
+                        raw,
+                        "monitor needs a haresources resource first".into(),
+                        "monitor RESOURCE [interval=10s timeout=20s fall=1 rise=1 max_restarts=3 window=10min failure_timeout=0]",
+                    );
+                    return;
+                }
+            }
+        } else {
+            (None, words)
+        };
+        match super::monitoring::parse_settings(settings) {
+            Ok(settings) => match target {
+                Some(t) => self
+                    .ha
+                    .monitoring
+                    .lines
+                    .push(super::monitoring::MonitorLine {
+                        target: t.to_string(),
+                        settings,
+                        line: n,
+                    }),
+                None => self.ha.monitoring.defaults.extend(settings),
+            },
+            Err((message, hint)) => self.err(n, raw, message, &hint),
+        }
     }
 
     fn one<'v>(&mut self, n: usize, raw: &str, name: &str, values: &[&'v str]) -> Option<&'v str> {

@@ -101,6 +101,11 @@ fn parse_into(
     let ha = hacf::parse(hacf_text, &ha_dir.join("ha.cf"), local, &mut diags);
     let keys = authkeys::parse_bytes(keys_text, &ha_dir.join("authkeys"), &mut diags);
     let groups = haresources::parse(res_text, &ha_dir.join("haresources"), &ha.nodes, &mut diags);
+    let mut ha = ha;
+    for (line, message, hint) in super::monitoring::resolve(&mut ha.monitoring, &groups) {
+        let text = hacf_text.lines().nth(line.saturating_sub(1)).unwrap_or("");
+        diags.error(&ha_dir.join("ha.cf"), line, text, message, &hint);
+    }
     sort_by_position(&mut diags);
     let peer = ha.nodes.iter().find(|n| *n != local).cloned();
     match (keys, peer) {

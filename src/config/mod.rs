@@ -8,9 +8,11 @@ pub mod hacf;
 pub mod haresources;
 pub mod load;
 pub mod model;
+pub mod monitoring;
 mod suggest;
 pub mod time;
 
 pub use error::{ConfigError, ConfigWarning, Diagnostics};
 pub use load::{Loaded, load, local_node, parse_texts};
 pub use model::*;
+pub use monitoring::{MonitorParams, MonitorSpec, Monitoring};

@@ -179,6 +179,8 @@ pub struct HaCf {
     pub metrics: Option<std::net::SocketAddr>,
     /// STONITH / fence agents (spec §6.10).
     pub fencing: Fencing,
+    /// Native resource monitoring (crate::config::monitoring).
+    pub monitoring: super::monitoring::Monitoring,
     /// Built-in ipfail: enabled by `respawn ... ipfail` or the native `ipfail on` directive.
     pub ipfail: bool,
     /// Native: `ipfail_holddown TIME`, minimum time between two ping-driven moves.

@@ -41,6 +41,13 @@ pub enum Purpose {
     /// Legacy mode: one group by request/answer.
     LegacyTake(usize),
     LegacyRelease(usize),
+    /// Monitoring: stop a failed resource and what follows it in its group
+    /// (crate::core::monitor) ...
+    RecoverStop(usize),
+    /// ... and start them again.
+    RecoverStart(usize),
+    /// Monitoring gave up on a group here: stop all of it, keep it stopped.
+    MonitorStop(usize),
 }
 
 /// How a transfer ended.
@@ -62,6 +69,8 @@ struct Transfer {
     /// Groups this transfer has started (to stop again on failure).
     done: Vec<usize>,
     failed: Option<usize>,
+    /// Only the resources from this index on (a recovery inside one group); 0: all.
+    from: usize,
 }
 
 /// One group being started or stopped, one stage at a time.
@@ -81,6 +90,8 @@ struct GroupRun {
     stage_failure: Option<usize>,
     /// Set while rolling back a failed start.
     failed: bool,
+    /// First resource index this run touches (see `Transfer::from`).
+    from: usize,
 }
 
 /// The serial executor of group operations.
@@ -111,13 +122,26 @@ impl Runner {
 
     /// Queues a transfer; nothing runs until `pump`.
     pub fn enqueue(&mut self, op: Op, groups: Vec<usize>, purpose: Purpose) {
+        self.enqueue_from(op, groups, 0, purpose);
+    }
+
+    /// As [`Runner::enqueue`], touching only the resources from index `from` on in each group
+    /// (a stop still runs right to left, a start left to right).
+    pub fn enqueue_from(&mut self, op: Op, groups: Vec<usize>, from: usize, purpose: Purpose) {
         self.queue.push_back(Transfer {
             op,
             groups: groups.into(),
             purpose,
             done: Vec::new(),
             failed: None,
+            from,
         });
+    }
+
+    /// Forgets the failure counts of a group's resources (`cl_status rscfail --clear`).
+    pub fn clear_failures_of(&mut self, group: &ResourceGroup) {
+        self.failures
+            .retain(|(r, _), _| !group.resources.iter().any(|x| x.text == *r));
     }
 
     /// Something is running or queued.
@@ -183,15 +207,17 @@ impl Runner {
             };
             let group = &groups[g];
             let line = group_line(group);
+            let from = transfer.from.min(group.resources.len());
             let (order, verb): (Vec<usize>, _) = match transfer.op {
-                Op::Start => ((0..group.resources.len()).collect(), "Acquiring"),
-                Op::Stop => ((0..group.resources.len()).rev().collect(), "Releasing"),
+                Op::Start => ((from..group.resources.len()).collect(), "Acquiring"),
+                Op::Stop => ((from..group.resources.len()).rev().collect(), "Releasing"),
             };
-            log(
-                out,
-                Severity::Info,
-                format!("{verb} resource group: {line}"),
-            );
+            let what = if from == 0 {
+                "resource group"
+            } else {
+                "part of resource group"
+            };
+            log(out, Severity::Info, format!("{verb} {what}: {line}"));
             if transfer.op == Op::Stop {
                 self.group_up[g] = false;
             }
@@ -204,6 +230,7 @@ impl Runner {
                 pending: Vec::new(),
                 stage_failure: None,
                 failed: false,
+                from,
             };
             launch_stage(
                 &mut new_run,
@@ -281,7 +308,7 @@ impl Runner {
             // Stop what was started (the whole stage included) right to left.
             let last = run.order[run.step + run.stage - 1];
             run.op = Op::Stop;
-            run.order = (0..=last).rev().collect();
+            run.order = (run.from..=last).rev().collect();
             run.step = 0;
             run.stage = 0;
             run.stage_failure = None;
@@ -373,6 +400,8 @@ fn describe(outcome: ScriptOutcome) -> String {
         ScriptOutcome::NotRunning => "not running".to_string(),
         ScriptOutcome::Failed(rc) => format!("return code {rc}"),
         ScriptOutcome::TimedOut => "timed out".to_string(),
+        ScriptOutcome::Hard(rc) => format!("cannot run here, code {rc}"),
+        ScriptOutcome::Fatal(rc) => format!("not configured, code {rc}"),
     }
 }
 

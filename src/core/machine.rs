@@ -56,6 +56,8 @@ pub struct Core {
     pub(super) next_fence_id: u64,
     /// Ping nodes, ipfail and the split-brain guard (`pingnodes.rs`).
     pub(super) ping: PingAgent,
+    /// Resource monitoring (crate::core::monitor).
+    pub(super) monitors: super::monitor::Monitors,
 }
 
 impl Core {
@@ -66,6 +68,7 @@ impl Core {
         let ping = PingAgent::new(&config.ha, now.mono);
         let ack_trigger = u64::from(identity.uuid[0]);
         let groups = config.groups.len();
+        let monitors = super::monitor::Monitors::new(&config.ha.monitoring.monitors, groups);
         let mut runner = Runner::new(groups);
         runner.batch_addresses = config.ha.vip.native;
         let mut core = Core {
@@ -96,6 +99,7 @@ impl Core {
             fence: Default::default(),
             next_fence_id: FENCE_IDS,
             ping,
+            monitors,
         };
         core.log(
             Severity::Info,
@@ -123,6 +127,7 @@ impl Core {
         }
         core.runner.enqueue(Op::Stop, all, Purpose::InitialStop);
         core.settle();
+        core.monitor_update();
         core
     }
 
@@ -150,6 +155,7 @@ impl Core {
                 if !self
                     .runner
                     .on_script_done(id, outcome, groups, &mut self.outputs)
+                    && !self.on_check_done(id, outcome)
                 {
                     self.log(Severity::Debug, format!("unexpected script result {id:?}"));
                 }
@@ -164,6 +170,7 @@ impl Core {
         if !self.stopped {
             self.ping_evaluate();
             self.settle();
+            self.monitor_update();
         }
     }
 
@@ -174,6 +181,7 @@ impl Core {
         self.rexmit_requests();
         self.standby_timers();
         self.resource_timers();
+        self.monitor_timers();
     }
 
     /// Processes our own looped-back messages and finished transfers until nothing moves.
@@ -202,6 +210,20 @@ impl Core {
     }
 
     fn on_reload(&mut self, mut cfg: Config) {
+        if cfg.groups != self.config.groups {
+            // The monitors name resources of the new haresources, which waits for a restart.
+            cfg.ha.monitoring = self.config.ha.monitoring.clone();
+        } else if cfg.ha.monitoring.monitors != self.config.ha.monitoring.monitors {
+            self.monitors
+                .reconfigure(&cfg.ha.monitoring.monitors, self.config.groups.len());
+            self.log(
+                Severity::Info,
+                format!(
+                    "monitoring reconfigured: {} monitored resources",
+                    cfg.ha.monitoring.monitors.len()
+                ),
+            );
+        }
         self.runner.batch_addresses = cfg.ha.vip.native;
         if cfg.groups != self.config.groups {
             self.log(
@@ -312,6 +334,7 @@ impl Core {
                 .iter()
                 .map(|((r, op), n)| (r.clone(), op.to_string(), *n))
                 .collect(),
+            monitors: self.monitor_views(),
         }
     }
 

@@ -17,6 +17,7 @@ mod legacy;
 pub mod machine;
 mod membership;
 pub mod messages;
+pub mod monitor;
 pub mod observe;
 pub mod ping;
 mod pingnodes;

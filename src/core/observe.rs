@@ -216,6 +216,7 @@ mod tests {
             drops: vec![],
             drops_by_medium: vec![],
             failures: vec![],
+            monitors: vec![],
         }
     }
 

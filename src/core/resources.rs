@@ -51,6 +51,8 @@ pub struct Resources {
     /// Halves whose start failed here and that should go to the peer.
     pub give_away: Halves,
     pub give_away_at: Option<Millis>,
+    /// Why, for the log line of the hand-over (empty: a start failure).
+    pub give_away_reason: String,
     /// Retry a failed acquisition while the peer is dead.
     pub retry_at: Option<Millis>,
     /// The delay before that retry: doubles with each failure while alone, from the deadtime
@@ -82,6 +84,7 @@ impl Resources {
             failback_at: None,
             give_away: Halves::NONE,
             give_away_at: None,
+            give_away_reason: String::new(),
             retry_at: None,
             retry_delay: None,
             heard_peer: false,
@@ -566,6 +569,7 @@ impl Core {
             && !self.runner.busy()
             && !self.rsc.shutting_down
             && self.rsc.give_away.is_empty()
+            && self.failed_here_in(Halves::LOCAL).is_none()
             && !self.groups_of(Halves::LOCAL).is_empty();
         let orphan = !self
             .rsc
@@ -609,15 +613,24 @@ impl Core {
             return;
         }
         self.rsc.give_away = Halves::NONE;
+        let why = std::mem::take(&mut self.rsc.give_away_reason);
+        let why = if why.is_empty() {
+            "after a start failure".to_string()
+        } else {
+            format!("({why})")
+        };
         self.log(
             Severity::Warn,
-            format!(
-                "Handing [{}] to {} after a start failure.",
-                set.word(),
-                self.config.peer
-            ),
+            format!("Handing [{}] to {} {why}.", set.word(), self.config.peer),
         );
         self.send_ask_resources(set, AskPhase::Me);
+    }
+
+    /// Hands `set` to the live peer as soon as both sides are calm, saying why.
+    pub(super) fn give_away_for(&mut self, set: Halves, why: String) {
+        self.rsc.give_away = self.rsc.give_away.union(set);
+        self.rsc.give_away_reason = why;
+        self.rsc.give_away_at = Some(self.now.mono);
     }
 
     /// Earliest resource timer.
@@ -699,6 +712,9 @@ impl Core {
             }
             Purpose::LegacyTake(_) => {}
             Purpose::LegacyRelease(g) => self.legacy_release_done(g),
+            Purpose::RecoverStop(_) | Purpose::RecoverStart(_) | Purpose::MonitorStop(_) => {
+                self.monitor_transfer_done(p, true)
+            }
         }
     }
 
@@ -729,6 +745,10 @@ impl Core {
         if self.rsc.shutting_down {
             return;
         }
+        if let Purpose::RecoverStart(_) = p {
+            self.monitor_transfer_done(p, false);
+            return;
+        }
         if self.legacy() {
             self.legacy_start_failed(group);
             return;
@@ -740,6 +760,7 @@ impl Core {
             let stable = self.rsc.r == RState::Stable;
             self.send_resource(stable, None);
         }
+        self.monitor_start_failed(group);
         if self.peer_available() {
             self.rsc.retry_delay = None;
             self.rsc.give_away = self.rsc.give_away.union(half);

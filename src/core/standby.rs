@@ -114,7 +114,7 @@ impl Core {
         self.self_msgs.push_back((set, phase));
     }
 
-    fn reply(&mut self, client: ClientId, ok: bool, text: String) {
+    pub(super) fn reply(&mut self, client: ClientId, ok: bool, text: String) {
         self.outputs.push_back(Output::Reply {
             client,
             reply: AdminReply { ok, text },
@@ -161,6 +161,14 @@ impl Core {
             AdminCommand::ConfirmFenced(node) => {
                 let answer = self.confirm_fenced(&node);
                 let (ok, text) = match answer {
+                    Ok(t) => (true, t),
+                    Err(t) => (false, t),
+                };
+                self.reply(client, ok, text);
+                return;
+            }
+            AdminCommand::ClearFailures(target) => {
+                let (ok, text) = match self.clear_failures(target.as_deref()) {
                     Ok(t) => (true, t),
                     Err(t) => (false, t),
                 };
@@ -359,6 +367,15 @@ impl Core {
             }
             return;
         }
+        if !from_self && let Some(line) = self.failed_here_in(set.mirror()) {
+            self.log(
+                Severity::Warn,
+                format!(
+                    "standby message [{info}] from {src} refused: a group failed here ({line}); see cl_status rscfail"
+                ),
+            );
+            return;
+        }
         self.log(
             Severity::Info,
             format!("{src} wants to go standby [{}]", set_word(set)),
@@ -390,6 +407,7 @@ impl Core {
             ),
         );
         self.sb.deadline = Some(now + self.transfer_timeout());
+        self.monitor_handover_accepted(set);
         self.rsc.held = self.rsc.held.minus(set);
         self.send_resource(false, Some("standby"));
         self.log(

@@ -40,10 +40,12 @@ pub enum Timer {
     Standby,
     /// Fence the dead peer (after the race delay, or again after a failure).
     Fence,
+    /// Monitoring: a check due, a restart while alone, a hand-over deadline, a mark expiring.
+    Monitor,
 }
 
 impl Timer {
-    pub const ALL: [Timer; 15] = [
+    pub const ALL: [Timer; 16] = [
         Timer::Heartbeat,
         Timer::PeerWarn,
         Timer::PeerDead,
@@ -59,6 +61,7 @@ impl Timer {
         Timer::Orphan,
         Timer::Standby,
         Timer::Fence,
+        Timer::Monitor,
     ];
 }
 
@@ -112,6 +115,7 @@ impl Core {
         t.arm(Timer::Standby, self.standby_deadline());
         t.arm(Timer::Ping, self.ping_deadline());
         self.fence_timer_table(&mut t);
+        self.monitor_timer_table(&mut t);
         t
     }
 }

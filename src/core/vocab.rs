@@ -56,6 +56,11 @@ pub enum ScriptOutcome {
     Failed(i32),
     /// Killed at the resource timeout.
     TimedOut,
+    /// A check says the resource cannot run on this node (OCF 2/4/5, a program that is missing
+    /// or not executable): monitoring restarts nothing here (crate::core::monitor).
+    Hard(i32),
+    /// A check says it cannot run anywhere as configured (OCF 6): monitoring stops the group.
+    Fatal(i32),
 }
 
 /// Administrator requests that reach the core (from hb_standby / hb_takeover).
@@ -65,6 +70,8 @@ pub enum AdminCommand {
     Takeover(RscSet),
     /// `hb_takeover --fenced NODE`: the administrator confirms NODE is down (crate::core::fencing).
     ConfirmFenced(String),
+    /// `cl_status rscfail --clear [RESOURCE]`: forget monitoring failures (crate::core::monitor).
+    ClearFailures(Option<String>),
 }
 
 /// An answer to an admin command; `ok == false` carries the refusal reason.
@@ -133,6 +140,14 @@ pub enum Output {
         group: usize,
         resource: usize,
         op: ScriptOp,
+    },
+    /// Monitoring: run the status check of one resource, killed after `timeout`
+    /// (crate::core::monitor); answered by `Input::ScriptDone` with this id.
+    Check {
+        id: ActionId,
+        group: usize,
+        resource: usize,
+        timeout: Millis,
     },
     /// Re-announce the addresses of a group we keep (gratuitous ARP), e.g. after a partition heals.
     Announce { group: usize },
@@ -208,4 +223,23 @@ pub struct StatusView {
     pub drops_by_medium: Vec<(String, String, u64)>,
     /// Failed resource runs since start: (resource, `start`/`stop`, count).
     pub failures: Vec<(String, String, u64)>,
+    /// Every monitored resource (crate::core::monitor).
+    pub monitors: Vec<MonitorView>,
+}
+
+/// One monitored resource as `cl_status rscfail` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MonitorView {
+    pub resource: String,
+    pub group: usize,
+    /// `ok`, `not running here`, `restarting`, `restart pending`, `handing over`, `stopped`.
+    pub state: String,
+    /// Failures since start (or the last clear).
+    pub failures: u64,
+    /// Restarts in place within the window / allowed.
+    pub restarts: (usize, u32),
+    /// (unix seconds, why) of the last failure.
+    pub last_failure: Option<(u64, String)>,
+    /// The group may not come back here from a live peer (until `failure_timeout` or a clear).
+    pub failed_here: bool,
 }

@@ -59,6 +59,8 @@ pub enum Request {
     /// Everything as one JSON object (crate::daemon::report).
     Json,
     Param(String),
+    /// Monitoring failures, one line per monitored resource (crate::core::monitor).
+    RscFail,
     Admin(AdminCommand),
 }
 
@@ -70,6 +72,11 @@ pub fn parse_request(line: &str) -> Result<Request, String> {
         ["status"] => Ok(Request::Status),
         ["json"] => Ok(Request::Json),
         ["param", name] => Ok(Request::Param((*name).to_string())),
+        ["rscfail"] => Ok(Request::RscFail),
+        ["rscclear"] => Ok(Request::Admin(AdminCommand::ClearFailures(None))),
+        ["rscclear", r] => Ok(Request::Admin(AdminCommand::ClearFailures(Some(
+            (*r).to_string(),
+        )))),
         ["standby", set] => Ok(Request::Admin(AdminCommand::Standby(
             parse_set(set, RscSet::Foreign).ok_or_else(|| format!("bad resource set '{set}'"))?,
         ))),
@@ -130,6 +137,28 @@ pub fn render_status(view: &StatusView, config: &Config, facts: &DaemonFacts) ->
     }
     s.push_str(&format!("bad_requests\t{}\n", facts.bad_requests));
     s.push_str("END\n");
+    s
+}
+
+/// The `rscfail` answer: `OK`, then per monitored resource
+/// `RESOURCE<TAB>STATE<TAB>FAILURES<TAB>RESTARTS/MAX<TAB>failed_here|-<TAB>LAST_UNIX<TAB>WHY`.
+pub fn render_rscfail(view: &StatusView) -> String {
+    let mut s = String::from("OK\n");
+    for m in &view.monitors {
+        let (when, why) = match &m.last_failure {
+            Some((t, w)) => (t.to_string(), w.replace(['\t', '\n'], " ")),
+            None => ("-".to_string(), "-".to_string()),
+        };
+        s.push_str(&format!(
+            "{}\t{}\t{}\t{}/{}\t{}\t{when}\t{why}\n",
+            m.resource,
+            m.state,
+            m.failures,
+            m.restarts.0,
+            m.restarts.1,
+            if m.failed_here { "failed_here" } else { "-" }
+        ));
+    }
     s
 }
 

@@ -376,6 +376,7 @@ mod tests {
             drops: vec![("bad_auth".into(), 3)],
             drops_by_medium: vec![],
             failures: vec![("httpd".into(), "start".into(), 1)],
+            monitors: vec![],
         };
         (facts, view, History::default())
     }

@@ -661,6 +661,10 @@ impl Shell {
                 let text = control::render_param(self.core.config(), &name);
                 self.control.respond(reg, inc.client, &text);
             }
+            Request::RscFail => {
+                let text = control::render_rscfail(&self.core.status_view());
+                self.control.respond(reg, inc.client, &text);
+            }
             Request::Admin(command) => {
                 let now = self.clock.now();
                 self.feed(
@@ -926,7 +930,13 @@ impl Shell {
                 group,
                 resource,
                 op,
-            } => self.run_script(now, id, group, resource, op),
+            } => self.run_script(now, id, group, resource, op, None),
+            Output::Check {
+                id,
+                group,
+                resource,
+                timeout,
+            } => self.run_script(now, id, group, resource, ScriptOp::Status, Some(timeout)),
             Output::Announce { group } => self.announce(now, group),
             Output::Log { severity, text } => {
                 logging::emit(severity, &text);
@@ -976,7 +986,18 @@ impl Shell {
         }
     }
 
-    fn run_script(&mut self, now: Now, id: ActionId, group: usize, resource: usize, op: ScriptOp) {
+    /// Runs `op` of one resource; `check_timeout` makes it a monitor check (its own timeout,
+    /// not tracked by the crash guard, a program that cannot run is a hard failure).
+    fn run_script(
+        &mut self,
+        now: Now,
+        id: ActionId,
+        group: usize,
+        resource: usize,
+        op: ScriptOp,
+        check_timeout: Option<Millis>,
+    ) {
+        let check = check_timeout.is_some();
         let config = self.core.config();
         let Some(res) = config
             .groups
@@ -996,6 +1017,14 @@ impl Shell {
             Ok(Runner::Native(spec)) => {
                 let text = res.text.clone();
                 self.run_native(id, group, op, &text, spec);
+                return;
+            }
+            Err(e) if check => {
+                log::error!("monitor: {e}");
+                self.inputs.push_back(Input::ScriptDone {
+                    id,
+                    outcome: ScriptOutcome::Hard(127),
+                });
                 return;
             }
             Err(e) => {
@@ -1018,7 +1047,7 @@ impl Shell {
             program: inv.program.clone(),
             args: inv.argv(op),
             env: crate::resource::script_env(config),
-            timeout: config.ha.resource_timeout,
+            timeout: check_timeout.unwrap_or(config.ha.resource_timeout),
             stdin: None,
         };
         if op == ScriptOp::Status {
@@ -1026,7 +1055,7 @@ impl Shell {
         } else {
             log::info!("Running {}", spec.command_line());
         }
-        if let Some(g) = self.setup.guard.as_mut() {
+        if !check && let Some(g) = self.setup.guard.as_mut() {
             g.script_started(id, group, op, self.core.config());
         }
         let mut notes = Vec::new();
@@ -1053,10 +1082,12 @@ impl Shell {
                     log::error!("Cannot run {}: {e}", f.command);
                 }
                 if id.0 < INTERNAL_ACTION {
-                    self.inputs.push_back(Input::ScriptDone {
-                        id,
-                        outcome: ScriptOutcome::Failed(127),
-                    });
+                    let outcome = if check {
+                        ScriptOutcome::Hard(127)
+                    } else {
+                        ScriptOutcome::Failed(127)
+                    };
+                    self.inputs.push_back(Input::ScriptDone { id, outcome });
                 }
             }
         }
@@ -1110,7 +1141,7 @@ impl Shell {
         for i in ip_resources {
             let id = ActionId(self.next_internal);
             self.next_internal += 1;
-            self.run_script(now, id, group, i, ScriptOp::Start);
+            self.run_script(now, id, group, i, ScriptOp::Start, None);
         }
     }
 }

@@ -56,6 +56,7 @@ pub(crate) fn test_config() -> crate::config::Config {
             notify: vec![],
             metrics: None,
             fencing: Default::default(),
+            monitoring: Default::default(),
             ipfail: false,
             ipfail_holddown: 0,
             resource_timeout: 60000,

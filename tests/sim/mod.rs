@@ -65,6 +65,8 @@ pub struct Params {
     pub ipfail: bool,
     pub ipfail_holddown: Millis,
     pub deadping: Option<Millis>,
+    /// `monitor` lines: (target, `key=value …`), the same on both nodes.
+    pub monitors: Vec<(String, String)>,
 }
 
 impl Default for Params {
@@ -86,6 +88,7 @@ impl Default for Params {
             ipfail: false,
             ipfail_holddown: 0,
             deadping: None,
+            monitors: Vec::new(),
         }
     }
 }
@@ -106,7 +109,7 @@ pub fn config(p: &Params, me: usize) -> Config {
             secret: b"simsecret".to_vec(),
         },
     );
-    let groups = p
+    let groups: Vec<ResourceGroup> = p
         .groups
         .iter()
         .enumerate()
@@ -130,6 +133,20 @@ pub fn config(p: &Params, me: usize) -> Config {
             line: line + 1,
         })
         .collect();
+    let mut monitoring = heartbeat::config::Monitoring::default();
+    for (target, settings) in &p.monitors {
+        let words: Vec<&str> = settings.split_whitespace().collect();
+        monitoring
+            .lines
+            .push(heartbeat::config::monitoring::MonitorLine {
+                target: target.clone(),
+                settings: heartbeat::config::monitoring::parse_settings(&words)
+                    .expect("valid monitor settings"),
+                line: 1,
+            });
+    }
+    let problems = heartbeat::config::monitoring::resolve(&mut monitoring, &groups);
+    assert!(problems.is_empty(), "{problems:?}");
     Config {
         ha_dir: "/etc/ha.d".into(),
         ha: HaCf {
@@ -163,6 +180,7 @@ pub fn config(p: &Params, me: usize) -> Config {
             notify: Vec::new(),
             metrics: None,
             fencing: Default::default(),
+            monitoring,
             ipfail: p.ipfail,
             ipfail_holddown: p.ipfail_holddown,
             resource_timeout: p.resource_timeout,
@@ -253,6 +271,12 @@ pub struct Node {
     pub hang_start: BTreeSet<(usize, usize)>,
     /// Lasting fault: every start of (group, resource) fails until removed.
     pub always_fail_start: BTreeSet<(usize, usize)>,
+    /// Lasting fault: every status check of (group, resource) hangs (times out).
+    pub hang_status: BTreeSet<(usize, usize)>,
+    /// Lasting: status checks of (group, resource) answer this whatever runs.
+    pub status_says: BTreeMap<(usize, usize), ScriptOutcome>,
+    /// Monitor checks run: (time, group, resource).
+    pub checks: Vec<(Millis, usize, usize)>,
 }
 
 impl Node {
@@ -275,6 +299,9 @@ impl Node {
             fail_start: BTreeSet::new(),
             hang_start: BTreeSet::new(),
             always_fail_start: BTreeSet::new(),
+            hang_status: BTreeSet::new(),
+            status_says: BTreeMap::new(),
+            checks: Vec::new(),
         }
     }
 
@@ -548,6 +575,12 @@ impl Sim {
                 resource,
                 op,
             } => self.run_script(i, id, group, resource, op),
+            Output::Check {
+                id,
+                group,
+                resource,
+                timeout,
+            } => self.run_check(i, id, group, resource, timeout),
             Output::Announce { group } => self.nodes[i].announces.push((now, group)),
             Output::Log { severity, text } => {
                 if self.trace {
@@ -645,6 +678,28 @@ impl Sim {
             id,
             outcome,
             effect,
+        });
+    }
+
+    /// A monitor check: answers from what runs, unless a fault says otherwise.
+    fn run_check(&mut self, i: usize, id: ActionId, g: usize, r: usize, timeout: Millis) {
+        let now = self.now;
+        let n = &mut self.nodes[i];
+        n.checks.push((now, g, r));
+        let (at, outcome) = if n.hang_status.contains(&(g, r)) {
+            (now + timeout, ScriptOutcome::TimedOut)
+        } else if let Some(o) = n.status_says.get(&(g, r)) {
+            (now + 10, *o)
+        } else if n.running[g][r] {
+            (now + 10, ScriptOutcome::Ok)
+        } else {
+            (now + 10, ScriptOutcome::NotRunning)
+        };
+        n.scripts.push(PendingScript {
+            at,
+            id,
+            outcome,
+            effect: None,
         });
     }
 
