@@ -149,6 +149,9 @@ pub struct BedOptions {
     pub vips: usize,
     /// Lines appended to both nodes' ha.cf (e.g. `ping 192.0.2.254`).
     pub extra_ha_cf: String,
+    /// Lines appended to the ha.cf of heartbeat-rs nodes only (directives of our own, which a
+    /// real Heartbeat would refuse, e.g. `monitor`).
+    pub ours_ha_cf: String,
     /// keepalived's `advert_int` in centiseconds; None = the keepalive
     /// ([`config::keepalived_advert_cs`]).
     pub keepalived_advert_cs: Option<u64>,
@@ -166,6 +169,7 @@ impl BedOptions {
             address_scripts: false,
             vips: 1,
             extra_ha_cf: String::new(),
+            ours_ha_cf: String::new(),
             keepalived_advert_cs: None,
         }
     }
@@ -423,6 +427,22 @@ impl Node {
     /// Fault: SIGSTOP every process of the node (a hung machine; its kernel still answers).
     pub fn freeze(&self) {
         signal_all(&self.pids(), nix::sys::signal::Signal::SIGSTOP);
+    }
+
+    /// Fault: `kill -9` of the web server (the service dies, the daemon does not). Returns
+    /// whether a server was running.
+    pub fn kill9_httpd(&self) -> bool {
+        let Ok(text) = fs::read_to_string(self.dir.join("httpd.pid")) else {
+            return false;
+        };
+        let Ok(pid) = text.trim().parse::<i32>() else {
+            return false;
+        };
+        nix::sys::signal::killpg(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGKILL,
+        )
+        .is_ok()
     }
 
     /// Ends a freeze.
@@ -1003,7 +1023,13 @@ fn write_node_files(node: &Node, opts: &BedOptions) -> Result<(), String> {
     if config::uses_ha_cf(node.kind) {
         fs::write(
             d.join("ha.d/ha.cf"),
-            config::ha_cf(&node.log_dir(), &opts.timers, opts.auto_failback) + &opts.extra_ha_cf,
+            config::ha_cf(&node.log_dir(), &opts.timers, opts.auto_failback)
+                + &opts.extra_ha_cf
+                + if node.kind == Kind::Ours {
+                    opts.ours_ha_cf.as_str()
+                } else {
+                    ""
+                },
         )
         .map_err(io)?;
         let keys = d.join("ha.d/authkeys");

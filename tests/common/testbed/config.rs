@@ -72,6 +72,9 @@ pub const HTTPD_BIN: &str = "/bin/busybox";
 /// It listens on all addresses of the node, which avoids a race with the VIP being configured by
 /// a concurrent notify script (keepalived). The polls use shell built-ins only: a fork costs
 /// milliseconds on a loaded machine.
+///
+/// Faults for the monitoring tests: while `NODE_DIR/httpd.fail` exists `start` fails; while
+/// `NODE_DIR/httpd.hang` exists `status` hangs.
 pub fn httpd_script(node_dir: &Path, node: &str) -> String {
     let d = node_dir.display();
     format!(
@@ -89,6 +92,7 @@ listening() {{
 }}
 case "$1" in
 start)
+  [ -f {d}/httpd.fail ] && {{ echo "httpd: start refused (test fault)" >&2; exit 1; }}
   running && exit 0
   [ -d "$DOC" ] || mkdir -p "$DOC"
   echo "served by {node}" > "$DOC/index.html"
@@ -113,6 +117,7 @@ stop)
   fi
   rm -f "$PIDF"; exit 0;;
 status)
+  [ -f {d}/httpd.hang ] && sleep 600
   if running; then echo running; else echo stopped; fi; exit 0;;
 *) echo "usage: $0 start|stop|status"; exit 1;;
 esac
