@@ -33,6 +33,10 @@ deps_test=(
     "/usr/sbin/stonith|cluster-glue|fencing through stonith(8) and an external/ plugin"
     "keepalived|keepalived|keepalived, a peer of the end-to-end comparisons"
     "/usr/libexec/heartbeat/heartbeat|heartbeat|the real Heartbeat 3.0.6, the interoperability peer"
+    "/usr/lib/ocf/resource.d/heartbeat/Filesystem|resource-agents|OCF agents (Filesystem, Dummy) behind haresources entries"
+    "mkfs.ext4|e2fsprogs|the ext4 image of the Filesystem failover test"
+    "losetup|mount|the loop device of the Filesystem failover test"
+    "modprobe|kmod|the Filesystem agent refuses to run without it"
 )
 deps_peer_heartbeat=("/usr/libexec/heartbeat/heartbeat|heartbeat|the real Heartbeat 3.0.6 as the demo's peer")
 deps_peer_keepalived=("keepalived|keepalived|keepalived as the demo's peer")

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 pub mod admin;
 pub mod client;
 pub mod clstatus;
+pub mod ocfcheck;
 pub mod tools;
 
 pub use crate::daemon::options::{Mode, Options};
@@ -90,7 +91,11 @@ pub fn main() -> i32 {
             0
         }
         Mode::Check => match crate::config::check::run(&opts.ha_dir, opts.node.as_deref()) {
-            0 => crate::resource::check::run(&opts.ha_dir, opts.node.as_deref()),
+            0 => {
+                let resolved = crate::resource::check::run(&opts.ha_dir, opts.node.as_deref());
+                let validated = ocfcheck::run(&opts.ha_dir, opts.node.as_deref());
+                resolved.max(validated)
+            }
             code => code,
         },
         Mode::Run | Mode::Kill | Mode::Status | Mode::Reload => crate::daemon::run(&opts),

@@ -125,5 +125,41 @@ pub fn summary(c: &Config) -> String {
             texts.join(" ")
         );
     }
+    s.push_str(&monitor_lines(c));
+    s
+}
+
+/// One line per monitored resource, or `monitoring: off`.
+fn monitor_lines(c: &Config) -> String {
+    let mut s = String::new();
+    if c.ha.monitoring.monitors.is_empty() {
+        s.push_str("monitoring: off (v1 behaviour: a dead service is not noticed)\n");
+    }
+    for m in &c.ha.monitoring.monitors {
+        let Some(r) = c
+            .groups
+            .get(m.group)
+            .and_then(|g| g.resources.get(m.resource))
+        else {
+            continue;
+        };
+        let p = &m.params;
+        let expiry = if p.failure_timeout == 0 {
+            "until cleared".to_string()
+        } else {
+            format!("for {}", format_millis(p.failure_timeout))
+        };
+        let _ = writeln!(
+            s,
+            "monitor {}: every {}, timeout {}, fall {}, rise {}; up to {} restarts within {}, then to the peer (kept away {expiry})",
+            r.text,
+            format_millis(p.interval),
+            format_millis(p.timeout),
+            p.fall,
+            p.rise,
+            p.max_restarts,
+            format_millis(p.window)
+        );
+    }
     s
 }

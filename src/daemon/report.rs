@@ -119,6 +119,24 @@ impl Snapshot<'_> {
             .iter()
             .map(|(k, n)| format!("{}:{n}", json_str(k)))
             .collect();
+        let monitors: Vec<String> = v
+            .monitors
+            .iter()
+            .map(|m| {
+                let last = m.last_failure.as_ref().map_or("null".to_string(), |(t, w)| {
+                    format!("{{\"unix\":{t},\"why\":{}}}", json_str(w))
+                });
+                format!(
+                    "{{\"resource\":{},\"state\":{},\"failures\":{},\"restarts\":{},\"max_restarts\":{},\"failed_here\":{},\"last_failure\":{last}}}",
+                    json_str(&m.resource),
+                    json_str(&m.state),
+                    m.failures,
+                    m.restarts.0,
+                    m.restarts.1,
+                    m.failed_here
+                )
+            })
+            .collect();
         let respawn: Vec<String> = self
             .respawn
             .iter()
@@ -136,7 +154,7 @@ impl Snapshot<'_> {
         let h = self.history;
         format!(
             "{{\"version\":{},\"node\":{},\"uuid\":{},\"generation\":{},\"uptime_ms\":{},\
-             \"rscstatus\":{},\"nodes\":[{}],\"groups\":[{}],\"failures\":[{}],\"drops\":{{{}}},\
+             \"rscstatus\":{},\"nodes\":[{}],\"groups\":[{}],\"failures\":[{}],\"monitors\":[{}],\"drops\":{{{}}},\
              \"bad_requests\":{},\"takeovers\":{},\"releases\":{},\"last_transition\":{},\
              \"current_transition\":{},\"respawn\":[{}],\"hooks\":{{\"started\":{},\"dropped\":{}}}}}\n",
             json_str(&self.facts.version),
@@ -148,6 +166,7 @@ impl Snapshot<'_> {
             nodes.join(","),
             groups.join(","),
             failures.join(","),
+            monitors.join(","),
             drops.join(","),
             self.facts.bad_requests,
             h.takeovers,
@@ -273,6 +292,38 @@ impl Snapshot<'_> {
             "heartbeat_resource_failures_total",
             "counter",
             "Failed resource starts and stops since the daemon started.",
+            rows,
+        );
+        let rows = v
+            .monitors
+            .iter()
+            .map(|m| {
+                (
+                    format!("resource=\"{}\"", label(&m.resource)),
+                    m.failures.to_string(),
+                )
+            })
+            .collect();
+        family(
+            "heartbeat_monitor_failures_total",
+            "counter",
+            "Failures found by resource monitoring since start or the last clear.",
+            rows,
+        );
+        let rows = v
+            .monitors
+            .iter()
+            .map(|m| {
+                (
+                    format!("resource=\"{}\"", label(&m.resource)),
+                    u8::from(m.failed_here).to_string(),
+                )
+            })
+            .collect();
+        family(
+            "heartbeat_monitor_failed_here",
+            "gauge",
+            "1 while the resource's group failed here and is kept away from this node.",
             rows,
         );
         let rows = v

@@ -1043,11 +1043,20 @@ impl Shell {
                 return;
             }
         };
+        let timeout = check_timeout.unwrap_or(config.ha.resource_timeout);
+        let mut env = crate::resource::script_env(config);
+        env.extend(inv.env.iter().cloned());
+        if inv.kind == crate::resource::ScriptKind::Ocf {
+            env.push((
+                "OCF_RESKEY_CRM_meta_timeout".to_string(),
+                timeout.to_string(),
+            ));
+        }
         let spec = ScriptSpec {
             program: inv.program.clone(),
             args: inv.argv(op),
-            env: crate::resource::script_env(config),
-            timeout: check_timeout.unwrap_or(config.ha.resource_timeout),
+            env,
+            timeout,
             stdin: None,
         };
         if op == ScriptOp::Status {

@@ -7,6 +7,7 @@
 pub mod address;
 pub mod check;
 pub mod env;
+pub mod ocf;
 pub mod outcome;
 pub mod resolve;
 

@@ -43,6 +43,9 @@ pub fn interpret(
 }
 
 fn status(kind: ScriptKind, code: i32, stdout: &str) -> ScriptOutcome {
+    if kind == ScriptKind::Ocf {
+        return ocf_monitor(code);
+    }
     if kind == ScriptKind::HaResourceD {
         match text_verdict(stdout) {
             Some(true) => return ScriptOutcome::Ok,
@@ -56,6 +59,19 @@ fn status(kind: ScriptKind, code: i32, stdout: &str) -> ScriptOutcome {
         }
         0 => ScriptOutcome::Ok,
         1..=3 | 7 => ScriptOutcome::NotRunning,
+        other => ScriptOutcome::Failed(other),
+    }
+}
+
+/// OCF `monitor` codes: 0 running, 7 stopped; 1 a generic (soft) error; 2 bad arguments,
+/// 3 unimplemented, 4 insufficient privilege, 5 not installed: hard for this node; 6 not
+/// configured: fatal everywhere.
+fn ocf_monitor(code: i32) -> ScriptOutcome {
+    match code {
+        0 => ScriptOutcome::Ok,
+        7 => ScriptOutcome::NotRunning,
+        2..=5 => ScriptOutcome::Hard(code),
+        6 => ScriptOutcome::Fatal(code),
         other => ScriptOutcome::Failed(other),
     }
 }
@@ -100,6 +116,18 @@ mod tests {
     use ScriptKind::*;
     use ScriptOp::*;
     use ScriptOutcome::*;
+
+    #[test]
+    fn ocf_monitor_codes_by_gravity() {
+        assert_eq!(interpret(Ocf, Status, Some(0), "stopped"), Ok);
+        assert_eq!(interpret(Ocf, Status, Some(7), "running"), NotRunning);
+        assert_eq!(interpret(Ocf, Status, Some(1), ""), Failed(1));
+        for c in 2..=5 {
+            assert_eq!(interpret(Ocf, Status, Some(c), ""), Hard(c));
+        }
+        assert_eq!(interpret(Ocf, Status, Some(6), ""), Fatal(6));
+        assert_eq!(interpret(Ocf, Start, Some(6), ""), Failed(6));
+    }
 
     #[test]
     fn start_and_stop_follow_the_exit_code() {

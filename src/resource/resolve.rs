@@ -38,6 +38,8 @@ pub enum ScriptKind {
     InitScript,
     /// A systemd unit driven through `systemctl`.
     Systemd,
+    /// An OCF resource agent (crate::resource::ocf): `start`, `stop`, `monitor`, exit codes only.
+    Ocf,
 }
 
 /// Something runnable for one resource: `program argv(op)...`.
@@ -47,6 +49,8 @@ pub struct Invocation {
     /// Arguments before the action: the resource's `::` arguments, or the unit name for systemd.
     pub args: Vec<String>,
     pub kind: ScriptKind,
+    /// Environment of this resource beyond the common one (the OCF parameters).
+    pub env: Vec<(String, String)>,
 }
 
 impl Invocation {
@@ -54,6 +58,14 @@ impl Invocation {
     /// `start|stop|is-active NAME.service` for systemd.
     pub fn argv(&self, op: ScriptOp) -> Vec<String> {
         match self.kind {
+            ScriptKind::Ocf => {
+                let verb = match op {
+                    ScriptOp::Start => "start",
+                    ScriptOp::Stop => "stop",
+                    ScriptOp::Status => "monitor",
+                };
+                vec![verb.to_string()]
+            }
             ScriptKind::Systemd => {
                 let verb = match op {
                     ScriptOp::Start => "start",
@@ -108,6 +120,7 @@ impl Runner {
                     ScriptKind::Builtin => "script of heartbeat-rs",
                     ScriptKind::InitScript => "LSB init script",
                     ScriptKind::Systemd => "systemd unit",
+                    ScriptKind::Ocf => "OCF resource agent",
                 };
                 format!("{} ({kind})", inv.command_line(ScriptOp::Start))
             }
@@ -134,6 +147,8 @@ pub enum ResolveError {
     SystemdArgs { name: String, args: Vec<String> },
     /// An address resource with an argument no address script would accept.
     BadAddress(SpecError),
+    /// An OCF entry that cannot run (crate::resource::ocf).
+    Ocf(super::ocf::OcfError),
 }
 
 impl fmt::Display for ResolveError {
@@ -159,6 +174,7 @@ impl fmt::Display for ResolveError {
                 args.join("::")
             ),
             ResolveError::BadAddress(e) => write!(f, "{e}"),
+            ResolveError::Ocf(e) => write!(f, "{e}"),
         }
     }
 }
@@ -199,6 +215,7 @@ pub struct Resolver {
     init_dir: PathBuf,
     unit_dirs: Vec<PathBuf>,
     systemctl: Option<PathBuf>,
+    ocf_root: PathBuf,
 }
 
 impl Resolver {
@@ -214,7 +231,14 @@ impl Resolver {
                 .iter()
                 .map(PathBuf::from)
                 .find(|p| is_executable_file(p)),
+            ocf_root: PathBuf::from(super::ocf::DEFAULT_OCF_ROOT),
         }
+    }
+
+    /// Replaces `OCF_ROOT` (tests).
+    pub fn with_ocf_root(mut self, dir: PathBuf) -> Resolver {
+        self.ocf_root = dir;
+        self
     }
 
     /// Replaces `/etc/init.d` (tests).
@@ -268,11 +292,25 @@ impl Resolver {
         let mut looked_in = Vec::new();
         let mut not_executable = Vec::new();
         for (path, kind) in scripts {
+            if kind == ScriptKind::InitScript
+                && let Some(agent) =
+                    super::ocf::agent_for(name, &r.args, &self.ha_dir, &self.ocf_root)
+            {
+                // The agents 3.0.6 wrapped come where its wrappers were, before init.d.
+                let agent = agent.map_err(ResolveError::Ocf)?;
+                return Ok(Invocation {
+                    program: agent.program.clone(),
+                    args: Vec::new(),
+                    kind: ScriptKind::Ocf,
+                    env: agent.env(),
+                });
+            }
             if is_executable_file(&path) {
                 return Ok(Invocation {
                     program: path,
                     args: r.args.clone(),
                     kind,
+                    env: Vec::new(),
                 });
             }
             if path.exists() {
@@ -296,6 +334,7 @@ impl Resolver {
                         program: systemctl.clone(),
                         args: vec![unit],
                         kind: ScriptKind::Systemd,
+                        env: Vec::new(),
                     });
                 }
             }
@@ -329,7 +368,7 @@ impl Resolver {
 }
 
 /// A regular file (after following links) with an execute bit.
-fn is_executable_file(path: &Path) -> bool {
+pub(super) fn is_executable_file(path: &Path) -> bool {
     match std::fs::metadata(path) {
         Ok(m) => m.is_file() && m.permissions().mode() & 0o111 != 0,
         Err(_) => false,
@@ -412,6 +451,32 @@ mod tests {
         Resolver::new(&l.ha, Some(l.builtin.clone()))
             .with_init_dir(l.init.clone())
             .with_systemd(Some(l.systemctl.clone()), vec![l.units.clone()])
+            .with_ocf_root(l.init.join("no-ocf"))
+    }
+
+    #[test]
+    fn ocf_agents_come_after_ha_dir_and_builtin_before_init_d() {
+        let l = layout();
+        let ocf = l.units.join("ocf");
+        script(&ocf.join("resource.d/heartbeat/Filesystem"), 0o755);
+        script(&l.init.join("Filesystem"), 0o755);
+        let r = resolver(&l).with_ocf_root(ocf.clone());
+        let fs_res = res("Filesystem", &["/dev/sdb1", "/srv", "ext4"]);
+        let inv = r.resolve(&fs_res).unwrap();
+        assert_eq!(inv.kind, ScriptKind::Ocf);
+        assert_eq!(inv.argv(ScriptOp::Status), ["monitor"]);
+        assert!(
+            inv.env
+                .contains(&("OCF_RESKEY_device".into(), "/dev/sdb1".into()))
+        );
+        // An administrator's script in ha.d (e.g. 3.0.6's wrapper) still wins.
+        script(&l.ha.join("resource.d/Filesystem"), 0o755);
+        assert_eq!(r.resolve(&fs_res).unwrap().kind, ScriptKind::HaResourceD);
+        // Without resource-agents the error names the package.
+        let e = resolver(&l)
+            .resolve(&res("IPsrcaddr", &["192.0.2.1"]))
+            .unwrap_err();
+        assert!(e.to_string().contains("resource-agents"), "{e}");
     }
 
     #[test]
@@ -500,6 +565,7 @@ mod tests {
             program: PathBuf::from("/etc/ha.d/resource.d/Filesystem"),
             args: vec!["/dev/sda1".into(), "/data1".into(), "ext2".into()],
             kind: ScriptKind::HaResourceD,
+            env: Vec::new(),
         };
         assert_eq!(
             inv.argv(ScriptOp::Start),
@@ -514,6 +580,7 @@ mod tests {
             program: PathBuf::from("/usr/bin/systemctl"),
             args: vec!["nginx.service".into()],
             kind: ScriptKind::Systemd,
+            env: Vec::new(),
         };
         assert_eq!(unit.argv(ScriptOp::Start), ["start", "nginx.service"]);
         assert_eq!(unit.argv(ScriptOp::Stop), ["stop", "nginx.service"]);

@@ -152,6 +152,9 @@ pub struct BedOptions {
     /// Lines appended to the ha.cf of heartbeat-rs nodes only (directives of our own, which a
     /// real Heartbeat would refuse, e.g. `monitor`).
     pub ours_ha_cf: String,
+    /// keepalived `vrrp_script` on the web server (interval s, fall, rise), weight -100 so the
+    /// peer wins while it fails: the monitoring benchmark's reference.
+    pub keepalived_check: Option<(u32, u32, u32)>,
     /// keepalived's `advert_int` in centiseconds; None = the keepalive
     /// ([`config::keepalived_advert_cs`]).
     pub keepalived_advert_cs: Option<u64>,
@@ -170,6 +173,7 @@ impl BedOptions {
             vips: 1,
             extra_ha_cf: String::new(),
             ours_ha_cf: String::new(),
+            keepalived_check: None,
             keepalived_advert_cs: None,
         }
     }
@@ -1054,10 +1058,14 @@ fn write_node_files(node: &Node, opts: &BedOptions) -> Result<(), String> {
                 advert_cs,
                 opts.auto_failback,
                 &config::extra_vips(opts.vips),
+                opts.keepalived_check,
             ),
         )
         .map_err(io)?;
         fs::write(d.join("standby"), "0\n").map_err(io)?;
+        let chk = d.join("chk_httpd");
+        fs::write(&chk, config::keepalived_check_script(d)).map_err(io)?;
+        fs::set_permissions(&chk, fs::Permissions::from_mode(0o755)).map_err(io)?;
     }
     Ok(())
 }

@@ -289,10 +289,12 @@ pub fn clean_up(
                     continue;
                 }
             };
+            let mut env = settings.env.clone();
+            env.extend(inv.env.iter().cloned());
             let (o, _) = run_bounded(
                 &inv.program,
                 &inv.argv(ScriptOp::Stop),
-                &settings.env,
+                &env,
                 settings.script_timeout,
                 false,
             );

@@ -165,8 +165,18 @@ pub fn keepalived_conf(
     advert_cs: u64,
     auto_failback: bool,
     extra: &[std::net::Ipv4Addr],
+    check: Option<(u32, u32, u32)>,
 ) -> String {
     let d = node_dir.display();
+    let (script, track) = match check {
+        Some((interval, fall, rise)) => (
+            format!(
+                "vrrp_script chk_httpd {{\n  script \"{d}/chk_httpd\"\n  interval {interval}\n  fall {fall}\n  rise {rise}\n  weight -100\n}}\n"
+            ),
+            "  track_script {\n    chk_httpd\n  }\n".to_string(),
+        ),
+        None => (String::new(), String::new()),
+    };
     let extra: String = extra
         .iter()
         .map(|a| format!("    {a}/24 dev eth0\n"))
@@ -185,7 +195,7 @@ track_file standby {{
   weight -100
   init_file 0 overwrite
 }}
-vrrp_instance VI_1 {{
+{script}vrrp_instance VI_1 {{
   state BACKUP
   interface hb0
   dont_track_primary
@@ -198,12 +208,22 @@ vrrp_instance VI_1 {{
   track_file {{
     standby
   }}
-  notify_master "{d}/ha.d/resource.d/httpd start"
+{track}  notify_master "{d}/ha.d/resource.d/httpd start"
   notify_backup "{d}/ha.d/resource.d/httpd stop"
   notify_fault "{d}/ha.d/resource.d/httpd stop"
   notify_stop "{d}/ha.d/resource.d/httpd stop"
 }}
 "#
+    )
+}
+
+/// keepalived's check of the web server (`vrrp_script`): the `httpd` resource's own status,
+/// as `pidof httpd` would be for a real Apache — but only where keepalived started it (its pid
+/// file is there): a backup, which runs no web server, stays healthy, so the peer wins.
+pub fn keepalived_check_script(node_dir: &Path) -> String {
+    let d = node_dir.display();
+    format!(
+        "#!/bin/sh\n[ -f {d}/httpd.pid ] || exit 0\n[ \"$({d}/ha.d/resource.d/httpd status)\" = running ]\n"
     )
 }
 
