@@ -208,7 +208,7 @@ fn directives_record_written_and_defaulted_values() {
 #[test]
 fn meaningless_directives_warn_by_name() {
     let hacf = format!(
-        "{ORA_HACF}serial /dev/ttyS0\nwatchdog /dev/watchdog\ncrm off\ncompression bz2\nuse_logd yes\n"
+        "{ORA_HACF}hbaping fc-card-name\nwatchdog /dev/watchdog\ncrm off\ncompression bz2\nuse_logd yes\n"
     );
     let loaded = config::parse_texts(
         &hacf,
@@ -221,7 +221,7 @@ fn meaningless_directives_warn_by_name() {
     let all: Vec<String> = loaded.warnings.iter().map(|w| w.to_string()).collect();
     let text = all.join("\n");
     for name in [
-        "'serial'",
+        "'hbaping'",
         "'watchdog'",
         "crm off",
         "'compression'",

@@ -37,6 +37,9 @@ deps_test=(
     "mkfs.ext4|e2fsprogs|the ext4 image of the Filesystem failover test"
     "losetup|mount|the loop device of the Filesystem failover test"
     "modprobe|kmod|the Filesystem agent refuses to run without it"
+    "crm_verify|pacemaker-cli-utils|heartbeat --export cib is checked with crm_verify and crm_simulate"
+    "pcs|pcs|heartbeat --export pcs is run offline with pcs -f"
+    "crm|crmsh|heartbeat --export crm is loaded with crmsh into a CIB file"
 )
 deps_peer_heartbeat=("/usr/libexec/heartbeat/heartbeat|heartbeat|the real Heartbeat 3.0.6 as the demo's peer")
 deps_peer_keepalived=("keepalived|keepalived|keepalived as the demo's peer")

@@ -45,6 +45,7 @@ fn config(ha_dir: PathBuf, resources: &[String]) -> Config {
             realtime: false,
             debug: 0,
             msgfmt: MsgFmt::Classic,
+            baud: 19200,
             max_rexmit_delay: 1000,
             hopfudge: 1,
             respawn: vec![],

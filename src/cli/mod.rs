@@ -6,12 +6,13 @@ use std::path::PathBuf;
 pub mod admin;
 pub mod client;
 pub mod clstatus;
+pub mod export;
 pub mod ocfcheck;
 pub mod tools;
 
 pub use crate::daemon::options::{Mode, Options};
 
-pub const USAGE: &str = "usage: heartbeat [--check] [--ha-dir DIR] [--state-dir DIR] [--run-dir DIR] \
+pub const USAGE: &str = "usage: heartbeat [--check] [--export pcs|crm|cib|corosync] [--ha-dir DIR] [--state-dir DIR] [--run-dir DIR] \
 [--node NAME] [--daemon] [-f] [-d] [-v] [-l] [-k|-s|-r|-V|-D]";
 
 /// Parses the arguments (without the program name).
@@ -26,6 +27,15 @@ pub fn parse(args: &[String]) -> Result<Options, String> {
         };
         match a.as_str() {
             "--check" | "-c" => o.mode = Mode::Check,
+            "--export" => {
+                let f = value(a)?;
+                if export::Format::parse(&f).is_none() {
+                    return Err(format!(
+                        "--export takes pcs, crm, cib or corosync (got '{f}')"
+                    ));
+                }
+                o.mode = Mode::Export(f);
+            }
             "--ha-dir" => o.ha_dir = PathBuf::from(value(a)?),
             "--state-dir" => o.state_dir = PathBuf::from(value(a)?),
             "--run-dir" => o.run_dir = PathBuf::from(value(a)?),
@@ -79,7 +89,7 @@ pub fn main() -> i32 {
             return 2;
         }
     };
-    match opts.mode {
+    match &opts.mode {
         Mode::Version => {
             println!("heartbeat-rs {}", env!("CARGO_PKG_VERSION"));
             0
@@ -97,6 +107,10 @@ pub fn main() -> i32 {
                 resolved.max(validated)
             }
             code => code,
+        },
+        Mode::Export(f) => match export::Format::parse(f) {
+            Some(format) => export::run(format, &opts.ha_dir, opts.node.as_deref()),
+            None => 2,
         },
         Mode::Run | Mode::Kill | Mode::Status | Mode::Reload => crate::daemon::run(&opts),
     }

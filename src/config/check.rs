@@ -30,6 +30,7 @@ fn medium_text(m: &Medium, udpport: u16) -> String {
     match m {
         Medium::Bcast { iface } => format!("bcast {iface} port {udpport}"),
         Medium::Ucast { iface, peer } => format!("ucast {iface} to {peer} port {udpport}"),
+        Medium::Serial { device } => format!("serial {device}"),
         Medium::Mcast {
             iface,
             group,
@@ -79,7 +80,11 @@ pub fn summary(c: &Config) -> String {
     let _ = writeln!(s, "this node: {}", c.local);
     let _ = writeln!(s, "peer: {}", c.peer);
     for m in &ha.media {
-        let _ = writeln!(s, "medium: {}", medium_text(m, ha.udpport));
+        let mut line = medium_text(m, ha.udpport);
+        if matches!(m, Medium::Serial { .. }) {
+            line.push_str(&format!(" at {} baud", ha.baud));
+        }
+        let _ = writeln!(s, "medium: {line}");
     }
     let _ = writeln!(
         s,

@@ -23,6 +23,8 @@ const SUPPORTED: &[&str] = &[
     "deadping",
     "udpport",
     "bcast",
+    "serial",
+    "baud",
     "udp",
     "ucast",
     "mcast",
@@ -63,8 +65,6 @@ const SUPPORTED: &[&str] = &[
 
 /// Directives the original accepts that mean nothing here: accepted with a warning.
 const IGNORED: &[&str] = &[
-    "serial",
-    "baud",
     "watchdog",
     "apiauth",
     "compression",
@@ -137,6 +137,10 @@ struct Lines {
     first_node: Option<usize>,
     udpport: Option<usize>,
     first_port_medium: Option<usize>,
+    /// First `serial` line.
+    serial: Option<usize>,
+    /// The `msgfmt netstring` line.
+    netstring: Option<usize>,
 }
 
 /// What the parse of one line feeds into.
@@ -206,6 +210,7 @@ fn empty_hacf(udpport: u16) -> HaCf {
         realtime: true,
         debug: 0,
         msgfmt: MsgFmt::Classic,
+        baud: 19200,
         max_rexmit_delay: 250,
         hopfudge: 1,
         respawn: Vec::new(),
@@ -542,6 +547,41 @@ impl State<'_> {
         });
     }
 
+    /// `serial DEVICE`: an absolute path; a missing or non-character device is a warning, as a
+    /// missing interface is (the file may be checked on another host).
+    fn serial(&mut self, n: usize, raw: &str, device: &str) {
+        if !device.starts_with('/') {
+            self.err(
+                n,
+                raw,
+                format!("serial port '{device}' is not a full path"),
+                "serial /dev/ttyS0",
+            );
+            return;
+        }
+        use std::os::unix::fs::FileTypeExt;
+        match std::fs::metadata(device) {
+            Ok(m) if m.file_type().is_char_device() => {}
+            Ok(_) => self.warn(
+                n,
+                raw,
+                format!("serial port '{device}' is not a character device"),
+                "a tty such as /dev/ttyS0 or /dev/ttyUSB0",
+            ),
+            Err(_) => self.warn(
+                n,
+                raw,
+                format!("serial port '{device}' does not exist on this machine"),
+                "fine if this file is checked on another host",
+            ),
+        }
+        self.media_lines.push(n);
+        self.lines.serial.get_or_insert(n);
+        self.ha.media.push(Medium::Serial {
+            device: device.to_string(),
+        });
+    }
+
     /// Records a medium that uses `udpport` (bcast, ucast).
     fn port_medium(&mut self, n: usize, raw: &str, iface: &str) {
         self.check_iface(n, raw, iface);
@@ -675,6 +715,24 @@ impl State<'_> {
                     } else {
                         self.ha.nodes.push(node);
                         self.node_lines.push(n);
+                    }
+                }
+            }
+            "serial" => {
+                for device in values {
+                    self.serial(n, raw, device);
+                }
+            }
+            "baud" => {
+                if let Some(v) = self.one(n, raw, name, values) {
+                    match v.parse::<u32>() {
+                        Ok(b) if crate::config::SERIAL_BAUDS.contains(&b) => self.ha.baud = b,
+                        _ => self.err(
+                            n,
+                            raw,
+                            format!("unsupported baud rate '{v}'"),
+                            "one of 9600, 19200, 38400, 57600, 115200, 230400",
+                        ),
                     }
                 }
             }
@@ -898,7 +956,10 @@ impl State<'_> {
                 if let Some(v) = self.one(n, raw, name, values) {
                     match v.to_ascii_lowercase().as_str() {
                         "classic" => self.ha.msgfmt = MsgFmt::Classic,
-                        "netstring" => self.ha.msgfmt = MsgFmt::Netstring,
+                        "netstring" => {
+                            self.ha.msgfmt = MsgFmt::Netstring;
+                            self.lines.netstring = Some(n);
+                        }
                         _ => self.err(
                             n,
                             raw,
@@ -1121,6 +1182,13 @@ impl State<'_> {
             .ipfail_holddown
             .map(|t| t.value)
             .unwrap_or(deadtime.value.saturating_mul(3));
+        if let (Some(_), Some(at)) = (self.lines.serial, self.lines.netstring) {
+            self.late_err(
+                at,
+                "msgfmt netstring cannot go over a serial line (its 7-bit line carries the classic text format)".into(),
+                "keep msgfmt classic (the default) with serial media",
+            );
+        }
         if self.ha.media.is_empty() {
             self.late_err(
                 0,

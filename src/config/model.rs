@@ -39,6 +39,10 @@ pub enum Medium {
         iface: String,
         peer: String,
     },
+    /// `serial /dev/ttyS0`: classic-format messages on a serial line (crate::daemon::serial).
+    Serial {
+        device: String,
+    },
 }
 
 impl Medium {
@@ -48,6 +52,7 @@ impl Medium {
             Medium::Bcast { iface } | Medium::Mcast { iface, .. } | Medium::Ucast { iface, .. } => {
                 iface
             }
+            Medium::Serial { device } => device,
         }
     }
 }
@@ -169,6 +174,8 @@ pub struct HaCf {
     pub realtime: bool,
     pub debug: u8,
     pub msgfmt: MsgFmt,
+    /// `baud` of the serial media (default 19200).
+    pub baud: u32,
     pub max_rexmit_delay: Millis,
     pub hopfudge: u8,
     pub respawn: Vec<Respawn>,
@@ -281,6 +288,9 @@ pub struct Resource {
     /// The resource as written after normalisation (`IPaddr::192.0.2.10/24/eth0`).
     pub text: String,
 }
+
+/// `baud` values accepted for serial media (those of Heartbeat's StrToBaud that Linux has).
+pub const SERIAL_BAUDS: [u32; 6] = [9600, 19200, 38400, 57600, 115_200, 230_400];
 
 /// Resource names whose one argument is a virtual address (a bare address maps to `IPaddr`).
 pub const ADDRESS_RESOURCES: [&str; 2] = ["IPaddr", "IPaddr2"];

@@ -13,6 +13,7 @@ use mio::{Interest, Registry, Token};
 use nix::sys::socket::{self, AddressFamily, SockFlag, SockType, SockaddrIn, sockopt};
 
 use super::rxqueue::{self, OverflowCounter};
+use super::serial::SerialPort;
 use crate::config::{Medium, Millis};
 
 /// How long a failed medium waits before the next attempt.
@@ -30,6 +31,8 @@ enum Target {
     Peer(Ipv4Addr),
     /// ucast peer name that did not resolve at start/reload.
     Unresolved,
+    /// A serial line: no address at all.
+    Serial,
 }
 
 struct OpenMedium {
@@ -52,11 +55,15 @@ struct Slot {
     retry_at: Millis,
     /// Last open error reported (logged again only when it changes).
     last_error: Option<String>,
+    /// The open port of a serial medium (`open` stays None for those).
+    serial: Option<SerialPort>,
 }
 
 /// Every configured medium of the running configuration.
 pub struct Media {
     slots: Vec<Slot>,
+    /// `baud` of the serial media.
+    baud: u32,
     token_base: usize,
     buf: Vec<u8>,
     /// Room for the kernel's drop counter, reused by every read.
@@ -68,7 +75,7 @@ pub type Note = (crate::core::Severity, String);
 
 impl Media {
     /// Builds the set (resolving ucast peers now, the only name lookups); nothing is opened yet.
-    pub fn new(media: &[Medium], udpport: u16, token_base: usize) -> (Media, Vec<Note>) {
+    pub fn new(media: &[Medium], udpport: u16, baud: u32, token_base: usize) -> (Media, Vec<Note>) {
         let mut notes = Vec::new();
         let slots = media
             .iter()
@@ -87,12 +94,14 @@ impl Media {
                     open: None,
                     retry_at: 0,
                     last_error: None,
+                    serial: None,
                 }
             })
             .collect();
         (
             Media {
                 slots,
+                baud,
                 token_base,
                 buf: vec![0u8; MAX_DATAGRAM + 1],
                 cmsg: rxqueue::control_buffer(),
@@ -128,7 +137,36 @@ impl Media {
         for i in 0..self.slots.len() {
             let token = self.token(i);
             let slot = &mut self.slots[i];
-            if slot.open.is_some() || now < slot.retry_at {
+            if slot.open.is_some() || slot.serial.is_some() || now < slot.retry_at {
+                continue;
+            }
+            if let Medium::Serial { device } = &slot.spec {
+                match SerialPort::open(device, self.baud) {
+                    Ok(port) => {
+                        let fd = port.raw_fd();
+                        match registry.register(
+                            &mut mio::unix::SourceFd(&fd),
+                            token,
+                            Interest::READABLE,
+                        ) {
+                            Ok(()) => {
+                                notes.push((
+                                    crate::core::Severity::Info,
+                                    format!(
+                                        "Starting serial heartbeat on tty {device} ({} baud)",
+                                        self.baud
+                                    ),
+                                ));
+                                slot.last_error = None;
+                                slot.serial = Some(port);
+                            }
+                            Err(e) => {
+                                slot.fail(format!("cannot register tty: {e}"), now, &mut notes)
+                            }
+                        }
+                    }
+                    Err(e) => slot.fail(e, now, &mut notes),
+                }
                 continue;
             }
             match open_medium(&slot.spec, slot.port, slot.target) {
@@ -170,7 +208,7 @@ impl Media {
     pub fn next_retry(&self) -> Option<Millis> {
         self.slots
             .iter()
-            .filter(|s| s.open.is_none())
+            .filter(|s| s.open.is_none() && s.serial.is_none())
             .map(|s| s.retry_at)
             .min()
     }
@@ -181,6 +219,14 @@ impl Media {
         let Some(slot) = self.slots.get_mut(i) else {
             return 0;
         };
+        if let Some(port) = slot.serial.as_mut() {
+            if let Ok(frames) = port.receive() {
+                for f in frames {
+                    deliver(f);
+                }
+            }
+            return 0;
+        }
         let Some(m) = slot.open.as_mut() else {
             return 0;
         };
@@ -213,6 +259,20 @@ impl Media {
         let mut notes = Vec::new();
         for (i, slot) in self.slots.iter_mut().enumerate() {
             if medium.is_some_and(|m| m != i) {
+                continue;
+            }
+            if let Some(port) = slot.serial.as_mut() {
+                // Serial lines carry the classic text form only (ha.cf refuses netstring).
+                if !bytes.starts_with(b">>>\n") {
+                    continue;
+                }
+                if let Err(e) = port.send(bytes) {
+                    if let Some(old) = slot.serial.take() {
+                        let fd = old.raw_fd();
+                        let _ = registry.deregister(&mut mio::unix::SourceFd(&fd));
+                    }
+                    slot.fail(format!("TTY write failure: {e}"), now, &mut notes);
+                }
                 continue;
             }
             let Some(m) = slot.open.as_mut() else {
@@ -258,6 +318,10 @@ impl Media {
             if let Some(mut m) = slot.open.take() {
                 let _ = registry.deregister(&mut m.rx);
             }
+            if let Some(port) = slot.serial.take() {
+                let fd = port.raw_fd();
+                let _ = registry.deregister(&mut mio::unix::SourceFd(&fd));
+            }
         }
     }
 
@@ -271,7 +335,9 @@ impl Media {
 
     /// Whether medium `i` is open now.
     pub fn is_open(&self, i: usize) -> bool {
-        self.slots.get(i).is_some_and(|s| s.open.is_some())
+        self.slots
+            .get(i)
+            .is_some_and(|s| s.open.is_some() || s.serial.is_some())
     }
 }
 
@@ -297,6 +363,7 @@ fn kind(m: &Medium) -> &'static str {
         Medium::Bcast { .. } => "bcast",
         Medium::Mcast { .. } => "mcast",
         Medium::Ucast { .. } => "ucast",
+        Medium::Serial { .. } => "serial",
     }
 }
 
@@ -306,6 +373,7 @@ pub fn describe(m: &Medium) -> String {
         Medium::Bcast { iface } => format!("bcast {iface}"),
         Medium::Mcast { iface, group, .. } => format!("mcast {iface} {group}"),
         Medium::Ucast { iface, peer } => format!("ucast {iface} {peer}"),
+        Medium::Serial { device } => format!("serial {device}"),
     }
 }
 
@@ -385,6 +453,7 @@ fn target_of(m: &Medium, udpport: u16) -> (Target, u16) {
             Some(a) => (Target::Peer(a), udpport),
             None => (Target::Unresolved, udpport),
         },
+        Medium::Serial { .. } => (Target::Serial, 0),
     }
 }
 
@@ -397,6 +466,7 @@ fn destination(target: Target, iface: &str, info: &IfaceInfo) -> Result<Ipv4Addr
         Target::Group(g) => Ok(g),
         Target::Peer(p) => Ok(p),
         Target::Unresolved => Err("peer address unresolved".to_string()),
+        Target::Serial => Err("a serial line has no address".to_string()),
     }
 }
 
@@ -481,7 +551,7 @@ fn send_socket(spec: &Medium, iface: &str, local: Option<Ipv4Addr>) -> std::io::
                 set_multicast_if(&tx, a)?;
             }
         }
-        Medium::Ucast { .. } => {}
+        Medium::Ucast { .. } | Medium::Serial { .. } => {}
     }
     Ok(tx)
 }
@@ -546,7 +616,7 @@ mod tests {
                 iface: "nosuchif0".into(),
             },
         ];
-        let (mut set, notes) = Media::new(&media, port, 10);
+        let (mut set, notes) = Media::new(&media, port, 19200, 10);
         assert!(notes.is_empty());
         let poll = mio::Poll::new().unwrap();
         let notes = set.open_due(poll.registry(), 0);
@@ -587,7 +657,7 @@ mod tests {
             iface: "lo".into(),
             peer: "127.0.0.1".into(),
         }];
-        let (mut set, _) = Media::new(&media, port, 0);
+        let (mut set, _) = Media::new(&media, port, 19200, 0);
         let poll = mio::Poll::new().unwrap();
         set.open_due(poll.registry(), 0);
         assert!(set.is_open(0));

@@ -21,6 +21,7 @@ pub mod report;
 pub mod respawn;
 pub mod rxqueue;
 pub mod scripts;
+pub mod serial;
 pub mod shell;
 pub mod state;
 pub mod vip;

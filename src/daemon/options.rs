@@ -20,7 +20,7 @@ pub struct Options {
 }
 
 /// What the invocation asks for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Mode {
     /// Run the daemon.
     Run,
@@ -36,6 +36,9 @@ pub enum Mode {
     Version,
     /// `-D`: print the default value of every directive.
     Defaults,
+    /// `--export pcs|crm|cib|corosync`: print a Pacemaker/Corosync configuration
+    /// (crate::cli::export).
+    Export(String),
 }
 
 impl Default for Options {

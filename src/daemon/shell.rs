@@ -181,7 +181,12 @@ impl Shell {
                     ),
                 )
             })?;
-        let (media, notes) = Media::new(&config.ha.media, config.ha.udpport, MEDIA_BASE);
+        let (media, notes) = Media::new(
+            &config.ha.media,
+            config.ha.udpport,
+            config.ha.baud,
+            MEDIA_BASE,
+        );
         emit_notes(notes);
         let (mut pinger, notes) = Pinger::new(&config, PING);
         emit_notes(notes);
@@ -727,7 +732,12 @@ impl Shell {
         if old.ha.media != config.ha.media || old.ha.udpport != config.ha.udpport {
             log::info!("Heartbeat media changed: reopening them.");
             self.media.close_all(self.poll.registry());
-            let (media, notes) = Media::new(&config.ha.media, config.ha.udpport, MEDIA_BASE);
+            let (media, notes) = Media::new(
+                &config.ha.media,
+                config.ha.udpport,
+                config.ha.baud,
+                MEDIA_BASE,
+            );
             self.media = media;
             emit_notes(notes);
             let notes = self

@@ -51,6 +51,7 @@ pub(crate) fn test_config() -> crate::config::Config {
             realtime: false,
             debug: 0,
             msgfmt: MsgFmt::Classic,
+            baud: 19200,
             max_rexmit_delay: 1000,
             hopfudge: 1,
             respawn: vec![],

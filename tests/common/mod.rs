@@ -2,4 +2,5 @@
 #![allow(dead_code)]
 pub mod daemon;
 pub mod netns;
+pub mod pty;
 pub mod testbed;

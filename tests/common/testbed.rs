@@ -152,6 +152,8 @@ pub struct BedOptions {
     /// Lines appended to the ha.cf of heartbeat-rs nodes only (directives of our own, which a
     /// real Heartbeat would refuse, e.g. `monitor`).
     pub ours_ha_cf: String,
+    /// Lines appended to node A's and node B's ha.cf each (e.g. their own `serial` device).
+    pub node_ha_cf: [String; 2],
     /// keepalived `vrrp_script` on the web server (interval s, fall, rise), weight -100 so the
     /// peer wins while it fails: the monitoring benchmark's reference.
     pub keepalived_check: Option<(u32, u32, u32)>,
@@ -173,6 +175,7 @@ impl BedOptions {
             vips: 1,
             extra_ha_cf: String::new(),
             ours_ha_cf: String::new(),
+            node_ha_cf: [String::new(), String::new()],
             keepalived_check: None,
             keepalived_advert_cs: None,
         }
@@ -1029,6 +1032,7 @@ fn write_node_files(node: &Node, opts: &BedOptions) -> Result<(), String> {
             d.join("ha.d/ha.cf"),
             config::ha_cf(&node.log_dir(), &opts.timers, opts.auto_failback)
                 + &opts.extra_ha_cf
+                + &opts.node_ha_cf[node.idx]
                 + if node.kind == Kind::Ours {
                     opts.ours_ha_cf.as_str()
                 } else {

@@ -174,6 +174,7 @@ pub fn config(p: &Params, me: usize) -> Config {
             realtime: false,
             debug: 0,
             msgfmt: MsgFmt::Classic,
+            baud: 19200,
             max_rexmit_delay: 250,
             hopfudge: 1,
             respawn: Vec::new(),
