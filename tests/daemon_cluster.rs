@@ -74,6 +74,22 @@ fn ucast_peers_active_then_dead_after_cut() {
     see_each_other_then_lose_each_other("hdu", MediumKind::Ucast);
 }
 
+#[test]
+fn ucast6_peers_active_then_dead_after_cut() {
+    if skip() {
+        return;
+    }
+    see_each_other_then_lose_each_other("hd6u", MediumKind::Ucast6);
+}
+
+#[test]
+fn mcast6_peers_active_then_dead_after_cut() {
+    if skip() {
+        return;
+    }
+    see_each_other_then_lose_each_other("hd6m", MediumKind::Mcast6);
+}
+
 /// SIGTERM on the holder: the peer holds the resource well before deadtime would expire, and
 /// the holder exits 0 after releasing it.
 #[test]

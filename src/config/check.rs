@@ -31,6 +31,17 @@ fn medium_text(m: &Medium, udpport: u16) -> String {
         Medium::Bcast { iface } => format!("bcast {iface} port {udpport}"),
         Medium::Ucast { iface, peer } => format!("ucast {iface} to {peer} port {udpport}"),
         Medium::Serial { device } => format!("serial {device}"),
+        Medium::Ucast6 { iface, peer } => format!("ucast6 {iface} to [{peer}] port {udpport}"),
+        Medium::Mcast6 {
+            iface,
+            group,
+            port,
+            hops,
+            loopback,
+        } => format!(
+            "mcast6 {iface} group {group} port {port} hops {hops} loop {}",
+            u8::from(*loopback)
+        ),
         Medium::Mcast {
             iface,
             group,

@@ -25,6 +25,8 @@ const SUPPORTED: &[&str] = &[
     "bcast",
     "serial",
     "baud",
+    "ucast6",
+    "mcast6",
     "udp",
     "ucast",
     "mcast",
@@ -83,8 +85,6 @@ const IGNORED: &[&str] = &[
     "cluster",
     "quorum_server",
     "env",
-    "ucast6",
-    "mcast6",
     "hbaping",
     "failfast",
     "crm_daemon_dir",
@@ -374,6 +374,36 @@ impl State<'_> {
                 });
             }
             "mcast" => self.mcast(n, raw, words),
+            "mcast6" => self.mcast6(n, raw, words),
+            "ucast6" => {
+                let [iface, peer] = words else {
+                    self.err(
+                        n,
+                        raw,
+                        "ucast6 needs an interface and a peer IPv6 address".into(),
+                        "ucast6 IFACE PEER-IPv6, e.g. ucast6 eth1 2001:db8::2",
+                    );
+                    return;
+                };
+                let Some(peer) = peer
+                    .parse::<std::net::Ipv6Addr>()
+                    .ok()
+                    .filter(|a| !a.is_multicast() && !a.is_unspecified())
+                else {
+                    self.err(
+                        n,
+                        raw,
+                        format!("ucast6 peer '{peer}' is not an IPv6 unicast address"),
+                        "e.g. 2001:db8::2 or fe80::2 (a name is not accepted here)",
+                    );
+                    return;
+                };
+                self.port_medium(n, raw, iface);
+                self.ha.media.push(Medium::Ucast6 {
+                    iface: iface.to_string(),
+                    peer,
+                });
+            }
             "monitor" | "monitor_default" => self.monitor(n, raw, name, words),
             "ping_group" => {
                 let Some((group, hosts)) = words.split_first().filter(|(_, h)| !h.is_empty())
@@ -498,6 +528,63 @@ impl State<'_> {
             }
             _ => self.ignored(n, raw, name),
         }
+    }
+
+    /// `mcast6 IFACE GROUP PORT HOPS LOOP` (3.0.6's mcast6 plugin).
+    fn mcast6(&mut self, n: usize, raw: &str, words: &[&str]) {
+        let usage = "mcast6 IFACE GROUP PORT HOPS LOOP, e.g. mcast6 eth1 ff02::694 694 1 0";
+        let [iface, group, port, hops, loopback] = words else {
+            self.err(n, raw, "mcast6 needs five values".into(), usage);
+            return;
+        };
+        let Some(group) = group
+            .parse::<std::net::Ipv6Addr>()
+            .ok()
+            .filter(|g| g.is_multicast())
+        else {
+            self.err(
+                n,
+                raw,
+                format!("mcast6 group '{group}' is not an IPv6 multicast address"),
+                "use ff02::/16 (link) or ff05::/16 (site) addresses",
+            );
+            return;
+        };
+        let Some(port) = port.parse::<u16>().ok().filter(|p| *p > 0) else {
+            self.err(n, raw, format!("invalid mcast6 port '{port}'"), usage);
+            return;
+        };
+        let Ok(hops) = hops.parse::<u8>() else {
+            self.err(
+                n,
+                raw,
+                format!("invalid mcast6 hops '{hops}'"),
+                "hops is 0-255",
+            );
+            return;
+        };
+        let loopback = match *loopback {
+            "0" => false,
+            "1" => true,
+            other => {
+                self.err(
+                    n,
+                    raw,
+                    format!("invalid mcast6 loop '{other}'"),
+                    "loop is 0 or 1",
+                );
+                return;
+            }
+        };
+        self.check_iface(n, raw, iface);
+        self.media_lines.push(n);
+        self.ha.media.push(Medium::Mcast6 {
+            iface: iface.to_string(),
+            group,
+            port,
+            hops,
+            loopback,
+        });
     }
 
     fn mcast(&mut self, n: usize, raw: &str, words: &[&str]) {

@@ -39,6 +39,20 @@ pub enum Medium {
         iface: String,
         peer: String,
     },
+    /// `ucast6 IFACE PEER`: UDP over IPv6 to the peer (a link-local peer is reached through
+    /// IFACE), on `udpport`.
+    Ucast6 {
+        iface: String,
+        peer: std::net::Ipv6Addr,
+    },
+    /// `mcast6 IFACE GROUP PORT HOPS LOOP`: UDP over IPv6 multicast.
+    Mcast6 {
+        iface: String,
+        group: std::net::Ipv6Addr,
+        port: u16,
+        hops: u8,
+        loopback: bool,
+    },
     /// `serial /dev/ttyS0`: classic-format messages on a serial line (crate::daemon::serial).
     Serial {
         device: String,
@@ -52,6 +66,7 @@ impl Medium {
             Medium::Bcast { iface } | Medium::Mcast { iface, .. } | Medium::Ucast { iface, .. } => {
                 iface
             }
+            Medium::Ucast6 { iface, .. } | Medium::Mcast6 { iface, .. } => iface,
             Medium::Serial { device } => device,
         }
     }

@@ -6,11 +6,13 @@
 //! [`RETRY_MS`]; a send that finds the device gone closes the medium for a retry. Nothing here
 //! blocks: ucast peer names are resolved once, when the set is built (start or reload).
 
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, ToSocketAddrs, UdpSocket};
+use std::net::{
+    Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6, ToSocketAddrs, UdpSocket,
+};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 
 use mio::{Interest, Registry, Token};
-use nix::sys::socket::{self, AddressFamily, SockFlag, SockType, SockaddrIn, sockopt};
+use nix::sys::socket::{self, AddressFamily, SockFlag, SockType, SockaddrIn, SockaddrIn6, sockopt};
 
 use super::rxqueue::{self, OverflowCounter};
 use super::serial::SerialPort;
@@ -33,6 +35,10 @@ enum Target {
     Unresolved,
     /// A serial line: no address at all.
     Serial,
+    /// `ucast6` peer.
+    Peer6(Ipv6Addr),
+    /// `mcast6` group.
+    Group6(Ipv6Addr),
 }
 
 struct OpenMedium {
@@ -42,7 +48,7 @@ struct OpenMedium {
     /// The receive queue the kernel granted (logged at debug level).
     rcvbuf: usize,
     tx: UdpSocket,
-    dest: SocketAddrV4,
+    dest: SocketAddr,
     /// Last send error reported (to log a change once, not every keepalive).
     send_error: Option<String>,
 }
@@ -364,6 +370,8 @@ fn kind(m: &Medium) -> &'static str {
         Medium::Mcast { .. } => "mcast",
         Medium::Ucast { .. } => "ucast",
         Medium::Serial { .. } => "serial",
+        Medium::Ucast6 { .. } => "ucast6",
+        Medium::Mcast6 { .. } => "mcast6",
     }
 }
 
@@ -374,6 +382,8 @@ pub fn describe(m: &Medium) -> String {
         Medium::Mcast { iface, group, .. } => format!("mcast {iface} {group}"),
         Medium::Ucast { iface, peer } => format!("ucast {iface} {peer}"),
         Medium::Serial { device } => format!("serial {device}"),
+        Medium::Ucast6 { iface, peer } => format!("ucast6 {iface} {peer}"),
+        Medium::Mcast6 { iface, group, .. } => format!("mcast6 {iface} {group}"),
     }
 }
 
@@ -454,6 +464,8 @@ fn target_of(m: &Medium, udpport: u16) -> (Target, u16) {
             None => (Target::Unresolved, udpport),
         },
         Medium::Serial { .. } => (Target::Serial, 0),
+        Medium::Ucast6 { peer, .. } => (Target::Peer6(*peer), udpport),
+        Medium::Mcast6 { group, port, .. } => (Target::Group6(*group), *port),
     }
 }
 
@@ -467,10 +479,14 @@ fn destination(target: Target, iface: &str, info: &IfaceInfo) -> Result<Ipv4Addr
         Target::Peer(p) => Ok(p),
         Target::Unresolved => Err("peer address unresolved".to_string()),
         Target::Serial => Err("a serial line has no address".to_string()),
+        Target::Peer6(_) | Target::Group6(_) => Err("an IPv6 medium".to_string()),
     }
 }
 
 fn open_medium(spec: &Medium, port: u16, target: Target) -> Result<OpenMedium, String> {
+    if let Target::Peer6(ip) | Target::Group6(ip) = target {
+        return open_medium6(spec, port, ip);
+    }
     let iface = spec.link_name();
     let info = iface_info(iface)?;
     let dest_ip = destination(target, iface, &info)?;
@@ -492,20 +508,124 @@ fn open_medium(spec: &Medium, port: u16, target: Target) -> Result<OpenMedium, S
         overflow: OverflowCounter::default(),
         rcvbuf,
         tx,
-        dest: SocketAddrV4::new(dest_ip, port),
+        dest: SocketAddr::V4(SocketAddrV4::new(dest_ip, port)),
         send_error: None,
     })
 }
 
+/// `ucast6` / `mcast6`: the same shape over AF_INET6 (3.0.6's ucast6 and mcast6 plugins).
+fn open_medium6(spec: &Medium, port: u16, ip: Ipv6Addr) -> Result<OpenMedium, String> {
+    let iface = spec.link_name();
+    iface_info(iface)?;
+    let index =
+        nix::net::if_::if_nametoindex(iface).map_err(|e| format!("interface {iface}: {e}"))?;
+    let rx = receive_socket6(iface, port).map_err(|e| format!("receive socket: {e}"))?;
+    if let Medium::Mcast6 { group, .. } = spec {
+        rx.join_multicast_v6(group, index)
+            .map_err(|e| format!("cannot join {group}: {e}"))?;
+    }
+    let (tx, dest) = sender6(spec, port, ip, index).map_err(|e| format!("send socket: {e}"))?;
+    let rcvbuf = rxqueue::enlarge_receive_buffer(&rx, rxqueue::RECEIVE_BUFFER)
+        .map_err(|e| format!("receive queue: {e}"))?;
+    rxqueue::enable_overflow_counter(&rx).map_err(|e| format!("SO_RXQ_OVFL: {e}"))?;
+    Ok(OpenMedium {
+        rx: mio::net::UdpSocket::from_std(rx),
+        overflow: OverflowCounter::default(),
+        rcvbuf,
+        tx,
+        dest,
+        send_error: None,
+    })
+}
+
+/// A link-local unicast or link-scope multicast address needs the interface as its scope.
+fn scope_of(ip: Ipv6Addr, index: u32) -> u32 {
+    let link_local = (ip.segments()[0] & 0xffc0) == 0xfe80;
+    let link_multicast = ip.is_multicast() && (ip.segments()[0] & 0x000f) == 0x0002;
+    if link_local || link_multicast {
+        index
+    } else {
+        0
+    }
+}
+
+fn sender6(
+    spec: &Medium,
+    port: u16,
+    ip: Ipv6Addr,
+    index: u32,
+) -> std::io::Result<(UdpSocket, SocketAddr)> {
+    let iface = spec.link_name();
+    let tx = UdpSocket::bind(SocketAddrV6::new(Ipv6Addr::UNSPECIFIED, 0, 0, 0))?;
+    tx.set_nonblocking(true)?;
+    socket::setsockopt(
+        &tx.as_fd(),
+        sockopt::BindToDevice,
+        &std::ffi::OsString::from(iface),
+    )
+    .map_err(nix_io)?;
+    if let Medium::Mcast6 { hops, loopback, .. } = spec {
+        tx.set_multicast_loop_v6(*loopback)?;
+        socket::setsockopt(&tx.as_fd(), sockopt::Ipv6MulticastHops, &i32::from(*hops))
+            .map_err(nix_io)?;
+        set_multicast_if6(&tx, index)?;
+    }
+    let dest = SocketAddr::V6(SocketAddrV6::new(ip, port, 0, scope_of(ip, index)));
+    Ok((tx, dest))
+}
+
+/// `IPV6_MULTICAST_IF` by interface index.
+fn set_multicast_if6(sock: &UdpSocket, index: u32) -> std::io::Result<()> {
+    let v: nix::libc::c_int = index as nix::libc::c_int;
+    // SAFETY: valid fd, pointer to a live c_int of the size passed.
+    let rc = unsafe {
+        nix::libc::setsockopt(
+            sock.as_raw_fd(),
+            nix::libc::IPPROTO_IPV6,
+            nix::libc::IPV6_MULTICAST_IF,
+            (&v as *const nix::libc::c_int).cast(),
+            std::mem::size_of::<nix::libc::c_int>() as nix::libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+fn receive_socket6(iface: &str, port: u16) -> std::io::Result<UdpSocket> {
+    let fd: OwnedFd = socket::socket(
+        AddressFamily::Inet6,
+        SockType::Datagram,
+        SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .map_err(nix_io)?;
+    socket::setsockopt(&fd, sockopt::Ipv6V6Only, &true).map_err(nix_io)?;
+    socket::setsockopt(&fd, sockopt::ReuseAddr, &true).map_err(nix_io)?;
+    socket::setsockopt(&fd, sockopt::ReusePort, &true).map_err(nix_io)?;
+    socket::setsockopt(&fd, sockopt::BindToDevice, &std::ffi::OsString::from(iface))
+        .map_err(nix_io)?;
+    let addr = SockaddrIn6::from(SocketAddrV6::new(Ipv6Addr::UNSPECIFIED, port, 0, 0));
+    socket::bind(fd.as_raw_fd(), &addr).map_err(nix_io)?;
+    Ok(UdpSocket::from(fd))
+}
+
 /// A send socket and destination for one medium, opened on its own: the crash guard's last
 /// words go out this way after the daemon (and its sockets) are gone.
-pub fn open_sender(spec: &Medium, udpport: u16) -> Result<(UdpSocket, SocketAddrV4), String> {
+pub fn open_sender(spec: &Medium, udpport: u16) -> Result<(UdpSocket, SocketAddr), String> {
     let iface = spec.link_name();
     let info = iface_info(iface)?;
     let (target, port) = target_of(spec, udpport);
+    if let Target::Peer6(ip) | Target::Group6(ip) = target {
+        let index =
+            nix::net::if_::if_nametoindex(iface).map_err(|e| format!("interface {iface}: {e}"))?;
+        return sender6(spec, port, ip, index).map_err(|e| format!("send socket: {e}"));
+    }
     let dest_ip = destination(target, iface, &info)?;
     let tx = send_socket(spec, iface, info.addr).map_err(|e| format!("send socket: {e}"))?;
-    Ok((tx, SocketAddrV4::new(dest_ip, port)))
+    Ok((tx, SocketAddr::V4(SocketAddrV4::new(dest_ip, port))))
 }
 
 fn nix_io(e: nix::errno::Errno) -> std::io::Error {
@@ -551,7 +671,10 @@ fn send_socket(spec: &Medium, iface: &str, local: Option<Ipv4Addr>) -> std::io::
                 set_multicast_if(&tx, a)?;
             }
         }
-        Medium::Ucast { .. } | Medium::Serial { .. } => {}
+        Medium::Ucast { .. }
+        | Medium::Serial { .. }
+        | Medium::Ucast6 { .. }
+        | Medium::Mcast6 { .. } => {}
     }
     Ok(tx)
 }

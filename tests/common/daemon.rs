@@ -20,6 +20,10 @@ pub enum MediumKind {
     Bcast,
     Mcast,
     Ucast,
+    /// IPv6 unicast between 2001:db8:6::1 and ::2.
+    Ucast6,
+    /// IPv6 link-scope multicast.
+    Mcast6,
 }
 
 impl MediumKind {
@@ -36,6 +40,11 @@ impl MediumKind {
                 };
                 format!("ucast hb0 {peer}")
             }
+            MediumKind::Ucast6 => {
+                let peer = if node == "nodea" { 2 } else { 1 };
+                format!("ucast6 hb0 2001:db8:6::{peer}")
+            }
+            MediumKind::Mcast6 => "mcast6 hb0 ff02::694 694 1 0".to_string(),
         }
     }
 }
@@ -268,6 +277,9 @@ impl Pair {
         veth(&ns_a, "hb0", &ns_b, "hb0");
         ns_a.sh("ip addr add 198.51.100.1/24 dev hb0");
         ns_b.sh("ip addr add 198.51.100.2/24 dev hb0");
+        // IPv6 too (ucast6 / mcast6), without duplicate address detection's delay.
+        ns_a.sh("ip addr add 2001:db8:6::1/64 dev hb0 nodad");
+        ns_b.sh("ip addr add 2001:db8:6::2/64 dev hb0 nodad");
         let mk = |name: &str, ns: Netns| {
             let dirs = NodeDirs {
                 name: name.to_string(),

@@ -78,6 +78,8 @@ fn corosync_links(config: &Config) -> (Vec<Vec<Option<String>>>, Vec<String>) {
     for m in &config.ha.media {
         let (iface, peer_addr) = match m {
             Medium::Ucast { iface, peer } => (iface, Some(peer.clone())),
+            Medium::Ucast6 { iface, peer } => (iface, Some(peer.to_string())),
+            Medium::Mcast6 { iface, .. } => (iface, None),
             Medium::Bcast { iface } | Medium::Mcast { iface, .. } => (iface, None),
             Medium::Serial { device } => {
                 notes.push(format!(
@@ -107,12 +109,12 @@ fn corosync_links(config: &Config) -> (Vec<Vec<Option<String>>>, Vec<String>) {
             .collect();
         links.push(row);
     }
-    if config
-        .ha
-        .media
-        .iter()
-        .any(|m| matches!(m, Medium::Bcast { .. } | Medium::Mcast { .. }))
-    {
+    if config.ha.media.iter().any(|m| {
+        matches!(
+            m,
+            Medium::Bcast { .. } | Medium::Mcast { .. } | Medium::Mcast6 { .. }
+        )
+    }) {
         notes.push(String::from("bcast/mcast media become knet unicast links"));
     }
     notes.push(String::from(
