@@ -124,8 +124,9 @@ fn a_fence_agent_leaves_exactly_one_holder_after_a_link_cut() {
     executable(
         &agent,
         &format!(
-            "#!/bin/sh\nnode=\nwhile IFS='=' read -r k v; do [ \"$k\" = plug ] && node=$v; \
-             [ \"$k\" = secret ] && [ \"$v\" != s3 ] && exit 1; done\n{}",
+            "#!/bin/sh\nnode=\nmon=\nwhile IFS='=' read -r k v; do [ \"$k\" = plug ] && node=$v; \
+             [ \"$k\" = action ] && [ \"$v\" = monitor ] && mon=1; \
+             [ \"$k\" = secret ] && [ \"$v\" != s3 ] && exit 1; done\n[ -n \"$mon\" ] && exit 0\n{}",
             power_off_body(&dir)
         ),
     );
@@ -158,16 +159,28 @@ fn a_failing_fence_blocks_the_takeover() {
     executable(
         &agent,
         &format!(
-            "#!/bin/sh\necho \"tried by $HA_CURHOST\" >> {}/tries.log\nexit 1\n",
+            "#!/bin/sh\nwhile read -r l; do case $l in action=*) act=${{l#action=}};; esac; done\n\
+             echo \"$act tried by $HA_CURHOST\" >> {}/tries.log\nexit 1\n",
             dir.display()
         ),
     );
+    // The device is checked every 2 s too: a broken one is reported before any failover.
     let settings = Settings {
-        extra: format!("fence_agent {}\n", agent.display()),
+        extra: format!("fence_agent {}\nfence_check 2\n", agent.display()),
         ..Settings::default()
     };
     let mut pair = Pair::new("hbff", &settings);
     pair.start_until_served_by("nodea");
+    assert!(
+        wait_until(Duration::from_secs(10), Duration::from_millis(200), || {
+            pair.b
+                .dirs
+                .log_text()
+                .contains("is not working (status check failed)")
+        }),
+        "the broken device was not reported\n{}",
+        pair.logs()
+    );
     // nodea's machine dies without a word: daemon and crash guard killed at once, its service
     // flag left behind (nobody knows whether the disk is still written to). nodeb must not
     // take over unfenced.
@@ -192,6 +205,7 @@ fn a_failing_fence_blocks_the_takeover() {
             std::fs::read_to_string(&tries)
                 .unwrap_or_default()
                 .lines()
+                .filter(|l| l.starts_with("reboot"))
                 .count()
                 >= 2
         }),

@@ -154,3 +154,38 @@ fn without_a_device_the_takeover_is_immediate_with_the_original_warnings() {
     assert!(s.fences.is_empty());
     assert!(s.nodes[0].log_contains("No STONITH device configured."));
 }
+
+/// The device is asked whether it works shortly after start, then every `fence_check`; a
+/// failing device is an ERROR long before a failover needs it, and its recovery is said.
+#[test]
+fn the_fence_device_is_checked_periodically_and_a_broken_one_is_reported() {
+    fn hook(i: usize, c: &mut Config) {
+        fencing(i, c);
+        c.ha.fencing.check_interval = 60_000;
+    }
+    let mut s = pair(hook, 9);
+    let first: Vec<u64> = s
+        .fence_checks
+        .iter()
+        .filter(|(_, i)| *i == 0)
+        .map(|(t, _)| *t)
+        .collect();
+    assert_eq!(first.len(), 1, "{first:?}");
+    assert!(
+        first[0] <= 11_000,
+        "first check soon after start: {first:?}"
+    );
+    assert!(!s.nodes[0].log_contains("is not working"));
+    s.fence_works = [false, true];
+    s.run_for(60_000);
+    assert!(s.nodes[0].log_contains("STONITH device [/usr/sbin/fence_test] is not working"));
+    assert!(!s.nodes[1].log_contains("is not working"));
+    s.fence_works = [true, true];
+    s.run_for(60_000);
+    assert!(s.nodes[0].log_contains("STONITH device [/usr/sbin/fence_test] works again."));
+    let n = s.fence_checks.iter().filter(|(_, i)| *i == 0).count();
+    assert_eq!(n, 3, "one check a minute");
+    // Nobody was reset by a check.
+    assert!(s.nodes[0].alive() && s.nodes[1].alive());
+    assert!(s.fences.is_empty());
+}

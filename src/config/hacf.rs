@@ -61,6 +61,7 @@ const SUPPORTED: &[&str] = &[
     "fence_agent",
     "fence_delay",
     "fence_timeout",
+    "fence_check",
     "monitor",
     "monitor_default",
 ];
@@ -934,6 +935,11 @@ impl State<'_> {
                         format!("fence_delay: {e}"),
                         "seconds (5) or milliseconds (2500ms)",
                     ),
+                }
+            }
+            "fence_check" => {
+                if let Some(t) = self.timer(n, raw, name, values) {
+                    self.ha.fencing.check_interval = t.value;
                 }
             }
             "fence_timeout" => {

@@ -132,6 +132,9 @@ pub struct Fencing {
     /// Native `fence_timeout TIME` (default 60 s): a fencing run still going is killed and
     /// counts as failed.
     pub timeout: Millis,
+    /// Native `fence_check TIME` (default 1 h, as 3.0.6; 0: off): how often the device is
+    /// asked whether it works.
+    pub check_interval: Millis,
 }
 
 impl Default for Fencing {
@@ -140,6 +143,7 @@ impl Default for Fencing {
             lines: Vec::new(),
             delays: Vec::new(),
             timeout: 60_000,
+            check_interval: 3_600_000,
         }
     }
 }

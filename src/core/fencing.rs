@@ -18,6 +18,19 @@ use crate::config::Millis;
 const FIRST_RETRY: Millis = 5_000;
 const MAX_RETRY: Millis = 60_000;
 
+/// The periodic check of the fence device (3.0.6 checks its STONITH device hourly): a device
+/// that stopped working is found before the failover that needs it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct DeviceCheck {
+    pub next_at: Option<Millis>,
+    pub running: Option<ActionId>,
+    /// The last answer (None: not checked yet).
+    pub ok: Option<bool>,
+}
+
+/// The first check, shortly after start.
+const FIRST_CHECK: Millis = 10_000;
+
 /// What runs once the peer is fenced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AfterFence {
@@ -106,7 +119,67 @@ impl Core {
     }
 
     /// The fence command finished.
+    /// Starts the device check when due (never while a fence runs: the device is busy).
+    pub(super) fn fence_check_due(&mut self) {
+        let interval = self.config.ha.fencing.check_interval;
+        if self.config.fence_device().is_none() || interval == 0 || self.rsc.shutting_down {
+            self.fence_check.next_at = None;
+            return;
+        }
+        let now = self.now.mono;
+        let next = *self
+            .fence_check
+            .next_at
+            .get_or_insert(now + FIRST_CHECK.min(interval));
+        if now < next || self.fence_check.running.is_some() {
+            return;
+        }
+        if matches!(self.fence, FenceState::Running { .. }) {
+            self.fence_check.next_at = Some(now + FIRST_RETRY);
+            return;
+        }
+        let id = ActionId(self.next_fence_id);
+        self.next_fence_id += 1;
+        self.fence_check.running = Some(id);
+        self.fence_check.next_at = Some(now + interval);
+        self.outputs.push_back(Output::FenceCheck { id });
+    }
+
+    /// The answer of a device check; `false` if `id` was no check.
+    fn on_fence_check_done(&mut self, id: ActionId, ok: bool) -> bool {
+        if self.fence_check.running != Some(id) {
+            return false;
+        }
+        self.fence_check.running = None;
+        let device = self
+            .config
+            .fence_device()
+            .map(|d| d.name())
+            .unwrap_or_default();
+        match (self.fence_check.ok, ok) {
+            (_, false) => self.log(
+                Severity::Error,
+                format!(
+                    "STONITH device [{device}] is not working (status check failed): a takeover would wait for it. Check the device and its settings."
+                ),
+            ),
+            (Some(false), true) => self.log(
+                Severity::Info,
+                format!("STONITH device [{device}] works again."),
+            ),
+            (_, true) => self.log(
+                Severity::Debug,
+                format!("STONITH device [{device}] status check passed."),
+            ),
+        }
+        self.fence_check.ok = Some(ok);
+        true
+    }
+
     pub(super) fn on_fence_done(&mut self, id: ActionId, ok: bool) {
+        if self.on_fence_check_done(id, ok) {
+            return;
+        }
         let FenceState::Running {
             id: running,
             then,
@@ -200,6 +273,9 @@ impl Core {
     pub(super) fn fence_timer_table(&self, t: &mut TimerTable) {
         if let FenceState::Waiting { at, .. } = self.fence {
             t.arm(Timer::Fence, Some(at));
+        }
+        if self.fence_check.running.is_none() {
+            t.arm(Timer::Fence, self.fence_check.next_at);
         }
     }
 

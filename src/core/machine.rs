@@ -53,6 +53,8 @@ pub struct Core {
     pub(super) stopped: bool,
     /// Fencing of the dead peer before takeover (crate::core::fencing).
     pub(super) fence: super::fencing::FenceState,
+    /// The periodic check of the fence device (crate::core::fencing).
+    pub(super) fence_check: super::fencing::DeviceCheck,
     pub(super) next_fence_id: u64,
     /// Ping nodes, ipfail and the split-brain guard (`pingnodes.rs`).
     pub(super) ping: PingAgent,
@@ -97,6 +99,7 @@ impl Core {
             shutdown: ShutdownPhase::Running,
             stopped: false,
             fence: Default::default(),
+            fence_check: Default::default(),
             next_fence_id: FENCE_IDS,
             ping,
             monitors,
@@ -176,6 +179,7 @@ impl Core {
 
     fn fire_timers(&mut self) {
         self.fence_due();
+        self.fence_check_due();
         self.membership_timers();
         self.ping_timers();
         self.rexmit_requests();

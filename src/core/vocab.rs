@@ -157,6 +157,8 @@ pub enum Output {
     Reply { client: ClientId, reply: AdminReply },
     /// Reset `node` with the configured fence device; answer with `Input::FenceDone`.
     Fence { id: ActionId, node: String },
+    /// Ask the fence device whether it works (status / monitor); answer with `Input::FenceDone`.
+    FenceCheck { id: ActionId },
     /// A message for `rc.d/<msg_type>` (spec §6.5): one the core has no handler for, from the
     /// peer or injected through the FIFO. `fields` are its string fields (`HA_<name>`).
     Hook {

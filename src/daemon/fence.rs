@@ -47,6 +47,42 @@ pub fn fence_spec(config: &Config, node: &str) -> Option<ScriptSpec> {
     })
 }
 
+/// The run that asks the device whether it works (3.0.6's hourly check): `stonith -S` or the
+/// agent's `action=monitor`.
+pub fn status_spec(config: &Config) -> Option<ScriptSpec> {
+    let device = config.fence_device()?;
+    let timeout = config.ha.fencing.timeout;
+    let env = crate::resource::script_env(config);
+    let stonith = |kind: &str, source: [&str; 2]| ScriptSpec {
+        program: PathBuf::from(STONITH_PROGRAM),
+        args: ["-t", kind, source[0], source[1], "-S"]
+            .map(String::from)
+            .to_vec(),
+        env: env.clone(),
+        timeout,
+        stdin: None,
+    };
+    Some(match device {
+        FenceDevice::StonithFile { kind, file } => {
+            stonith(kind, ["-F", &file.display().to_string()])
+        }
+        FenceDevice::StonithParams { kind, params } => stonith(kind, ["-p", params]),
+        FenceDevice::Agent { program, options } => {
+            let mut input = String::from("action=monitor\n");
+            for (k, v) in options {
+                input.push_str(&format!("{k}={v}\n"));
+            }
+            ScriptSpec {
+                program: program.clone(),
+                args: Vec::new(),
+                env,
+                timeout,
+                stdin: Some(input.into_bytes()),
+            }
+        }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -881,6 +881,19 @@ impl Shell {
         }
     }
 
+    fn run_fence_check(&mut self, now: Now, id: ActionId) {
+        let Some(spec) = super::fence::status_spec(self.core.config()) else {
+            self.inputs.push_back(Input::FenceDone { id, ok: false });
+            return;
+        };
+        let hint = " (stonith is in Debian's cluster-glue, fence_* agents in fence-agents)";
+        if self.spawn_logged(now, id, &spec, hint) {
+            self.fences.insert(id);
+        } else {
+            self.inputs.push_back(Input::FenceDone { id, ok: false });
+        }
+    }
+
     /// Starts a run of the shell's own (fence, hook) with its `Running …` line; `false` when it
     /// could not start (logged, with `hint` after the reason).
     fn spawn_logged(&mut self, now: Now, id: ActionId, spec: &ScriptSpec, hint: &str) -> bool {
@@ -957,6 +970,7 @@ impl Shell {
                 }
             }
             Output::Fence { id, node } => self.run_fence(now, id, &node),
+            Output::FenceCheck { id } => self.run_fence_check(now, id),
             Output::Hook { msg_type, fields } => {
                 let env = crate::resource::script_env(self.core.config());
                 match super::hooks::rcd_spec(&self.setup.ha_dir, &msg_type, &fields, &env) {

@@ -384,7 +384,11 @@ pub struct Sim {
     pub fence_ms: Millis,
     /// Fences asked for: (time, by node, target).
     pub fences: Vec<(Millis, usize, String)>,
+    /// Device checks asked for: (time, by node).
+    pub fence_checks: Vec<(Millis, usize)>,
     fence_done: Vec<(Millis, usize, ActionId)>,
+    /// Device checks answered then with `fence_works` (no one is reset by a check).
+    fence_check_done: Vec<(Millis, usize, ActionId)>,
 }
 
 impl Sim {
@@ -417,7 +421,9 @@ impl Sim {
             fence_works: [true; 2],
             fence_ms: 500,
             fences: Vec::new(),
+            fence_checks: Vec::new(),
             fence_done: Vec::new(),
+            fence_check_done: Vec::new(),
         }
     }
 
@@ -592,6 +598,10 @@ impl Sim {
             Output::Reply { client, reply } => self.nodes[i].replies.push((now, client, reply)),
             Output::Ready => self.nodes[i].ready_at = Some(now),
             Output::Hook { msg_type, fields } => self.nodes[i].hooks.push((now, msg_type, fields)),
+            Output::FenceCheck { id } => {
+                self.fence_checks.push((now, i));
+                self.fence_check_done.push((now + 100, i, id));
+            }
             Output::Fence { id, node } => {
                 self.fences.push((now, i, node));
                 self.fence_done.push((now + self.fence_ms, i, id));
@@ -714,6 +724,9 @@ impl Sim {
         for (at, _, _) in &self.ping_replies {
             consider(*at);
         }
+        for (at, _, _) in &self.fence_check_done {
+            consider(*at);
+        }
         for (at, _, _) in &self.fence_done {
             consider(*at);
         }
@@ -785,6 +798,16 @@ impl Sim {
         self.ping_replies = rest;
         for (_, i, host) in due {
             self.feed(i, Input::PingReply { host });
+        }
+        let (due, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut self.fence_check_done)
+            .into_iter()
+            .partition(|(at, _, _)| *at <= now);
+        self.fence_check_done = rest;
+        for (_, i, id) in due {
+            if self.nodes[i].core.is_some() {
+                let ok = self.fence_works[i];
+                self.feed(i, Input::FenceDone { id, ok });
+            }
         }
         let (due, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut self.fence_done)
             .into_iter()
