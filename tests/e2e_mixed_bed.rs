@@ -7,7 +7,7 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
-use common::netns::{can_use_netns, wait_until};
+use common::netns::wait_until;
 use common::testbed::{BedOptions, Kind, Testbed};
 
 #[test]
@@ -15,15 +15,8 @@ fn heartbeat_3_0_6_and_heartbeat_rs_run_as_a_pair_in_both_orders() {
     let bin_dir = Path::new(env!("CARGO_BIN_EXE_heartbeat"))
         .parent()
         .expect("target dir");
-    if !can_use_netns() {
-        eprintln!("skipped: needs root and iproute2");
+    if !common::testbed::mixed_pair_possible(bin_dir, "mixed pair") {
         return;
-    }
-    for kind in [Kind::Heartbeat, Kind::Ours] {
-        if let Some(why) = kind.missing(bin_dir) {
-            eprintln!("skipped: {}: {why}", kind.label());
-            return;
-        }
     }
     for kinds in [[Kind::Heartbeat, Kind::Ours], [Kind::Ours, Kind::Heartbeat]] {
         let mut opts = BedOptions::new(Kind::Ours, bin_dir);
@@ -54,15 +47,8 @@ fn heartbeat_rs_fences_a_dead_heartbeat_3_0_6_and_the_pair_heals() {
     let bin_dir = Path::new(env!("CARGO_BIN_EXE_heartbeat"))
         .parent()
         .expect("target dir");
-    if !can_use_netns() {
-        eprintln!("skipped: needs root and iproute2");
+    if !common::testbed::mixed_pair_possible(bin_dir, "mixed pair") {
         return;
-    }
-    for kind in [Kind::Heartbeat, Kind::Ours] {
-        if let Some(why) = kind.missing(bin_dir) {
-            eprintln!("skipped: {}: {why}", kind.label());
-            return;
-        }
     }
     let tools = common::netns::TempDir::new("hbmixf");
     let agent = tools.path.join("fence_log");

@@ -7,22 +7,15 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
-use common::netns::{can_use_netns, run, wait_until};
+use common::netns::{run, wait_until};
 use common::testbed::{BedOptions, Kind, Testbed};
 
 fn pair_over(lines: [String; 2], test: &str) {
     let bin_dir = Path::new(env!("CARGO_BIN_EXE_heartbeat"))
         .parent()
         .expect("target dir");
-    if !can_use_netns() {
-        eprintln!("{test}: skipped: needs root and iproute2");
+    if !common::testbed::mixed_pair_possible(bin_dir, test) {
         return;
-    }
-    for k in [Kind::Ours, Kind::Heartbeat] {
-        if let Some(why) = k.missing(bin_dir) {
-            eprintln!("{test}: skipped: {}: {why}", k.label());
-            return;
-        }
     }
     let mut opts = BedOptions::new(Kind::Ours, bin_dir);
     opts.kinds = [Kind::Ours, Kind::Heartbeat];

@@ -89,15 +89,8 @@ fn heartbeat_3_0_6_speaks_serial_with_heartbeat_rs() {
     let bin_dir = Path::new(env!("CARGO_BIN_EXE_heartbeat"))
         .parent()
         .expect("target dir");
-    if !can_use_netns() {
-        eprintln!("skipped: needs root and iproute2");
+    if !common::testbed::mixed_pair_possible(bin_dir, "mixed pair") {
         return;
-    }
-    for k in [Kind::Ours, Kind::Heartbeat] {
-        if let Some(why) = k.missing(bin_dir) {
-            eprintln!("skipped: {}: {why}", k.label());
-            return;
-        }
     }
     let modem = NullModem::new();
     let mut opts = BedOptions::new(Kind::Ours, bin_dir);

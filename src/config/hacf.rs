@@ -3,7 +3,6 @@
 //! One directive per line, `#` starts a comment anywhere, values are separated by blanks or
 //! commas. Every problem is collected with its line so `--check` can show them all at once.
 
-use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
 use super::error::Diagnostics;
@@ -374,8 +373,7 @@ impl State<'_> {
                     peer: peer.to_string(),
                 });
             }
-            "mcast" => self.mcast(n, raw, words),
-            "mcast6" => self.mcast6(n, raw, words),
+            "mcast" | "mcast6" => self.multicast(n, raw, name, words),
             "ucast6" => {
                 let [iface, peer] = words else {
                     self.err(
@@ -531,84 +529,51 @@ impl State<'_> {
         }
     }
 
-    /// `mcast6 IFACE GROUP PORT HOPS LOOP` (3.0.6's mcast6 plugin).
-    fn mcast6(&mut self, n: usize, raw: &str, words: &[&str]) {
-        let usage = "mcast6 IFACE GROUP PORT HOPS LOOP, e.g. mcast6 eth1 ff02::694 694 1 0";
-        let [iface, group, port, hops, loopback] = words else {
-            self.err(n, raw, "mcast6 needs five values".into(), usage);
+    /// `mcast IFACE GROUP PORT TTL LOOP` and 3.0.6's `mcast6 IFACE GROUP PORT HOPS LOOP`.
+    fn multicast(&mut self, n: usize, raw: &str, name: &str, words: &[&str]) {
+        let v6 = name == "mcast6";
+        let (usage, ttl_word, range) = if v6 {
+            (
+                "mcast6 IFACE GROUP PORT HOPS LOOP, e.g. mcast6 eth1 ff02::694 694 1 0",
+                "hops",
+                "use ff02::/16 (link) or ff05::/16 (site) addresses",
+            )
+        } else {
+            (
+                "mcast IFACE GROUP PORT TTL LOOP, e.g. mcast eth1 239.0.0.1 694 1 0",
+                "ttl",
+                "use 224.0.0.0-239.255.255.255",
+            )
+        };
+        let [iface, group, port, ttl, loopback] = words else {
+            self.err(n, raw, format!("{name} needs five values"), usage);
             return;
         };
+        let family = if v6 { "IPv6" } else { "IPv4" };
         let Some(group) = group
-            .parse::<std::net::Ipv6Addr>()
+            .parse::<std::net::IpAddr>()
             .ok()
-            .filter(|g| g.is_multicast())
+            .filter(|g| g.is_multicast() && g.is_ipv6() == v6)
         else {
             self.err(
                 n,
                 raw,
-                format!("mcast6 group '{group}' is not an IPv6 multicast address"),
-                "use ff02::/16 (link) or ff05::/16 (site) addresses",
+                format!("{name} group '{group}' is not an {family} multicast address"),
+                range,
             );
             return;
         };
         let Some(port) = port.parse::<u16>().ok().filter(|p| *p > 0) else {
-            self.err(n, raw, format!("invalid mcast6 port '{port}'"), usage);
-            return;
-        };
-        let Ok(hops) = hops.parse::<u8>() else {
-            self.err(
-                n,
-                raw,
-                format!("invalid mcast6 hops '{hops}'"),
-                "hops is 0-255",
-            );
-            return;
-        };
-        let loopback = match *loopback {
-            "0" => false,
-            "1" => true,
-            other => {
-                self.err(
-                    n,
-                    raw,
-                    format!("invalid mcast6 loop '{other}'"),
-                    "loop is 0 or 1",
-                );
-                return;
-            }
-        };
-        self.check_iface(n, raw, iface);
-        self.media_lines.push(n);
-        self.ha.media.push(Medium::Mcast6 {
-            iface: iface.to_string(),
-            group,
-            port,
-            hops,
-            loopback,
-        });
-    }
-
-    fn mcast(&mut self, n: usize, raw: &str, words: &[&str]) {
-        let usage = "mcast IFACE GROUP PORT TTL LOOP, e.g. mcast eth1 239.0.0.1 694 1 0";
-        let [iface, group, port, ttl, loopback] = words else {
-            self.err(n, raw, "mcast needs five values".into(), usage);
-            return;
-        };
-        let Some(group) = group.parse::<Ipv4Addr>().ok().filter(|g| g.is_multicast()) else {
-            self.err(
-                n,
-                raw,
-                format!("mcast group '{group}' is not an IPv4 multicast address"),
-                "use 224.0.0.0-239.255.255.255",
-            );
-            return;
-        };
-        let Some(port) = port.parse::<u16>().ok().filter(|p| *p > 0) else {
-            self.err(n, raw, format!("invalid mcast port '{port}'"), usage);
+            self.err(n, raw, format!("invalid {name} port '{port}'"), usage);
             return;
         };
         let Ok(ttl) = ttl.parse::<u8>() else {
-            self.err(n, raw, format!("invalid mcast ttl '{ttl}'"), "ttl is 0-255");
+            self.err(
+                n,
+                raw,
+                format!("invalid {name} {ttl_word} '{ttl}'"),
+                &format!("{ttl_word} is 0-255"),
+            );
             return;
         };
         let loopback = match *loopback {
@@ -618,7 +583,7 @@ impl State<'_> {
                 self.err(
                     n,
                     raw,
-                    format!("invalid mcast loop '{other}'"),
+                    format!("invalid {name} loop '{other}'"),
                     "loop is 0 or 1",
                 );
                 return;
@@ -626,12 +591,22 @@ impl State<'_> {
         };
         self.check_iface(n, raw, iface);
         self.media_lines.push(n);
-        self.ha.media.push(Medium::Mcast {
-            iface: iface.to_string(),
-            group,
-            port,
-            ttl,
-            loopback,
+        let iface = iface.to_string();
+        self.ha.media.push(match group {
+            std::net::IpAddr::V4(group) => Medium::Mcast {
+                iface,
+                group,
+                port,
+                ttl,
+                loopback,
+            },
+            std::net::IpAddr::V6(group) => Medium::Mcast6 {
+                iface,
+                group,
+                port,
+                hops: ttl,
+                loopback,
+            },
         });
     }
 
@@ -1383,6 +1358,7 @@ impl State<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::Ipv4Addr;
 
     #[test]
     fn reads_services_port() {

@@ -11,56 +11,46 @@ use crate::config::{Config, FenceDevice};
 /// Where cluster-glue installs its command (Debian: cluster-glue).
 pub const STONITH_PROGRAM: &str = "/usr/sbin/stonith";
 
+/// What a run asks of the device.
+enum Ask<'a> {
+    /// Reset this node.
+    Reset(&'a str),
+    /// Say whether the device works.
+    Status,
+}
+
 /// The run that resets `node`, if a device is configured.
 pub fn fence_spec(config: &Config, node: &str) -> Option<ScriptSpec> {
-    let device = config.fence_device()?;
-    let timeout = config.ha.fencing.timeout;
-    let env = crate::resource::script_env(config);
-    // `stonith -t TYPE (-F FILE | -p PARAMS) -T reset NODE`.
-    let stonith = |kind: &str, source: [&str; 2]| ScriptSpec {
-        program: PathBuf::from(STONITH_PROGRAM),
-        args: ["-t", kind, source[0], source[1], "-T", "reset", node]
-            .map(String::from)
-            .to_vec(),
-        env: env.clone(),
-        timeout,
-        stdin: None,
-    };
-    Some(match device {
-        FenceDevice::StonithFile { kind, file } => {
-            stonith(kind, ["-F", &file.display().to_string()])
-        }
-        FenceDevice::StonithParams { kind, params } => stonith(kind, ["-p", params]),
-        FenceDevice::Agent { program, options } => {
-            let mut input = format!("action=reboot\nplug={node}\nnodename={node}\n");
-            for (k, v) in options {
-                input.push_str(&format!("{k}={v}\n"));
-            }
-            ScriptSpec {
-                program: program.clone(),
-                args: Vec::new(),
-                env,
-                timeout,
-                stdin: Some(input.into_bytes()),
-            }
-        }
-    })
+    device_spec(config, Ask::Reset(node))
 }
 
 /// The run that asks the device whether it works (3.0.6's hourly check): `stonith -S` or the
 /// agent's `action=monitor`.
 pub fn status_spec(config: &Config) -> Option<ScriptSpec> {
+    device_spec(config, Ask::Status)
+}
+
+/// `stonith -t TYPE (-F FILE | -p PARAMS) (-T reset NODE | -S)`, or the agent with
+/// `action=reboot plug=NODE nodename=NODE` / `action=monitor` and its options on stdin.
+fn device_spec(config: &Config, ask: Ask) -> Option<ScriptSpec> {
     let device = config.fence_device()?;
     let timeout = config.ha.fencing.timeout;
     let env = crate::resource::script_env(config);
-    let stonith = |kind: &str, source: [&str; 2]| ScriptSpec {
-        program: PathBuf::from(STONITH_PROGRAM),
-        args: ["-t", kind, source[0], source[1], "-S"]
+    let stonith = |kind: &str, source: [&str; 2]| {
+        let mut args: Vec<String> = ["-t", kind, source[0], source[1]]
             .map(String::from)
-            .to_vec(),
-        env: env.clone(),
-        timeout,
-        stdin: None,
+            .to_vec();
+        match ask {
+            Ask::Reset(node) => args.extend(["-T", "reset", node].map(String::from)),
+            Ask::Status => args.push(String::from("-S")),
+        }
+        ScriptSpec {
+            program: PathBuf::from(STONITH_PROGRAM),
+            args,
+            env: env.clone(),
+            timeout,
+            stdin: None,
+        }
     };
     Some(match device {
         FenceDevice::StonithFile { kind, file } => {
@@ -68,7 +58,10 @@ pub fn status_spec(config: &Config) -> Option<ScriptSpec> {
         }
         FenceDevice::StonithParams { kind, params } => stonith(kind, ["-p", params]),
         FenceDevice::Agent { program, options } => {
-            let mut input = String::from("action=monitor\n");
+            let mut input = match ask {
+                Ask::Reset(node) => format!("action=reboot\nplug={node}\nnodename={node}\n"),
+                Ask::Status => "action=monitor\n".to_string(),
+            };
             for (k, v) in options {
                 input.push_str(&format!("{k}={v}\n"));
             }
@@ -153,5 +146,27 @@ mod tests {
             String::from_utf8(s.stdin.unwrap()).unwrap(),
             "action=reboot\nplug=b\nnodename=b\nip=192.0.2.1\nusername=root\n"
         );
+    }
+
+    #[test]
+    fn the_status_check_asks_the_same_device() {
+        let c = config("stonith_host * external/ipmi b 192.0.2.20 admin pw lan\n");
+        assert_eq!(
+            status_spec(&c).unwrap().args,
+            [
+                "-t",
+                "external/ipmi",
+                "-p",
+                "b 192.0.2.20 admin pw lan",
+                "-S"
+            ]
+        );
+        let c = config("fence_agent /usr/sbin/fence_virsh ip=192.0.2.1\n");
+        let s = status_spec(&c).unwrap();
+        assert_eq!(
+            String::from_utf8(s.stdin.unwrap()).unwrap(),
+            "action=monitor\nip=192.0.2.1\n"
+        );
+        assert!(status_spec(&config("")).is_none());
     }
 }

@@ -490,7 +490,7 @@ fn open_medium(spec: &Medium, port: u16, target: Target) -> Result<OpenMedium, S
     let iface = spec.link_name();
     let info = iface_info(iface)?;
     let dest_ip = destination(target, iface, &info)?;
-    let rx = receive_socket(iface, port).map_err(|e| format!("receive socket: {e}"))?;
+    let rx = receive_socket(iface, port, false).map_err(|e| format!("receive socket: {e}"))?;
     if let (Medium::Mcast { group, .. }, Some(local)) = (spec, info.addr) {
         rx.join_multicast_v4(group, &local)
             .map_err(|e| format!("cannot join {group}: {e}"))?;
@@ -519,7 +519,7 @@ fn open_medium6(spec: &Medium, port: u16, ip: Ipv6Addr) -> Result<OpenMedium, St
     iface_info(iface)?;
     let index =
         nix::net::if_::if_nametoindex(iface).map_err(|e| format!("interface {iface}: {e}"))?;
-    let rx = receive_socket6(iface, port).map_err(|e| format!("receive socket: {e}"))?;
+    let rx = receive_socket(iface, port, true).map_err(|e| format!("receive socket: {e}"))?;
     if let Medium::Mcast6 { group, .. } = spec {
         rx.join_multicast_v6(group, index)
             .map_err(|e| format!("cannot join {group}: {e}"))?;
@@ -594,24 +594,6 @@ fn set_multicast_if6(sock: &UdpSocket, index: u32) -> std::io::Result<()> {
     }
 }
 
-fn receive_socket6(iface: &str, port: u16) -> std::io::Result<UdpSocket> {
-    let fd: OwnedFd = socket::socket(
-        AddressFamily::Inet6,
-        SockType::Datagram,
-        SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC,
-        None,
-    )
-    .map_err(nix_io)?;
-    socket::setsockopt(&fd, sockopt::Ipv6V6Only, &true).map_err(nix_io)?;
-    socket::setsockopt(&fd, sockopt::ReuseAddr, &true).map_err(nix_io)?;
-    socket::setsockopt(&fd, sockopt::ReusePort, &true).map_err(nix_io)?;
-    socket::setsockopt(&fd, sockopt::BindToDevice, &std::ffi::OsString::from(iface))
-        .map_err(nix_io)?;
-    let addr = SockaddrIn6::from(SocketAddrV6::new(Ipv6Addr::UNSPECIFIED, port, 0, 0));
-    socket::bind(fd.as_raw_fd(), &addr).map_err(nix_io)?;
-    Ok(UdpSocket::from(fd))
-}
-
 /// A send socket and destination for one medium, opened on its own: the crash guard's last
 /// words go out this way after the daemon (and its sockets) are gone.
 pub fn open_sender(spec: &Medium, udpport: u16) -> Result<(UdpSocket, SocketAddr), String> {
@@ -632,20 +614,35 @@ fn nix_io(e: nix::errno::Errno) -> std::io::Error {
     std::io::Error::from(e)
 }
 
-fn receive_socket(iface: &str, port: u16) -> std::io::Result<UdpSocket> {
+/// The receive socket of a medium: bound to the port on every address of `family`
+/// (IPv4 or IPv6 only), and to the device.
+fn receive_socket(iface: &str, port: u16, v6: bool) -> std::io::Result<UdpSocket> {
+    let family = if v6 {
+        AddressFamily::Inet6
+    } else {
+        AddressFamily::Inet
+    };
     let fd: OwnedFd = socket::socket(
-        AddressFamily::Inet,
+        family,
         SockType::Datagram,
         SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC,
         None,
     )
     .map_err(nix_io)?;
+    if v6 {
+        socket::setsockopt(&fd, sockopt::Ipv6V6Only, &true).map_err(nix_io)?;
+    }
     socket::setsockopt(&fd, sockopt::ReuseAddr, &true).map_err(nix_io)?;
     socket::setsockopt(&fd, sockopt::ReusePort, &true).map_err(nix_io)?;
     socket::setsockopt(&fd, sockopt::BindToDevice, &std::ffi::OsString::from(iface))
         .map_err(nix_io)?;
-    let addr = SockaddrIn::from(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, port));
-    socket::bind(fd.as_raw_fd(), &addr).map_err(nix_io)?;
+    if v6 {
+        let addr = SockaddrIn6::from(SocketAddrV6::new(Ipv6Addr::UNSPECIFIED, port, 0, 0));
+        socket::bind(fd.as_raw_fd(), &addr).map_err(nix_io)?;
+    } else {
+        let addr = SockaddrIn::from(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, port));
+        socket::bind(fd.as_raw_fd(), &addr).map_err(nix_io)?;
+    }
     Ok(UdpSocket::from(fd))
 }
 

@@ -182,6 +182,22 @@ impl BedOptions {
     }
 }
 
+/// Whether a heartbeat-rs + Heartbeat 3.0.6 bed can run here (root, iproute2, both kinds);
+/// prints why not.
+pub fn mixed_pair_possible(bin_dir: &Path, test: &str) -> bool {
+    if !super::netns::can_use_netns() {
+        eprintln!("{test}: skipped: needs root and iproute2");
+        return false;
+    }
+    for k in [Kind::Ours, Kind::Heartbeat] {
+        if let Some(why) = k.missing(bin_dir) {
+            eprintln!("{test}: skipped: {}: {why}", k.label());
+            return false;
+        }
+    }
+    true
+}
+
 /// The daemon kind the suite runs: `HB_E2E_KIND` = ours (default) | heartbeat | keepalived.
 pub fn suite_kind() -> Kind {
     std::env::var("HB_E2E_KIND")
