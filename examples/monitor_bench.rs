@@ -257,6 +257,8 @@ fn main() {
                 }
                 Err(e) => {
                     eprintln!("{} run {}: {e}", s.key(), run + 1);
+                    // Tear the bed down first: exit skips destructors.
+                    drop(bed);
                     std::process::exit(1);
                 }
             }

@@ -868,29 +868,21 @@ impl Shell {
 
     /// Resets `node` with the configured device; the result comes back as `Input::FenceDone`.
     fn run_fence(&mut self, now: Now, id: ActionId, node: &str) {
-        let Some(spec) = super::fence::fence_spec(self.core.config(), node) else {
+        let spec = super::fence::fence_spec(self.core.config(), node);
+        if spec.is_none() {
             log::error!("fencing {node}: no fence device configured");
-            self.inputs.push_back(Input::FenceDone { id, ok: false });
-            return;
-        };
-        let hint = " (stonith is in Debian's cluster-glue, fence_* agents in fence-agents)";
-        if self.spawn_logged(now, id, &spec, hint) {
-            self.fences.insert(id);
-        } else {
-            self.inputs.push_back(Input::FenceDone { id, ok: false });
         }
+        self.run_device(now, id, spec);
     }
 
-    fn run_fence_check(&mut self, now: Now, id: ActionId) {
-        let Some(spec) = super::fence::status_spec(self.core.config()) else {
-            self.inputs.push_back(Input::FenceDone { id, ok: false });
-            return;
-        };
+    /// A run of the fence device (a reset or a status check), answered by `FenceDone`.
+    fn run_device(&mut self, now: Now, id: ActionId, spec: Option<ScriptSpec>) {
         let hint = " (stonith is in Debian's cluster-glue, fence_* agents in fence-agents)";
-        if self.spawn_logged(now, id, &spec, hint) {
-            self.fences.insert(id);
-        } else {
-            self.inputs.push_back(Input::FenceDone { id, ok: false });
+        match spec {
+            Some(spec) if self.spawn_logged(now, id, &spec, hint) => {
+                self.fences.insert(id);
+            }
+            _ => self.inputs.push_back(Input::FenceDone { id, ok: false }),
         }
     }
 
@@ -970,7 +962,10 @@ impl Shell {
                 }
             }
             Output::Fence { id, node } => self.run_fence(now, id, &node),
-            Output::FenceCheck { id } => self.run_fence_check(now, id),
+            Output::FenceCheck { id } => {
+                let spec = super::fence::status_spec(self.core.config());
+                self.run_device(now, id, spec);
+            }
             Output::Hook { msg_type, fields } => {
                 let env = crate::resource::script_env(self.core.config());
                 match super::hooks::rcd_spec(&self.setup.ha_dir, &msg_type, &fields, &env) {

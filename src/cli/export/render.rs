@@ -35,6 +35,11 @@ enum Style {
     Crm,
 }
 
+/// ` name=value` for each pair, values quoted for sh and crmsh.
+fn pairs(list: &[(String, String)]) -> String {
+    list.iter().map(|(k, v)| format!(" {k}={}", q(v))).collect()
+}
+
 /// Single-quotes a word for sh and crmsh.
 fn q(v: &str) -> String {
     if !v.is_empty()
@@ -69,28 +74,16 @@ pub fn pcs(plan: &Plan) -> String {
         plan.stickiness
     );
     for f in &plan.stonith {
-        let params: String = f
-            .params
-            .iter()
-            .map(|(k, v)| format!(" {k}={}", q(v)))
-            .collect();
+        let params: String = pairs(&f.params);
         let _ = writeln!(s, "pcs stonith create {} {}{params}", f.id, f.agent);
     }
     for g in &plan.groups {
         for p in &g.members {
-            let params: String = p
-                .params
-                .iter()
-                .map(|(k, v)| format!(" {k}={}", q(v)))
-                .collect();
+            let params: String = pairs(&p.params);
             let meta = if p.meta.is_empty() {
                 String::new()
             } else {
-                let m: String = p
-                    .meta
-                    .iter()
-                    .map(|(k, v)| format!(" {k}={}", q(v)))
-                    .collect();
+                let m: String = pairs(&p.meta);
                 format!(" meta{m}")
             };
             let _ = writeln!(
@@ -134,30 +127,18 @@ pub fn crm(plan: &Plan) -> String {
     );
     s.push_str(&notes_as_comments(plan).replace("--", "- -"));
     for f in &plan.stonith {
-        let params: String = f
-            .params
-            .iter()
-            .map(|(k, v)| format!(" {k}={}", q(v)))
-            .collect();
+        let params: String = pairs(&f.params);
         let _ = writeln!(s, "primitive {} {} params{params}", f.id, f.agent_spec());
     }
     for g in &plan.groups {
         for p in &g.members {
             let _ = write!(s, "primitive {} {}", p.id, p.agent_spec());
             if !p.params.is_empty() {
-                let params: String = p
-                    .params
-                    .iter()
-                    .map(|(k, v)| format!(" {k}={}", q(v)))
-                    .collect();
+                let params: String = pairs(&p.params);
                 let _ = write!(s, " \\\n    params{params}");
             }
             if !p.meta.is_empty() {
-                let m: String = p
-                    .meta
-                    .iter()
-                    .map(|(k, v)| format!(" {k}={}", q(v)))
-                    .collect();
+                let m: String = pairs(&p.meta);
                 let _ = write!(s, " \\\n    meta{m}");
             }
             let _ = writeln!(s, "{}", ops_text(p, Style::Crm));
