@@ -239,7 +239,7 @@ impl Core {
             .unwrap_or_default()
     }
 
-    /// The half (our terms) a group belongs to.
+    /// The half (our terms) a group belongs to (an unknown index counts as foreign).
     pub(super) fn half_of(&self, group: usize) -> Halves {
         if self
             .config

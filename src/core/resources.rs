@@ -729,16 +729,7 @@ impl Core {
             Severity::Crit,
             format!("Resource group could not be started: {line}"),
         );
-        let half = if self
-            .config
-            .groups
-            .get(group)
-            .is_some_and(|g| g.owner == self.config.local)
-        {
-            Halves::LOCAL
-        } else {
-            Halves::FOREIGN
-        };
+        let half = self.half_of(group);
         if p == Purpose::TakeoverForeign {
             self.rsc.taking_over = false;
         }
@@ -807,16 +798,7 @@ impl Core {
         let mut h = Halves::NONE;
         for (i, up) in self.runner.group_up.iter().enumerate() {
             if *up {
-                let local = self
-                    .config
-                    .groups
-                    .get(i)
-                    .is_some_and(|g| g.owner == self.config.local);
-                h = h.union(if local {
-                    Halves::LOCAL
-                } else {
-                    Halves::FOREIGN
-                });
+                h = h.union(self.half_of(i));
             }
         }
         if self.legacy() {
