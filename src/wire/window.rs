@@ -96,14 +96,7 @@ pub struct ReceiveWindow {
     last_ack: u64,
     last_status: Option<(u64, u64)>,
     resync_pending: bool,
-    /// The last [`RECENT`] seqs accepted: a lower seq among them is the copy of another medium
-    /// (a duplicate), not an old packet.
-    recent: std::collections::VecDeque<u64>,
 }
-
-/// How many accepted seqs are remembered to tell a second medium's late copy from a replay:
-/// copies arrive within a keepalive or two, a replay of anything older is still reported.
-const RECENT: usize = 64;
 
 impl ReceiveWindow {
     /// `ack_trigger` is the per-peer random digit 0..9 the original draws at start.
@@ -116,16 +109,7 @@ impl ReceiveWindow {
             last_ack: 0,
             last_status: None,
             resync_pending: false,
-            recent: std::collections::VecDeque::with_capacity(RECENT),
         }
-    }
-
-    /// Remembers an accepted seq.
-    fn remember(&mut self, seq: u64) {
-        if self.recent.len() == RECENT {
-            self.recent.pop_front();
-        }
-        self.recent.push_back(seq);
     }
 
     /// The peer's current generation, if known.
@@ -159,7 +143,6 @@ impl ReceiveWindow {
     pub fn forget_sequence(&mut self) {
         self.last_seq = None;
         self.missing.clear();
-        self.recent.clear();
     }
 
     /// Step API, §4.3 step 4 for any message type: classifies `hg` and adopts it when newer,
@@ -181,17 +164,6 @@ impl ReceiveWindow {
     /// Step API, §4.3 step 5: classifies `seq` and updates the window. Past [`MAX_MISSING`]
     /// missing seqs the lowest ones are given up to make room for the new.
     pub fn check_seq(&mut self, seq: u64) -> SeqCheck {
-        let check = self.classify_seq(seq);
-        match check {
-            SeqCheck::Duplicate => {}
-            SeqCheck::Old if self.recent.contains(&seq) => return SeqCheck::Duplicate,
-            SeqCheck::Old => {}
-            _ => self.remember(seq),
-        }
-        check
-    }
-
-    fn classify_seq(&mut self, seq: u64) -> SeqCheck {
         let Some(last) = self.last_seq else {
             self.last_seq = Some(seq);
             return SeqCheck::InOrder;
@@ -311,8 +283,6 @@ impl ReceiveWindow {
                 } else if is_status && self.resync_pending {
                     self.missing.clear();
                     self.last_seq = Some(seq);
-                } else if self.recent.contains(&seq) {
-                    return Verdict::Duplicate;
                 } else {
                     return Verdict::Old;
                 }
@@ -322,7 +292,6 @@ impl ReceiveWindow {
             self.resync_pending = false;
             self.last_status = Some((seq, ts));
         }
-        self.remember(seq);
         Verdict::Accept(acc)
     }
 
