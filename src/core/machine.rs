@@ -49,6 +49,8 @@ pub struct Core {
     pub(super) drops: crate::core::intake::DropLedger,
     /// Tells our own loop-back from packets that only claim our name (crate::daemon::guard).
     pub(super) self_echo: crate::core::intake::SelfEcho,
+    /// Which media recent seqs of the peer came on (a late copy is no replay).
+    pub(super) copies: crate::core::intake::RecentCopies,
     pub(super) shutdown: ShutdownPhase,
     pub(super) stopped: bool,
     /// Fencing of the dead peer before takeover (crate::core::fencing).
@@ -96,6 +98,7 @@ impl Core {
             self_msgs: VecDeque::new(),
             drops: crate::core::intake::DropLedger::new(),
             self_echo: crate::core::intake::SelfEcho::new(media),
+            copies: crate::core::intake::RecentCopies::new(),
             shutdown: ShutdownPhase::Running,
             stopped: false,
             fence: Default::default(),

@@ -439,6 +439,7 @@ impl Core {
 
     /// A new incarnation of the peer (higher generation on a status).
     pub(super) fn on_peer_restart(&mut self, known_before: bool) {
+        self.copies.clear();
         self.ping_peer_dead();
         if known_before {
             self.log(

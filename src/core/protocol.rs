@@ -243,9 +243,15 @@ impl Core {
     fn accept_sequence(&mut self, medium: usize, hg: u64, seq: u64) -> bool {
         let first_request = self.now.mono + self.first_rexmit_delay(seq);
         let verdict = self.mem.peer.rx.check_seq(seq, first_request);
-        // A packet the node already saw long ago (below its window) proves no link either,
-        // even on a link that never carried it (a replay captured elsewhere).
+        // Below the window: the late copy of a second medium is a duplicate; anything else is a
+        // packet the node already saw (a replay), which proves no link either, even on a link
+        // that never carried it (a replay captured elsewhere).
+        let verdict = match verdict {
+            SeqVerdict::Old if self.copies.is_copy(seq, medium) => SeqVerdict::Duplicate,
+            v => v,
+        };
         if !matches!(verdict, SeqVerdict::Old) {
+            self.copies.note(seq, medium);
             self.refresh_peer_link(medium, hg, seq);
         }
         let peer = self.config.peer.clone();
