@@ -40,6 +40,8 @@ deps_test=(
     "crm_verify|pacemaker-cli-utils|heartbeat --export cib is checked with crm_verify and crm_simulate"
     "pcs|pcs|heartbeat --export pcs is run offline with pcs -f"
     "crm|crmsh|heartbeat --export crm is loaded with crmsh into a CIB file"
+    "corosync|corosync|the real Corosync + Pacemaker pair built from heartbeat --export"
+    "pacemakerd|pacemaker|the real Corosync + Pacemaker pair built from heartbeat --export"
 )
 deps_peer_heartbeat=("/usr/libexec/heartbeat/heartbeat|heartbeat|the real Heartbeat 3.0.6 as the demo's peer")
 deps_peer_keepalived=("keepalived|keepalived|keepalived as the demo's peer")
