@@ -576,15 +576,30 @@ fn sender6(
 
 /// `IPV6_MULTICAST_IF` by interface index.
 fn set_multicast_if6(sock: &UdpSocket, index: u32) -> std::io::Result<()> {
-    let v: nix::libc::c_int = index as nix::libc::c_int;
-    // SAFETY: valid fd, pointer to a live c_int of the size passed.
+    let v = index as nix::libc::c_int;
+    set_raw_option(
+        sock,
+        nix::libc::IPPROTO_IPV6,
+        nix::libc::IPV6_MULTICAST_IF,
+        &v,
+    )
+}
+
+/// `setsockopt` for the options nix has no wrapper for.
+fn set_raw_option<T>(
+    sock: &UdpSocket,
+    level: nix::libc::c_int,
+    name: nix::libc::c_int,
+    value: &T,
+) -> std::io::Result<()> {
+    // SAFETY: valid fd, pointer to a live T of the size passed.
     let rc = unsafe {
         nix::libc::setsockopt(
             sock.as_raw_fd(),
-            nix::libc::IPPROTO_IPV6,
-            nix::libc::IPV6_MULTICAST_IF,
-            (&v as *const nix::libc::c_int).cast(),
-            std::mem::size_of::<nix::libc::c_int>() as nix::libc::socklen_t,
+            level,
+            name,
+            (value as *const T).cast(),
+            std::mem::size_of::<T>() as nix::libc::socklen_t,
         )
     };
     if rc == 0 {
@@ -681,21 +696,7 @@ fn set_multicast_if(sock: &UdpSocket, addr: Ipv4Addr) -> std::io::Result<()> {
     let v = nix::libc::in_addr {
         s_addr: u32::from(addr).to_be(),
     };
-    // SAFETY: valid fd, pointer to a live in_addr of the size passed.
-    let rc = unsafe {
-        nix::libc::setsockopt(
-            sock.as_raw_fd(),
-            nix::libc::IPPROTO_IP,
-            nix::libc::IP_MULTICAST_IF,
-            (&v as *const nix::libc::in_addr).cast(),
-            std::mem::size_of::<nix::libc::in_addr>() as nix::libc::socklen_t,
-        )
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(std::io::Error::last_os_error())
-    }
+    set_raw_option(sock, nix::libc::IPPROTO_IP, nix::libc::IP_MULTICAST_IF, &v)
 }
 
 #[cfg(test)]
