@@ -500,6 +500,16 @@ fn open_medium(spec: &Medium, port: u16, target: Target) -> Result<OpenMedium, S
         ));
     }
     let tx = send_socket(spec, iface, info.addr).map_err(|e| format!("send socket: {e}"))?;
+    with_receive_queue(rx, tx, SocketAddr::V4(SocketAddrV4::new(dest_ip, port)))
+}
+
+/// The last steps of opening either family: the large receive queue, the kernel's overflow
+/// counter, registration-ready sockets.
+fn with_receive_queue(
+    rx: UdpSocket,
+    tx: UdpSocket,
+    dest: SocketAddr,
+) -> Result<OpenMedium, String> {
     let rcvbuf = rxqueue::enlarge_receive_buffer(&rx, rxqueue::RECEIVE_BUFFER)
         .map_err(|e| format!("receive queue: {e}"))?;
     rxqueue::enable_overflow_counter(&rx).map_err(|e| format!("SO_RXQ_OVFL: {e}"))?;
@@ -508,7 +518,7 @@ fn open_medium(spec: &Medium, port: u16, target: Target) -> Result<OpenMedium, S
         overflow: OverflowCounter::default(),
         rcvbuf,
         tx,
-        dest: SocketAddr::V4(SocketAddrV4::new(dest_ip, port)),
+        dest,
         send_error: None,
     })
 }
@@ -525,17 +535,7 @@ fn open_medium6(spec: &Medium, port: u16, ip: Ipv6Addr) -> Result<OpenMedium, St
             .map_err(|e| format!("cannot join {group}: {e}"))?;
     }
     let (tx, dest) = sender6(spec, port, ip, index).map_err(|e| format!("send socket: {e}"))?;
-    let rcvbuf = rxqueue::enlarge_receive_buffer(&rx, rxqueue::RECEIVE_BUFFER)
-        .map_err(|e| format!("receive queue: {e}"))?;
-    rxqueue::enable_overflow_counter(&rx).map_err(|e| format!("SO_RXQ_OVFL: {e}"))?;
-    Ok(OpenMedium {
-        rx: mio::net::UdpSocket::from_std(rx),
-        overflow: OverflowCounter::default(),
-        rcvbuf,
-        tx,
-        dest,
-        send_error: None,
-    })
+    with_receive_queue(rx, tx, dest)
 }
 
 /// A link-local unicast or link-scope multicast address needs the interface as its scope.
