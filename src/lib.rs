@@ -16,5 +16,6 @@ pub mod cli;
 pub mod config;
 pub mod core;
 pub mod daemon;
+pub mod director;
 pub mod resource;
 pub mod wire;

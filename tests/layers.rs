@@ -5,7 +5,9 @@
 
 use std::path::{Path, PathBuf};
 
-const LAYERS: [&str; 6] = ["config", "wire", "core", "resource", "daemon", "cli"];
+const LAYERS: [&str; 7] = [
+    "config", "wire", "core", "resource", "daemon", "director", "cli",
+];
 
 fn layer_of(name: &str) -> Option<usize> {
     LAYERS.iter().position(|l| *l == name)

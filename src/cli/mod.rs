@@ -7,6 +7,7 @@ pub mod admin;
 pub mod client;
 pub mod clstatus;
 pub mod export;
+pub mod ldirectord;
 pub mod ocfcheck;
 pub mod tools;
 

@@ -6,6 +6,7 @@ pub mod error;
 pub mod file;
 pub mod hacf;
 pub mod haresources;
+pub mod ldirectord;
 pub mod load;
 pub mod model;
 pub mod monitoring;

@@ -65,6 +65,13 @@ pub fn script_env(config: &Config) -> Vec<(String, String)> {
         "PATH",
         path_with_extras(std::env::var("PATH").ok().as_deref()),
     );
+    // Where this daemon's programs are, so resource.d/ldirectord finds hb_ldirectord beside it.
+    if let Some(dir) = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent().map(|d| d.display().to_string()))
+    {
+        set("HBRS_BINDIR", dir);
+    }
     env
 }
 

@@ -94,6 +94,9 @@ case "$1" in
 start)
   [ -f {d}/httpd.fail ] && {{ echo "httpd: start refused (test fault)" >&2; exit 1; }}
   running && exit 0
+  # A killed server's last process can hold the port for a moment: wait for it to go.
+  i=0
+  while listening && [ "$i" -lt 1000 ]; do sleep 0.002; i=$((i + 1)); done
   [ -d "$DOC" ] || mkdir -p "$DOC"
   echo "served by {node}" > "$DOC/index.html"
   : > {d}/httpd.conf

@@ -1,0 +1,214 @@
+//! Rules for kernels without IPVS (as on many cloud kernels): each virtual service becomes a
+//! DNAT rule in an nft table of our own, replaced as a whole in one transaction (`nft -f -`),
+//! so a change never leaves a half-written table. Weights become slots of a round-robin map
+//! (`numgen`), `sh` and persistent services hash the client address (`jhash`); weight-0
+//! destinations get no slot, which is what quiescence means for new connections. Direct routing
+//! and tunnelling need IPVS: their destinations are reached by NAT here, with a warning.
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::net::{IpAddr, SocketAddr};
+use std::process::{Command, Stdio};
+
+use crate::config::ldirectord::{Forward, Protocol, VirtualAddr};
+
+use super::table::{Service, Table};
+
+/// Most map slots one service may take (weights are reduced by their common divisor first).
+const MAX_SLOTS: u32 = 65_536;
+
+/// The nft script that makes table `name` exactly `table` (IPv4 services; the others are named
+/// in the returned warnings). `snat`: masquerade forwarded connections, for real servers that
+/// do not route their replies through the director.
+pub fn render(name: &str, table: &Table, snat: bool) -> (String, Vec<String>) {
+    let mut warnings = Vec::new();
+    let mut rules = String::new();
+    let mut post = String::new();
+    for s in &table.services {
+        let VirtualAddr::Sock(SocketAddr::V4(vaddr)) = s.key.addr else {
+            warnings.push(format!(
+                "{}: only IPv4 address:port services can be served without IPVS",
+                s.key
+            ));
+            continue;
+        };
+        if s.dests
+            .iter()
+            .any(|d| d.weight > 0 && d.forward != Forward::Masq)
+        {
+            warnings.push(format!(
+                "{}: gate/ipip need IPVS, which this kernel lacks: forwarded by NAT instead",
+                s.key
+            ));
+        }
+        let l4 = match s.key.protocol {
+            Protocol::Udp => "udp",
+            _ => "tcp",
+        };
+        let Some(target) = target_expr(s) else {
+            continue; // nothing is up: no rule (and no fallback), connections are refused
+        };
+        let _ = writeln!(
+            rules,
+            "\t\tip daddr {} {l4} dport {} {target}",
+            vaddr.ip(),
+            vaddr.port()
+        );
+        if snat {
+            let _ = writeln!(
+                post,
+                "\t\tct status dnat ct original ip daddr {} {l4} dport {} masquerade",
+                vaddr.ip(),
+                vaddr.port()
+            );
+        }
+    }
+    let mut out = format!("table ip {name}\ndelete table ip {name}\ntable ip {name} {{\n");
+    out.push_str(
+        "\tchain prerouting {\n\t\ttype nat hook prerouting priority dstnat; policy accept;\n",
+    );
+    out.push_str(&rules);
+    out.push_str("\t}\n\tchain output {\n\t\ttype nat hook output priority -100; policy accept;\n");
+    out.push_str(&rules);
+    out.push_str("\t}\n");
+    if !post.is_empty() {
+        out.push_str("\tchain postrouting {\n\t\ttype nat hook postrouting priority srcnat; policy accept;\n");
+        out.push_str(&post);
+        out.push_str("\t}\n");
+    }
+    out.push_str("}\n");
+    (out, warnings)
+}
+
+/// The DNAT statement: one destination, or `numgen inc mod N map {…}` (`jhash` for `sh` and
+/// persistence) over the weighted ones; `None` when none has a weight.
+fn target_expr(s: &Service) -> Option<String> {
+    let live: Vec<(SocketAddr, u32)> = s
+        .dests
+        .iter()
+        .filter(|d| d.weight > 0 && d.addr.is_ipv4())
+        .map(|d| {
+            let w = if s.scheduler == "rr" { 1 } else { d.weight };
+            (d.addr, w)
+        })
+        .collect();
+    let g = live.iter().fold(0, |g, (_, w)| gcd(g, *w));
+    if g == 0 {
+        return None;
+    }
+    let mut slots = Vec::new();
+    for (addr, w) in &live {
+        let IpAddr::V4(ip) = addr.ip() else { continue };
+        for _ in 0..(w / g).min(MAX_SLOTS) {
+            if slots.len() as u32 >= MAX_SLOTS {
+                break;
+            }
+            slots.push(format!("{ip} . {}", addr.port()));
+        }
+    }
+    if let [only] = live.as_slice() {
+        return Some(format!("dnat ip to {}", only.0));
+    }
+    let selector = if s.scheduler == "sh" || s.persistent.is_some() {
+        format!("jhash ip saddr mod {}", slots.len())
+    } else {
+        format!("numgen inc mod {}", slots.len())
+    };
+    let map: Vec<String> = slots
+        .iter()
+        .enumerate()
+        .map(|(i, t)| format!("{i} : {t}"))
+        .collect();
+    Some(format!(
+        "dnat ip addr . port to {selector} map {{ {} }}",
+        map.join(", ")
+    ))
+}
+
+fn gcd(a: u32, b: u32) -> u32 {
+    if b == 0 { a } else { gcd(b, a % b) }
+}
+
+/// Runs an nft script; the error is nft's own message.
+pub fn apply(script: &str) -> Result<(), String> {
+    let mut child = Command::new("nft")
+        .args(["-f", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot run nft: {e}"))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin
+            .write_all(script.as_bytes())
+            .map_err(|e| format!("nft: {e}"))?;
+    }
+    let out = child.wait_with_output().map_err(|e| format!("nft: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "nft refused the rules: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
+/// Deletes the table (director stopped with `cleanstop=yes`).
+pub fn remove(name: &str) -> Result<(), String> {
+    apply(&format!("table ip {name}\ndelete table ip {name}\n"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::director::table::{Dest, ServiceKey};
+
+    fn service(scheduler: &str, dests: &[(&str, u32)]) -> Table {
+        Table {
+            services: vec![Service {
+                key: ServiceKey {
+                    protocol: Protocol::Tcp,
+                    addr: VirtualAddr::Sock("192.0.2.10:80".parse().unwrap()),
+                },
+                scheduler: scheduler.into(),
+                persistent: None,
+                netmask: None,
+                dests: dests
+                    .iter()
+                    .map(|(a, w)| Dest {
+                        addr: a.parse().unwrap(),
+                        forward: Forward::Masq,
+                        weight: *w,
+                    })
+                    .collect(),
+            }],
+        }
+    }
+
+    #[test]
+    fn weights_become_slots_and_weight_zero_none() {
+        let t = service(
+            "wrr",
+            &[
+                ("198.51.100.2:80", 2),
+                ("198.51.100.3:80", 4),
+                ("198.51.100.4:80", 0),
+            ],
+        );
+        let (script, warnings) = render("t", &t, false);
+        assert!(warnings.is_empty());
+        assert!(script.contains(
+            "ip daddr 192.0.2.10 tcp dport 80 dnat ip addr . port to numgen inc mod 3 map { 0 : 198.51.100.2 . 80, 1 : 198.51.100.3 . 80, 2 : 198.51.100.3 . 80 }"
+        ), "{script}");
+        assert!(!script.contains("198.51.100.4"));
+        let (one, _) = render("t", &service("rr", &[("198.51.100.2:8080", 5)]), true);
+        assert!(
+            one.contains("tcp dport 80 dnat ip to 198.51.100.2:8080"),
+            "{one}"
+        );
+        assert!(one.contains("masquerade"));
+        let (none, _) = render("t", &service("rr", &[("198.51.100.2:80", 0)]), false);
+        assert!(!none.contains("dnat"), "{none}");
+    }
+}

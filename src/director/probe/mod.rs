@@ -1,0 +1,9 @@
+//! Carrying out checks without blocking: the engine (sockets, children, deadlines), the TCP
+//! conversations and their verdicts, the DNS messages, TLS.
+
+pub mod dns;
+pub mod engine;
+pub mod talk;
+pub mod tls;
+
+pub use engine::{Engine, FIRST_TOKEN, ICMP_TOKEN, Verdict};

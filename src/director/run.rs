@@ -1,0 +1,268 @@
+//! The director's event loop: one `mio::Poll` for every probe, the signals (TERM/INT stop,
+//! HUP re-reads the file) and the clock; the state machine in `health.rs` decides, this loop
+//! only carries out. Rules go to IPVS when the kernel has it, else to an nft table.
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime};
+
+use log::{error, info, warn};
+use mio::{Events, Poll, Token};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+use signal_hook_mio::v1_0::Signals;
+
+use crate::config::ldirectord::{self, DirectorConfig};
+use crate::daemon::detach::Starter;
+
+use super::health::{Action, Director, Level};
+use super::probe::Engine;
+use super::table::{Table, diff};
+use super::{ipvs, nft};
+
+const SIGNAL_TOKEN: Token = Token(1);
+/// How often the file is looked at with `autoreload=yes`.
+const AUTORELOAD_EVERY: Duration = Duration::from_secs(1);
+
+/// How the director runs.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub config: PathBuf,
+    /// Name of the nft table (one per configuration file).
+    pub table_name: String,
+    /// Masquerade forwarded connections (nft backend only).
+    pub snat: bool,
+    /// Where the health of every real server is written after each change.
+    pub state_file: Option<PathBuf>,
+}
+
+/// Where rules go.
+enum Backend {
+    Ipvs,
+    Nft { name: String, snat: bool },
+}
+
+impl Backend {
+    fn apply(&self, old: &Table, new: &Table) -> Result<Vec<String>, String> {
+        match self {
+            Backend::Ipvs => ipvs::apply(&diff(old, new)).map(|_| Vec::new()),
+            Backend::Nft { name, snat } => {
+                let (script, warnings) = nft::render(name, new, *snat);
+                nft::apply(&script).map(|_| warnings)
+            }
+        }
+    }
+
+    fn clear(&self, old: &Table) -> Result<(), String> {
+        match self {
+            Backend::Ipvs => ipvs::apply(&diff(old, &Table::default())),
+            Backend::Nft { name, .. } => nft::remove(name),
+        }
+    }
+}
+
+/// Loads the file, reporting every error at once.
+pub fn load(path: &Path) -> Result<DirectorConfig, String> {
+    match ldirectord::load(path) {
+        Ok((config, warnings)) => {
+            for w in warnings {
+                warn!("{w}");
+            }
+            Ok(config)
+        }
+        Err(errors) => Err(errors
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("\n")),
+    }
+}
+
+/// Runs until TERM/INT. `starter` is told once the first table stands (or on a start error).
+pub fn run(opts: &RunOptions, starter: &mut Starter) -> Result<(), String> {
+    let config = load(&opts.config)?;
+    let max_in_flight = raise_fd_limit().saturating_sub(64).clamp(64, 60_000);
+    let backend = if ipvs::present() {
+        Backend::Ipvs
+    } else {
+        Backend::Nft {
+            name: opts.table_name.clone(),
+            snat: opts.snat,
+        }
+    };
+    let mut poll = Poll::new().map_err(|e| format!("poll: {e}"))?;
+    let mut signals =
+        Signals::new([SIGTERM, SIGINT, SIGHUP]).map_err(|e| format!("signals: {e}"))?;
+    poll.registry()
+        .register(&mut signals, SIGNAL_TOKEN, mio::Interest::READABLE)
+        .map_err(|e| format!("signals: {e}"))?;
+    let epoch = Instant::now();
+    let now_ms = || epoch.elapsed().as_millis() as u64;
+    let mut engine = Engine::new(max_in_flight);
+    let mut autoreload = config.globals.autoreload;
+    let mut stamp = modified(&opts.config);
+    let mut next_look = Instant::now() + AUTORELOAD_EVERY;
+    info!(
+        "starting: {} virtual services, {} real servers, rules via {}",
+        config.virtuals.len(),
+        config.virtuals.iter().map(|v| v.reals.len()).sum::<usize>(),
+        match backend {
+            Backend::Ipvs => "IPVS".to_string(),
+            Backend::Nft { ref name, .. } => format!("nft table ip {name}"),
+        }
+    );
+    let mut director = Director::new(config, now_ms());
+    let mut applied = Table::default();
+    let mut ready = false;
+    let mut events = Events::with_capacity(1024);
+    loop {
+        while let Some(action) = director.poll_action() {
+            match action {
+                Action::Probe { id, spec, timeout } => {
+                    engine.start(poll.registry(), id, spec, timeout)
+                }
+                Action::Apply(table) => {
+                    match backend.apply(&applied, &table) {
+                        Ok(warnings) => {
+                            for w in warnings {
+                                warn!("{w}");
+                            }
+                            applied = table;
+                        }
+                        Err(e) => error!("{e}"),
+                    }
+                    write_state(opts, &director);
+                    if !ready {
+                        ready = true;
+                        starter.ready();
+                    }
+                }
+                Action::FallbackCommand { command, args } => {
+                    if let Err(e) = engine.run_detached(&command, &args) {
+                        error!("fallbackcommand {command}: {e}");
+                    }
+                }
+                Action::Log(Level::Info, text) => info!("{text}"),
+                Action::Log(Level::Warn, text) => warn!("{text}"),
+            }
+        }
+        let now = Instant::now();
+        let mut wake = director
+            .next_deadline()
+            .map(|ms| epoch + Duration::from_millis(ms));
+        if let Some(d) = engine.next_deadline() {
+            wake = Some(wake.map_or(d, |w| w.min(d)));
+        }
+        if autoreload {
+            wake = Some(wake.map_or(next_look, |w| w.min(next_look)));
+        }
+        let timeout = wake.map(|w| w.saturating_duration_since(now));
+        match poll.poll(&mut events, timeout) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(format!("poll: {e}")),
+        }
+        let mut reload = false;
+        for ev in events.iter() {
+            if ev.token() == SIGNAL_TOKEN {
+                for sig in signals.pending() {
+                    match sig {
+                        SIGHUP => reload = true,
+                        _ => {
+                            info!("stopping (signal {sig})");
+                            return stop(opts, &backend, &director, &applied);
+                        }
+                    }
+                }
+            } else {
+                engine.event(poll.registry(), ev.token());
+            }
+        }
+        let now = Instant::now();
+        engine.expire(poll.registry(), now);
+        for v in engine.take_verdicts() {
+            director.verdict(v.id, v.ok, &v.detail);
+        }
+        if autoreload && now >= next_look {
+            next_look = now + AUTORELOAD_EVERY;
+            let m = modified(&opts.config);
+            if m != stamp {
+                stamp = m;
+                info!("{} changed: reloading", opts.config.display());
+                reload = true;
+            }
+        }
+        if reload {
+            match load(&opts.config) {
+                Ok(config) => {
+                    autoreload = config.globals.autoreload;
+                    if let Some(cb) = &config.globals.callback {
+                        let _ = engine.run_detached(cb, &[opts.config.display().to_string()]);
+                    }
+                    director = director.reload(config, now_ms());
+                    info!("configuration reloaded");
+                }
+                Err(e) => error!("reload refused, the running configuration stays:\n{e}"),
+            }
+        }
+        director.tick(now_ms());
+    }
+}
+
+fn stop(
+    opts: &RunOptions,
+    backend: &Backend,
+    director: &Director,
+    applied: &Table,
+) -> Result<(), String> {
+    if director.config().globals.cleanstop {
+        if let Err(e) = backend.clear(applied) {
+            error!("{e}");
+        }
+    } else {
+        info!("cleanstop=no: the rules stay in place");
+    }
+    if let Some(f) = &opts.state_file {
+        let _ = std::fs::remove_file(f);
+    }
+    Ok(())
+}
+
+/// `SERVICE REAL up|down|unknown` lines for `status`.
+fn write_state(opts: &RunOptions, director: &Director) {
+    let Some(path) = &opts.state_file else {
+        return;
+    };
+    let mut text = String::new();
+    for (service, real, up) in director.health() {
+        let word = match up {
+            Some(true) => "up",
+            Some(false) => "down",
+            None => "unknown",
+        };
+        text.push_str(&format!("{service} {real} {word}\n"));
+    }
+    let tmp = path.with_extension("tmp");
+    if std::fs::write(&tmp, text).is_ok() {
+        let _ = std::fs::rename(&tmp, path);
+    }
+}
+
+fn modified(path: &Path) -> Option<SystemTime> {
+    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+}
+
+/// Raises the open-file limit to its hard maximum (each check in flight is a descriptor);
+/// returns the soft limit now in force.
+fn raise_fd_limit() -> usize {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    match getrlimit(Resource::RLIMIT_NOFILE) {
+        Ok((soft, hard)) => {
+            if soft < hard && setrlimit(Resource::RLIMIT_NOFILE, hard, hard).is_ok() {
+                hard as usize
+            } else {
+                soft as usize
+            }
+        }
+        Err(_) => 1024,
+    }
+}
