@@ -176,10 +176,19 @@ fn start(a: &Args) -> i32 {
         return 0; // as the original: start on a running instance succeeds
     }
     // Refuse a broken file before forking, with every error on the terminal.
-    if let Err(e) = crate::director::run::load(&a.config) {
-        eprintln!("{e}");
-        return 6;
-    }
+    let logfile = match crate::director::run::load(&a.config) {
+        Ok(c) => c.globals.logfile,
+        Err(e) => {
+            eprintln!("{e}");
+            return 6;
+        }
+    };
+    // `logfile="/path"` is a file; anything else a syslog facility (ldirectord's rule).
+    let (file, facility) = match logfile {
+        Some(l) if l.starts_with('/') => (Some(PathBuf::from(l)), None),
+        Some(f) => (None, Some(f)),
+        None => (None, Some("daemon".to_string())),
+    };
     let mut starter = if a.foreground {
         Starter::foreground()
     } else {
@@ -196,9 +205,9 @@ fn start(a: &Args) -> i32 {
             .map(|h| h.to_string_lossy().to_string())
             .unwrap_or_default(),
         tag: "ldirectord".into(),
-        logfile: None,
+        logfile: file,
         debugfile: None,
-        facility: Some("daemon".into()),
+        facility,
         stderr: a.foreground,
         debug: u8::from(a.debug),
     });

@@ -118,6 +118,7 @@ pub fn run(opts: &RunOptions, starter: &mut Starter) -> Result<(), String> {
         while let Some(action) = director.poll_action() {
             match action {
                 Action::Probe { id, spec, timeout } => {
+                    log::debug!("{} ms: check {id:?}", now_ms());
                     engine.start(poll.registry(), id, spec, timeout)
                 }
                 Action::Apply(table) => {
@@ -144,6 +145,16 @@ pub fn run(opts: &RunOptions, starter: &mut Starter) -> Result<(), String> {
                 Action::Log(Level::Info, text) => info!("{text}"),
                 Action::Log(Level::Warn, text) => warn!("{text}"),
             }
+        }
+        // A check can end while it starts (a refused connection to a local address): its
+        // verdict is taken now, not after the next sleep.
+        let early = engine.take_verdicts();
+        if !early.is_empty() {
+            for v in early {
+                log::debug!("{} ms: {:?} {} {}", now_ms(), v.id, v.ok, v.detail);
+                director.verdict(v.id, v.ok, &v.detail);
+            }
+            continue;
         }
         let now = Instant::now();
         let mut wake = director
@@ -180,6 +191,7 @@ pub fn run(opts: &RunOptions, starter: &mut Starter) -> Result<(), String> {
         let now = Instant::now();
         engine.expire(poll.registry(), now);
         for v in engine.take_verdicts() {
+            log::debug!("{} ms: {:?} {} {}", now_ms(), v.id, v.ok, v.detail);
             director.verdict(v.id, v.ok, &v.detail);
         }
         if autoreload && now >= next_look {
