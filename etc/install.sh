@@ -23,6 +23,7 @@ install -d "$DESTDIR/usr/sbin" "$DESTDIR/usr/bin" \
     "$DESTDIR/usr/share/bash-completion/completions"
 
 install -m 0755 "$BIN/heartbeat" "$DESTDIR/usr/sbin/heartbeat"
+install -m 0755 "$BIN/hb_ldirectord" "$DESTDIR/usr/sbin/hb_ldirectord"
 for tool in cl_status hb_standby hb_takeover; do
     install -m 0755 "$BIN/$tool" "$DESTDIR/usr/bin/$tool"
 done
@@ -37,6 +38,7 @@ done
 
 install -m 0755 etc/init.d/heartbeat "$DESTDIR/etc/init.d/heartbeat"
 install -m 0644 etc/systemd/heartbeat.service "$DESTDIR/lib/systemd/system/heartbeat.service"
+install -m 0644 etc/systemd/hb_ldirectord.service "$DESTDIR/lib/systemd/system/hb_ldirectord.service"
 install -m 0644 etc/logrotate.d/heartbeat "$DESTDIR/etc/logrotate.d/heartbeat"
 [ -e "$DESTDIR/etc/default/heartbeat" ] ||
     install -m 0644 etc/default/heartbeat "$DESTDIR/etc/default/heartbeat"

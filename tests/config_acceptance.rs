@@ -363,3 +363,47 @@ fn check_resolves_every_resource_like_the_daemon() {
     let (code, _, stderr) = run_check(&dir.0, "orasrv1.xlk.com");
     assert_eq!(code, 1, "no IPaddr2 script anywhere: {stderr}");
 }
+
+#[test]
+fn check_reads_the_ldirectord_cf_of_an_ldirectord_resource() {
+    let dir = TempHaDir::new("ldcf");
+    dir.write(
+        ORA_HACF,
+        ORA_KEYS,
+        "orasrv1.xlk.com 192.0.2.10 ldirectord::ldirectord.cf\n",
+        0o600,
+    );
+    dir.script("ldirectord");
+    // Looked up as ldirectord does: HA_DIR/NAME, then HA_DIR/conf/NAME.
+    std::fs::create_dir_all(dir.0.join("conf")).unwrap();
+    let cf = dir.0.join("conf/ldirectord.cf");
+    std::fs::write(
+        &cf,
+        "checktimeout=3\nvirtual=192.0.2.10:80\n\treal=198.51.100.2:80 masq\n\tchektype=connect\n\treal=198.51.100.3:80 dr\n",
+    )
+    .unwrap();
+    let (code, _, stderr) = run_check(&dir.0, "orasrv1.xlk.com");
+    assert_eq!(code, 1, "{stderr}");
+    let shown = cf.display().to_string();
+    assert!(
+        stderr.contains(&format!("{shown}:4: unknown directive 'chektype' in a virtual= section (did you mean 'checktype'?)")),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!(
+            "{shown}:5: forward method must be gate, masq or ipip"
+        )),
+        "{stderr}"
+    );
+    std::fs::write(
+        &cf,
+        "checktimeout=3\nvirtual=192.0.2.10:80\n\treal=198.51.100.2:80 masq\n\tchecktype=connect\n",
+    )
+    .unwrap();
+    let (code, stdout, stderr) = run_check(&dir.0, "orasrv1.xlk.com");
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains("1 virtual service(s), 1 real server(s)"),
+        "{stdout}"
+    );
+}

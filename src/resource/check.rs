@@ -9,6 +9,7 @@ use super::resolve::{DEFAULT_BUILTIN_DIR, Resolver, Runner};
 use std::path::Path;
 
 use crate::config::Config;
+use crate::config::ldirectord;
 
 /// Prints what runs each resource; returns the exit code (0 all resolved, 1 otherwise).
 pub fn run(ha_dir: &Path, node: Option<&str>) -> i32 {
@@ -51,10 +52,42 @@ pub fn report(config: &Config, resolver: &Resolver) -> (String, Vec<String>) {
             let _ = writeln!(text, "resource {}: {}{note}", r.text, runner.describe());
         }
     }
-    let errors = resolver
+    let mut errors: Vec<String> = resolver
         .check_all(config)
         .iter()
         .map(|e| e.to_string())
         .collect();
+    check_directors(config, &mut text, &mut errors);
     (text, errors)
+}
+
+/// Every `ldirectord::FILE` resource: its ldirectord.cf read as the director will read it.
+fn check_directors(config: &Config, text: &mut String, errors: &mut Vec<String>) {
+    let mut seen = Vec::new();
+    for r in config.groups.iter().flat_map(|g| &g.resources) {
+        if r.name != "ldirectord" {
+            continue;
+        }
+        let name = r.args.first().map_or("ldirectord.cf", String::as_str);
+        let path = ldirectord::locate(name, &config.ha_dir);
+        if seen.contains(&path) {
+            continue;
+        }
+        seen.push(path.clone());
+        match ldirectord::load(&path) {
+            Ok((dc, warnings)) => {
+                let reals: usize = dc.virtuals.iter().map(|v| v.reals.len()).sum();
+                let _ = writeln!(
+                    text,
+                    "ldirectord {}: {} virtual service(s), {reals} real server(s)",
+                    path.display(),
+                    dc.virtuals.len()
+                );
+                for w in warnings {
+                    let _ = writeln!(text, "{w}");
+                }
+            }
+            Err(errs) => errors.extend(errs.iter().map(ToString::to_string)),
+        }
+    }
 }
