@@ -1,0 +1,577 @@
+//! LVS director benchmark (issue 19): hb_ldirectord against Debian's ldirectord (Perl, 4.12)
+//! with the same ldirectord.cf, the same real servers and a 1 s check interval, at 1, 100 and
+//! 5000 real servers:
+//!
+//! * CPU of the director over a steady window (utime + stime of it and its children, % of one
+//!   core) and its RSS (VmRSS, VmHWM);
+//! * removal time: a real server's listener closes at a random phase of the interval; time until
+//!   the director has taken it out (our state file; ldirectord's `Deleted real server` log line).
+//!
+//! The real servers are one process of this benchmark: N listeners on 203.0.113.1 in a private
+//! network namespace answering `GET /index.html` with `200 real`. Both directors check with
+//! `service=http`, `receive="real"`, `checktimeout=1`, `negotiatetimeout=1`, `failurecount=1`,
+//! `quiescent=no`: the removal bound is interval × failurecount + timeout = 2 s.
+//! keepalived 2.2.7's checker process exits at start on a kernel without IPVS ("IPVS: Can't
+//! initialize ipvs"), so it is measured only where the kernel has IPVS (`--keepalived`).
+//!
+//! Run as root: `cargo run --release --example director_bench -- [--sizes 1,100,5000]
+//! [--runs N] [--window SECS] [--tools ours,ldirectord] [--json FILE|-]`.
+
+use std::collections::HashSet;
+use std::fmt::Write as _;
+use std::fs::File;
+use std::io::{Read, Write};
+use std::net::SocketAddr;
+use std::os::fd::AsFd;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use mio::net::{TcpListener, TcpStream};
+use mio::{Events, Interest, Poll, Token};
+
+const REAL_IP: &str = "203.0.113.1";
+const FIRST_PORT: u16 = 20000;
+const BOUND_MS: f64 = 2000.0;
+
+struct Args {
+    sizes: Vec<usize>,
+    runs: usize,
+    window: u64,
+    tools: Vec<String>,
+    json: Option<String>,
+}
+
+fn parse_args() -> Args {
+    let mut a = Args {
+        sizes: vec![1, 100, 5000],
+        runs: 5,
+        window: 10,
+        tools: vec!["ours".into(), "ldirectord".into()],
+        json: None,
+    };
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    let mut i = 0;
+    while i < argv.len() {
+        let v = argv.get(i + 1).cloned().unwrap_or_default();
+        match argv[i].as_str() {
+            "--sizes" => a.sizes = v.split(',').filter_map(|s| s.parse().ok()).collect(),
+            "--runs" => a.runs = v.parse().unwrap_or(5),
+            "--window" => a.window = v.parse().unwrap_or(10),
+            "--tools" => a.tools = v.split(',').map(String::from).collect(),
+            "--json" => a.json = Some(v),
+            other => panic!("unknown argument {other}"),
+        }
+        i += 2;
+    }
+    a
+}
+
+fn sh(cmd: &str) -> (bool, String) {
+    let out = Command::new("sh").arg("-c").arg(cmd).output().expect("sh");
+    let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.push_str(&String::from_utf8_lossy(&out.stderr));
+    (out.status.success(), text)
+}
+
+/// The namespace: real servers and director share it (checks go over loopback addresses).
+struct Lab {
+    ns: String,
+    dir: PathBuf,
+}
+
+impl Lab {
+    fn new() -> Lab {
+        let ns = format!("ldbench{}", std::process::id());
+        let dir = std::env::temp_dir().join(&ns);
+        let _ = std::fs::create_dir_all(&dir);
+        for c in [
+            format!("ip netns add {ns}"),
+            format!("ip -n {ns} link set lo up"),
+            format!("ip -n {ns} addr add {REAL_IP}/32 dev lo"),
+            format!("ip -n {ns} addr add 192.0.2.10/32 dev lo"),
+        ] {
+            let (ok, out) = sh(&c);
+            assert!(ok, "{c}: {out}");
+        }
+        Lab { ns, dir }
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        sh(&format!(
+            "for p in $(ip netns pids {n}); do kill -9 $p; done; sleep 0.1; ip netns del {n}",
+            n = self.ns
+        ));
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// N HTTP listeners; a port put in `close` stops listening (the real server dies).
+struct Servers {
+    close: Arc<Mutex<HashSet<u16>>>,
+    stop: Arc<AtomicBool>,
+    handle: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Servers {
+    fn start(ns: &str, n: usize) -> Servers {
+        let close = Arc::new(Mutex::new(HashSet::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (c2, s2, ns) = (close.clone(), stop.clone(), ns.to_string());
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let handle = std::thread::spawn(move || serve(&ns, n, &c2, &s2, ready_tx));
+        ready_rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("servers listening");
+        Servers {
+            close,
+            stop,
+            handle: Some(handle),
+        }
+    }
+
+    fn kill(&self, port: u16) {
+        if let Ok(mut c) = self.close.lock() {
+            c.insert(port);
+        }
+    }
+}
+
+impl Drop for Servers {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+fn serve(
+    ns: &str,
+    n: usize,
+    close: &Mutex<HashSet<u16>>,
+    stop: &AtomicBool,
+    ready: std::sync::mpsc::Sender<()>,
+) {
+    let f = File::open(format!("/run/netns/{ns}")).expect("netns");
+    nix::sched::setns(f.as_fd(), nix::sched::CloneFlags::CLONE_NEWNET).expect("setns");
+    let mut poll = Poll::new().expect("poll");
+    let mut listeners: Vec<Option<TcpListener>> = Vec::new();
+    for i in 0..n {
+        let addr: SocketAddr = format!("{REAL_IP}:{}", FIRST_PORT + i as u16)
+            .parse()
+            .expect("addr");
+        let mut l = TcpListener::bind(addr).expect("bind");
+        poll.registry()
+            .register(&mut l, Token(i), Interest::READABLE)
+            .expect("register");
+        listeners.push(Some(l));
+    }
+    let _ = ready.send(());
+    let mut conns: std::collections::HashMap<usize, (TcpStream, Vec<u8>)> = Default::default();
+    let mut next = n + 1;
+    let mut events = Events::with_capacity(1024);
+    let reply = b"HTTP/1.0 200 OK\r\nContent-Type: text/html\r\nContent-Length: 5\r\n\r\nreal\n";
+    while !stop.load(Ordering::Relaxed) {
+        let _ = poll.poll(&mut events, Some(Duration::from_millis(20)));
+        if let Ok(mut c) = close.lock() {
+            for port in c.drain() {
+                let i = usize::from(port - FIRST_PORT);
+                if let Some(Some(mut l)) = listeners.get_mut(i).map(Option::take) {
+                    let _ = poll.registry().deregister(&mut l);
+                }
+            }
+        }
+        for ev in events.iter() {
+            let t = ev.token().0;
+            if t < n {
+                let Some(Some(l)) = listeners.get(t) else {
+                    continue;
+                };
+                while let Ok((mut s, _)) = l.accept() {
+                    let tok = next;
+                    next += 1;
+                    if poll
+                        .registry()
+                        .register(&mut s, Token(tok), Interest::READABLE)
+                        .is_ok()
+                    {
+                        conns.insert(tok, (s, Vec::new()));
+                    }
+                }
+            } else if let Some((s, buf)) = conns.get_mut(&t) {
+                let mut b = [0u8; 4096];
+                let mut done = false;
+                loop {
+                    match s.read(&mut b) {
+                        Ok(0) => {
+                            done = true;
+                            break;
+                        }
+                        Ok(k) => buf.extend_from_slice(&b[..k]),
+                        Err(_) => break,
+                    }
+                }
+                if buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                    let _ = s.write_all(reply);
+                    done = true;
+                }
+                if done {
+                    if let Some((mut s, _)) = conns.remove(&t) {
+                        let _ = poll.registry().deregister(&mut s);
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn config(n: usize, log: &Path) -> String {
+    let mut s = format!(
+        "checktimeout=1\nnegotiatetimeout=1\ncheckinterval=1\nfailurecount=1\nquiescent=no\nautoreload=no\nlogfile=\"{}\"\n\nvirtual=192.0.2.10:80\n",
+        log.display()
+    );
+    for i in 0..n {
+        let _ = writeln!(s, "\treal={REAL_IP}:{} masq", FIRST_PORT + i as u16);
+    }
+    s.push_str("\tservice=http\n\trequest=\"index.html\"\n\treceive=\"real\"\n\tscheduler=wrr\n");
+    s
+}
+
+/// utime+stime+cutime+cstime in clock ticks.
+fn cpu_ticks(pid: i32) -> Option<u64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &text[text.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let n = |i: usize| f.get(i).and_then(|x| x.parse::<u64>().ok());
+    Some(n(11)? + n(12)? + n(13)? + n(14)?)
+}
+
+fn status_kb(pid: i32, key: &str) -> Option<u64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    text.lines()
+        .find(|l| l.starts_with(key))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+fn wait(limit: Duration, mut f: impl FnMut() -> bool) -> Option<Duration> {
+    let t = Instant::now();
+    while t.elapsed() < limit {
+        if f() {
+            return Some(t.elapsed());
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    None
+}
+
+struct Tool<'a> {
+    name: &'a str,
+    lab: &'a Lab,
+    cf: PathBuf,
+    log: PathBuf,
+}
+
+impl Tool<'_> {
+    fn bin(&self) -> String {
+        match self.name {
+            "ours" => {
+                let exe = std::env::current_exe().expect("exe");
+                let dir = exe.parent().and_then(Path::parent).expect("target dir");
+                dir.join("hb_ldirectord").display().to_string()
+            }
+            _ => "/usr/sbin/ldirectord".to_string(),
+        }
+    }
+
+    fn run(&self, cmd: &str) -> (bool, String) {
+        if self.name == "ours" {
+            return sh(&format!(
+                "ip netns exec {} {} --run-dir {} {} {cmd}",
+                self.lab.ns,
+                self.bin(),
+                self.lab.dir.display(),
+                self.cf.display()
+            ));
+        }
+        if cmd == "start" {
+            let _ = std::fs::remove_file(FAKE_STATE);
+        }
+        let me = std::env::current_exe().expect("exe");
+        sh(&format!(
+            "unshare -m sh -c 'mount --bind {} /usr/sbin/ipvsadm && exec ip netns exec {} {} {} {cmd}'",
+            me.display(),
+            self.lab.ns,
+            self.bin(),
+            self.cf.display()
+        ))
+    }
+
+    fn pid(&self) -> Option<i32> {
+        let file = if self.name == "ours" {
+            self.lab.dir.join("ldirectord.ldbench.pid")
+        } else {
+            PathBuf::from("/run/ldirectord.ldbench.cf.pid")
+        };
+        std::fs::read_to_string(file).ok()?.trim().parse().ok()
+    }
+
+    fn text(&self) -> String {
+        let path = if self.name == "ours" {
+            self.lab.dir.join("ldirectord.ldbench.state")
+        } else {
+            self.log.clone()
+        };
+        std::fs::read_to_string(path).unwrap_or_default()
+    }
+
+    /// Whether the first checks of all `n` servers are done.
+    fn warm(&self, n: usize) -> bool {
+        let t = self.text();
+        if self.name == "ours" {
+            t.matches(" up\n").count() >= n
+        } else {
+            t.matches("Added real server").count() >= n
+        }
+    }
+
+    /// Whether `port` is out; for ldirectord only log text after byte `from` counts.
+    fn removed(&self, port: u16, from: usize) -> bool {
+        let t = self.text();
+        if self.name == "ours" {
+            t.contains(&format!("{REAL_IP}:{port} down"))
+        } else {
+            t.get(from..)
+                .is_some_and(|t| t.contains(&format!("Deleted real server: {REAL_IP}:{port} ")))
+        }
+    }
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v[v.len() / 2]
+}
+
+/// Where the stand-in `ipvsadm` keeps its table.
+const FAKE_STATE: &str = "/run/ldbench-fake-ipvs.state";
+
+/// A stand-in for `ipvsadm` on kernels without IPVS, bind-mounted over /usr/sbin/ipvsadm for
+/// ldirectord only: it keeps the table in a file and lists it as `ipvsadm -L -n` does, so
+/// ldirectord runs as it would against a kernel with IPVS (one fork per change, `-L -n` reads).
+fn fake_ipvsadm(args: &[String]) -> i32 {
+    let text = std::fs::read_to_string(FAKE_STATE).unwrap_or_default();
+    let mut rows: Vec<Vec<String>> = text
+        .lines()
+        .map(|l| l.split_whitespace().map(String::from).collect())
+        .collect();
+    let mut op = "";
+    let (mut proto, mut vip, mut sched, mut rip, mut fwd, mut w) = (
+        "TCP",
+        String::new(),
+        "wlc".to_string(),
+        String::new(),
+        "Route",
+        "1".to_string(),
+    );
+    let mut thresholds = false;
+    let mut i = 0;
+    while i < args.len() {
+        let next = args.get(i + 1).cloned().unwrap_or_default();
+        match args[i].as_str() {
+            o @ ("-A" | "-E" | "-D" | "-a" | "-e" | "-d" | "-L" | "-C") => op = o,
+            "-t" => (proto, vip, i) = ("TCP", next, i + 1),
+            "-u" => (proto, vip, i) = ("UDP", next, i + 1),
+            "-f" => (proto, vip, i) = ("FWM", next, i + 1),
+            "-s" => (sched, i) = (next, i + 1),
+            "-r" => (rip, i) = (next, i + 1),
+            "-w" => (w, i) = (next, i + 1),
+            "-x" | "-y" | "-M" => i += 1,
+            "-m" => fwd = "Masq",
+            "-g" => fwd = "Route",
+            "-i" => fwd = "Tunnel",
+            "--thresholds" => thresholds = true,
+            _ => {}
+        }
+        i += 1;
+    }
+    let is_s = |r: &Vec<String>| r.first().is_some_and(|x| x == "S") && r.get(2) == Some(&vip);
+    let is_r = |r: &Vec<String>| {
+        r.first().is_some_and(|x| x == "R") && r.get(2) == Some(&vip) && r.get(3) == Some(&rip)
+    };
+    match op {
+        "-L" => {
+            let mut out = String::from(
+                "IP Virtual Server version 1.2.1 (size=4096)\nProt LocalAddress:Port Scheduler Flags\n",
+            );
+            out.push_str(if thresholds {
+                "  -> RemoteAddress:Port            Uthreshold Lthreshold ActiveConn InActConn\n"
+            } else {
+                "  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n"
+            });
+            for s in rows.iter().filter(|r| r[0] == "S") {
+                let _ = writeln!(out, "{}  {} {}", s[1], s[2], s[3]);
+                for r in rows.iter().filter(|r| r[0] == "R" && r[2] == s[2]) {
+                    if thresholds {
+                        let _ =
+                            writeln!(out, "  -> {:<28} 0          0          0          0", r[3]);
+                    } else {
+                        let _ = writeln!(
+                            out,
+                            "  -> {:<28} {:<7} {:<6} 0          0",
+                            r[3], r[4], r[5]
+                        );
+                    }
+                }
+            }
+            print!("{out}");
+            return 0;
+        }
+        "-A" | "-E" => {
+            rows.retain(|r| !is_s(r));
+            rows.push(vec!["S".into(), proto.into(), vip.clone(), sched]);
+        }
+        "-D" => rows.retain(|r| !(is_s(r) || (r[0] == "R" && r[2] == vip))),
+        "-a" | "-e" => {
+            rows.retain(|r| !is_r(r));
+            rows.push(vec![
+                "R".into(),
+                proto.into(),
+                vip.clone(),
+                rip.clone(),
+                fwd.into(),
+                w,
+            ]);
+        }
+        "-d" => rows.retain(|r| !is_r(r)),
+        "-C" => rows.clear(),
+        _ => return 2,
+    }
+    let text: String = rows.iter().map(|r| r.join(" ") + "\n").collect();
+    let _ = std::fs::write(FAKE_STATE, text);
+    0
+}
+
+fn main() {
+    let argv: Vec<String> = std::env::args().collect();
+    if argv.first().is_some_and(|a| a.ends_with("ipvsadm")) {
+        std::process::exit(fake_ipvsadm(&argv[1..]));
+    }
+    let args = parse_args();
+    let mut rows = Vec::new();
+    for &n in &args.sizes {
+        for tool in &args.tools {
+            let lab = Lab::new();
+            let servers = Servers::start(&lab.ns, n);
+            let cf = lab.dir.join("ldbench.cf");
+            let log = lab.dir.join("director.log");
+            std::fs::write(&cf, config(n, &log)).expect("cf");
+            let t = Tool {
+                name: tool,
+                lab: &lab,
+                cf,
+                log,
+            };
+            let started = Instant::now();
+            let (ok, out) = t.run("start");
+            assert!(ok, "{tool} start: {out}");
+            let warm = wait(Duration::from_secs(300), || t.warm(n));
+            let Some(pid) = t.pid() else {
+                eprintln!("{tool}: no pid");
+                continue;
+            };
+            let warm_s = warm.map(|_| started.elapsed().as_secs_f64());
+            eprintln!("{tool} n={n}: first checks of all servers done after {warm_s:?} s");
+            // Steady state.
+            std::thread::sleep(Duration::from_secs(2));
+            let c0 = cpu_ticks(pid).unwrap_or(0);
+            let w0 = Instant::now();
+            std::thread::sleep(Duration::from_secs(args.window));
+            let c1 = cpu_ticks(pid).unwrap_or(0);
+            let secs = w0.elapsed().as_secs_f64();
+            let hz = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
+                .ok()
+                .flatten()
+                .unwrap_or(100) as f64;
+            let cpu = (c1 - c0) as f64 / hz / secs * 100.0;
+            let rss = status_kb(pid, "VmRSS:").unwrap_or(0);
+            let hwm = status_kb(pid, "VmHWM:").unwrap_or(0);
+            let mut removals = Vec::new();
+            let runs = args.runs.min(n);
+            for k in 0..runs {
+                let port = FIRST_PORT + ((k * 7919) % n) as u16;
+                // A stratified random phase of the interval.
+                std::thread::sleep(Duration::from_millis(
+                    (1000 * k as u64 / runs.max(1) as u64) + 137,
+                ));
+                let from = t.text().len();
+                servers.kill(port);
+                let t0 = Instant::now();
+                match wait(Duration::from_secs(30), || t.removed(port, from)) {
+                    Some(_) => removals.push(t0.elapsed().as_secs_f64() * 1000.0),
+                    None => {
+                        let text = std::fs::read_to_string(&t.log).unwrap_or_default();
+                        let tail: Vec<&str> = text.lines().rev().take(8).collect();
+                        eprintln!(
+                            "{tool} n={n}: {port} never removed; log ends:\n{}",
+                            tail.join("\n")
+                        );
+                    }
+                }
+            }
+            let _ = t.run("stop");
+            let med = median(&mut removals.clone());
+            eprintln!(
+                "{tool} n={n}: cpu {cpu:.2}% rss {rss} kB hwm {hwm} kB removal median {med:.0} ms {removals:?}"
+            );
+            rows.push((n, tool.clone(), cpu, rss, hwm, med, removals, warm_s));
+            drop(servers);
+        }
+    }
+    let mut json = String::from(
+        "{\n  \"interval_ms\": 1000,\n  \"removal_bound_ms\": 2000,\n  \"results\": [\n",
+    );
+    for (i, (n, tool, cpu, rss, hwm, med, rem, warm)) in rows.iter().enumerate() {
+        let _ = write!(
+            json,
+            "    {{\"tool\": \"{tool}\", \"servers\": {n}, \"cpu_percent\": {cpu:.3}, \"rss_kb\": {rss}, \"hwm_kb\": {hwm}, \"removal_median_ms\": {med:.0}, \"removal_ms\": [{}], \"within_1_1_bound\": {}, \"first_round_s\": {}}}{}\n",
+            rem.iter()
+                .map(|r| format!("{r:.0}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            *med <= 1.1 * BOUND_MS,
+            warm.map_or("null".into(), |w| format!("{w:.2}")),
+            if i + 1 < rows.len() { "," } else { "" }
+        );
+    }
+    json.push_str("  ],\n  \"ratios_ours_to_ldirectord\": [\n");
+    let mut first = true;
+    for &n in &args.sizes {
+        let find = |t: &str| rows.iter().find(|r| r.0 == n && r.1 == t);
+        if let (Some(o), Some(l)) = (find("ours"), find("ldirectord")) {
+            let _ = write!(
+                json,
+                "{}    {{\"servers\": {n}, \"cpu\": {:.4}, \"rss\": {:.3}, \"removal\": {:.3}}}",
+                if first { "" } else { ",\n" },
+                o.2 / l.2.max(1e-9),
+                o.3 as f64 / (l.3 as f64).max(1.0),
+                o.5 / l.5.max(1e-9)
+            );
+            first = false;
+        }
+    }
+    json.push_str("\n  ]\n}\n");
+    match args.json.as_deref() {
+        Some("-") | None => print!("{json}"),
+        Some(f) => std::fs::write(f, &json).expect("write json"),
+    }
+}
