@@ -220,10 +220,8 @@ fn serve(
                     let _ = s.write_all(reply);
                     done = true;
                 }
-                if done {
-                    if let Some((mut s, _)) = conns.remove(&t) {
-                        let _ = poll.registry().deregister(&mut s);
-                    }
+                if done && let Some((mut s, _)) = conns.remove(&t) {
+                    let _ = poll.registry().deregister(&mut s);
                 }
             }
         }
@@ -543,7 +541,7 @@ fn main() {
     for (i, (n, tool, cpu, rss, hwm, med, rem, warm)) in rows.iter().enumerate() {
         let _ = write!(
             json,
-            "    {{\"tool\": \"{tool}\", \"servers\": {n}, \"cpu_percent\": {cpu:.3}, \"rss_kb\": {rss}, \"hwm_kb\": {hwm}, \"removal_median_ms\": {med:.0}, \"removal_ms\": [{}], \"within_1_1_bound\": {}, \"first_round_s\": {}}}{}\n",
+            "    {{\"tool\": \"{tool}\", \"servers\": {n}, \"cpu_percent\": {cpu:.3}, \"rss_kb\": {rss}, \"hwm_kb\": {hwm}, \"removal_median_ms\": {med:.0}, \"removal_ms\": [{}], \"within_1_1_bound\": {}, \"first_round_s\": {}}}{}",
             rem.iter()
                 .map(|r| format!("{r:.0}"))
                 .collect::<Vec<_>>()
@@ -552,6 +550,7 @@ fn main() {
             warm.map_or("null".into(), |w| format!("{w:.2}")),
             if i + 1 < rows.len() { "," } else { "" }
         );
+        json.push('\n');
     }
     json.push_str("  ],\n  \"ratios_ours_to_ldirectord\": [\n");
     let mut first = true;
