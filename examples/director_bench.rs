@@ -7,8 +7,9 @@
 //! * removal time: a real server's listener closes at a random phase of the interval; time until
 //!   the director has taken it out (our state file; ldirectord's `Deleted real server` log line).
 //!
-//! The real servers are one process of this benchmark: N listeners on 203.0.113.1 in a private
-//! network namespace answering `GET /index.html` with `200 real`. Both directors check with
+//! The real servers are one thread of this benchmark: N listeners on 203.0.113.1 in a network
+//! namespace of their own, behind a veth link from the director's, answering
+//! `GET /index.html` with `200 real`. Both directors check with
 //! `service=http`, `receive="real"`, `checktimeout=1`, `negotiatetimeout=1`, `failurecount=1`,
 //! `quiescent=no`: the removal bound is interval × failurecount + timeout = 2 s.
 //! keepalived 2.2.7's checker process exits at start on a kernel without IPVS ("IPVS: Can't
@@ -78,34 +79,46 @@ fn sh(cmd: &str) -> (bool, String) {
 
 /// The namespace: real servers and director share it (checks go over loopback addresses).
 struct Lab {
+    /// The director's namespace.
     ns: String,
+    /// The real servers' namespace, behind a veth link (their kernel work is not the
+    /// director's, as on a real network).
+    srv: String,
     dir: PathBuf,
 }
 
 impl Lab {
     fn new() -> Lab {
         let ns = format!("ldbench{}", std::process::id());
+        let srv = format!("ldbsrv{}", std::process::id());
         let dir = std::env::temp_dir().join(&ns);
         let _ = std::fs::create_dir_all(&dir);
         for c in [
             format!("ip netns add {ns}"),
+            format!("ip netns add {srv}"),
             format!("ip -n {ns} link set lo up"),
-            format!("ip -n {ns} addr add {REAL_IP}/32 dev lo"),
+            format!("ip -n {srv} link set lo up"),
+            format!("ip -n {ns} link add eth0 type veth peer name eth0 netns {srv}"),
+            format!("ip -n {ns} addr add 203.0.113.254/24 dev eth0"),
+            format!("ip -n {srv} addr add {REAL_IP}/24 dev eth0"),
+            format!("ip -n {ns} link set eth0 up"),
+            format!("ip -n {srv} link set eth0 up"),
             format!("ip -n {ns} addr add 192.0.2.10/32 dev lo"),
         ] {
             let (ok, out) = sh(&c);
             assert!(ok, "{c}: {out}");
         }
-        Lab { ns, dir }
+        Lab { ns, srv, dir }
     }
 }
 
 impl Drop for Lab {
     fn drop(&mut self) {
-        sh(&format!(
-            "for p in $(ip netns pids {n}); do kill -9 $p; done; sleep 0.1; ip netns del {n}",
-            n = self.ns
-        ));
+        for n in [&self.ns, &self.srv] {
+            sh(&format!(
+                "for p in $(ip netns pids {n}); do kill -9 $p; done; sleep 0.1; ip netns del {n}"
+            ));
+        }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
@@ -336,7 +349,13 @@ impl Tool<'_> {
         if self.name == "ours" {
             t.matches(" up\n").count() >= n
         } else {
-            t.matches("Added real server").count() >= n
+            // ldirectord logs some servers twice: count distinct ones.
+            let ports: HashSet<&str> = t
+                .lines()
+                .filter_map(|l| l.split("Added real server: ").nth(1))
+                .filter_map(|r| r.split_whitespace().next())
+                .collect();
+            ports.len() >= n
         }
     }
 
@@ -469,7 +488,7 @@ fn main() {
     for &n in &args.sizes {
         for tool in &args.tools {
             let lab = Lab::new();
-            let servers = Servers::start(&lab.ns, n);
+            let servers = Servers::start(&lab.srv, n);
             let cf = lab.dir.join("ldbench.cf");
             let log = lab.dir.join("director.log");
             std::fs::write(&cf, config(n, &log)).expect("cf");
@@ -482,7 +501,7 @@ fn main() {
             let started = Instant::now();
             let (ok, out) = t.run("start");
             assert!(ok, "{tool} start: {out}");
-            let warm = wait(Duration::from_secs(300), || t.warm(n));
+            let warm = wait(Duration::from_secs(900), || t.warm(n));
             let Some(pid) = t.pid() else {
                 eprintln!("{tool}: no pid");
                 continue;
@@ -501,6 +520,15 @@ fn main() {
                 .flatten()
                 .unwrap_or(100) as f64;
             let cpu = (c1 - c0) as f64 / hz / secs * 100.0;
+            if let Ok(st) = std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+                let rest = st.rsplit(')').next().unwrap_or("");
+                let f: Vec<&str> = rest.split_whitespace().collect();
+                eprintln!(
+                    "{tool} n={n}: utime {} stime {} (ticks, whole run)",
+                    f.get(11).unwrap_or(&""),
+                    f.get(12).unwrap_or(&"")
+                );
+            }
             let rss = status_kb(pid, "VmRSS:").unwrap_or(0);
             let hwm = status_kb(pid, "VmHWM:").unwrap_or(0);
             let mut removals = Vec::new();
@@ -514,7 +542,7 @@ fn main() {
                 let from = t.text().len();
                 servers.kill(port);
                 let t0 = Instant::now();
-                match wait(Duration::from_secs(30), || t.removed(port, from)) {
+                match wait(Duration::from_secs(120), || t.removed(port, from)) {
                     Some(_) => removals.push(t0.elapsed().as_secs_f64() * 1000.0),
                     None => {
                         let text = std::fs::read_to_string(&t.log).unwrap_or_default();

@@ -10,7 +10,9 @@
 //! - [`resource`]: what runs each haresources entry (a script, or an in-process address).
 //! - [`daemon`]: the mio shell around the core (sockets, signals, children, the crash guard,
 //!   the address worker, the control socket).
-//! - [`cli`]: the command lines of `heartbeat`, `cl_status`, `hb_standby`, `hb_takeover`.
+//! - [`director`]: the LVS director (`hb_ldirectord`): real-server checks and rules.
+//! - [`cli`]: the command lines of `heartbeat`, `cl_status`, `hb_standby`, `hb_takeover`,
+//!   `hb_ldirectord`.
 
 pub mod cli;
 pub mod config;

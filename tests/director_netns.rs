@@ -216,36 +216,68 @@ fn client_sees(client: &str, want: &str, limit: Duration) -> bool {
     })
 }
 
+/// Client — director — real servers, the director run by hand (no heartbeat).
+struct Alone {
+    client: Netns,
+    director: Netns,
+    back: Backend,
+    dir: TempDir,
+    cf_path: PathBuf,
+}
+
+impl Alone {
+    fn new() -> Alone {
+        let client = Netns::new("ldc");
+        let director = Netns::new("ldd");
+        let back = Backend::new();
+        veth(&client, "eth0", &director, "eth0");
+        veth(&director, "eth1", &back.ns, "dport");
+        back.attach("dport");
+        back.route_via("203.0.113.1");
+        client.sh("ip addr add 192.0.2.100/24 dev eth0");
+        director.sh("ip addr add 192.0.2.1/24 dev eth0 && ip addr add 192.0.2.10/24 dev eth0 && ip addr add 203.0.113.1/24 dev eth1 && sysctl -qw net.ipv4.ip_forward=1");
+        let dir = TempDir::new("ldcf");
+        let cf_path = dir.path.join("ldirectord.cf");
+        std::fs::write(&cf_path, cf(&dir.path.join("ld.log"))).expect("cf");
+        Alone {
+            client,
+            director,
+            back,
+            dir,
+            cf_path,
+        }
+    }
+
+    /// `hb_ldirectord [FLAGS] CONFIG CMD` in the director's namespace.
+    fn ld(&self, flags: &str, cmd: &str) -> std::process::Output {
+        run(&self.director.wrap(&format!(
+            "HB_LDIRECTORD_RUN_DIR={d} {bin} {flags} {cf} {cmd}",
+            d = self.dir.s(),
+            bin = ldirectord_bin().display(),
+            cf = self.cf_path.display()
+        )))
+    }
+
+    fn state(&self) -> PathBuf {
+        self.dir.path.join("ldirectord.ldirectord.state")
+    }
+
+    fn has_rules(&self) -> bool {
+        self.director.sh("nft list tables").contains("hbrs_ld")
+    }
+}
+
 #[test]
 fn a_director_alone_follows_its_real_servers_and_the_sorry_server() {
     let test = "director alone";
     if !usable(test) {
         return;
     }
-    let client = Netns::new("ldc");
-    let director = Netns::new("ldd");
-    let mut back = Backend::new();
-    veth(&client, "eth0", &director, "eth0");
-    veth(&director, "eth1", &back.ns, "dport");
-    back.attach("dport");
-    back.route_via("203.0.113.1");
-    client.sh("ip addr add 192.0.2.100/24 dev eth0");
-    director.sh("ip addr add 192.0.2.1/24 dev eth0 && ip addr add 192.0.2.10/24 dev eth0 && ip addr add 203.0.113.1/24 dev eth1 && sysctl -qw net.ipv4.ip_forward=1");
-    let dir = TempDir::new("ldcf");
-    let cf_path = dir.path.join("ldirectord.cf");
-    std::fs::write(&cf_path, cf(&dir.path.join("ld.log"))).expect("cf");
-    let ld = |cmd: &str| {
-        run(&director.wrap(&format!(
-            "HB_LDIRECTORD_RUN_DIR={d} {bin} {cf} {cmd}",
-            d = dir.s(),
-            bin = ldirectord_bin().display(),
-            cf = cf_path.display()
-        )))
-    };
-    let state = dir.path.join("ldirectord.ldirectord.state");
+    let mut lab = Alone::new();
+    let state = lab.state();
 
     let t = Instant::now();
-    let out = ld("start");
+    let out = lab.ld("", "start");
     assert!(
         out.status.success(),
         "start: {}",
@@ -255,16 +287,16 @@ fn a_director_alone_follows_its_real_servers_and_the_sorry_server() {
         "{test}: start returned after {:?} (first checks done)",
         t.elapsed()
     );
-    let status = ld("status");
+    let status = lab.ld("", "status");
     let text = String::from_utf8_lossy(&status.stdout).to_string();
     assert!(status.status.success(), "{text}");
     assert_eq!(text.matches(" up").count(), 3, "{text}");
 
     // Round robin over the three.
-    let load = Load::start(&client.name);
+    let load = Load::start(&lab.client.name);
     std::thread::sleep(Duration::from_millis(500));
     let killed_at = Instant::now();
-    back.stop(REALS[1]);
+    lab.back.stop(REALS[1]);
     let removed = wait_state(&state, REALS[1], "down", Duration::from_secs(10)).expect("removed");
     let took = removed - killed_at;
     eprintln!("{test}: real server stopped → removed after {took:?} (bound {REMOVAL_BOUND:?})");
@@ -289,20 +321,20 @@ fn a_director_alone_follows_its_real_servers_and_the_sorry_server() {
     assert!(ok1 > 20);
 
     // All down: the sorry server answers; one back: it leaves.
-    back.stop(REALS[0]);
-    back.stop(REALS[2]);
+    lab.back.stop(REALS[0]);
+    lab.back.stop(REALS[2]);
     assert!(
         client_sees(
-            &client.name,
+            &lab.client.name,
             "sorry",
             REMOVAL_BOUND + Duration::from_secs(2)
         ),
         "no sorry server"
     );
-    back.start(REALS[2]);
+    lab.back.start(REALS[2]);
     let back_at = Instant::now();
     assert!(client_sees(
-        &client.name,
+        &lab.client.name,
         &format!("real {}", REALS[2]),
         Duration::from_secs(5)
     ));
@@ -313,14 +345,10 @@ fn a_director_alone_follows_its_real_servers_and_the_sorry_server() {
     let stat = std::fs::read_to_string(&state).unwrap_or_default();
     assert!(stat.contains(&format!("{}:80 up", REALS[2])), "{stat}");
 
-    let out = ld("stop");
+    let out = lab.ld("", "stop");
     assert!(out.status.success());
-    assert!(!ld("status").status.success(), "status after stop");
-    let rules = director.sh("nft list tables");
-    assert!(
-        !rules.contains("hbrs_ld"),
-        "rules left after a clean stop: {rules}"
-    );
+    assert!(!lab.ld("", "status").status.success(), "status after stop");
+    assert!(!lab.has_rules(), "rules left after a clean stop");
 }
 
 #[test]
@@ -422,4 +450,67 @@ fn a_director_pair_fails_over_and_the_standby_checks_at_takeover() {
     let (_, failed, seen) = answers_between(&log, fault + served_again, end);
     assert_eq!(failed, 0);
     assert!(!seen.contains(&format!("real {}", REALS[1])), "{seen:?}");
+}
+
+#[test]
+fn a_warm_standby_takes_over_with_the_health_it_already_knows() {
+    let test = "warm standby";
+    if !usable(test) {
+        return;
+    }
+    let mut lab = Alone::new();
+    lab.back.stop(REALS[1]);
+    // The standby's own instance (systemd on both directors): checks, no rules.
+    let out = lab.ld("--warm", "start");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let status = lab.ld("", "status");
+    let text = String::from_utf8_lossy(&status.stdout).to_string();
+    assert_eq!(
+        status.status.code(),
+        Some(3),
+        "a warm standby is not the active resource: {text}"
+    );
+    assert!(text.contains("warm standby"), "{text}");
+    assert!(!lab.has_rules(), "a warm standby keeps no rules");
+    let known = std::fs::read_to_string(lab.state()).unwrap_or_default();
+    assert!(known.contains(&format!("{}:80 down", REALS[1])), "{known}");
+
+    // Takeover: haresources' start activates it; the rules come from what it already knows.
+    let t = Instant::now();
+    let out = lab.ld("", "start");
+    let took = t.elapsed();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eprintln!("{test}: takeover start → rules in place after {took:?} (checktimeout 500 ms)");
+    assert!(took < Duration::from_millis(500), "{took:?}");
+    assert!(lab.has_rules());
+    assert!(lab.ld("", "status").status.success());
+    for _ in 0..6 {
+        let c = lab.client.name.clone();
+        let got =
+            common::testbed::probe::in_netns(&c, || http_get_here(VIP, Duration::from_millis(500)))
+                .ok()
+                .flatten();
+        let body = got.map(|(_, b)| b).unwrap_or_default();
+        assert!(
+            body.starts_with("real ") && !body.contains(REALS[1]),
+            "{body:?}"
+        );
+    }
+
+    // Release: rules gone, checks go on; the warm instance's own stop ends it.
+    assert!(lab.ld("", "stop").status.success());
+    assert!(!lab.has_rules(), "rules left after the resource stop");
+    assert_eq!(lab.ld("", "status").status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&lab.ld("", "status").stdout).contains("warm standby"));
+    assert!(lab.ld("--warm", "stop").status.success());
+    let text = String::from_utf8_lossy(&lab.ld("", "status").stdout).to_string();
+    assert!(text.contains("is stopped"), "{text}");
 }

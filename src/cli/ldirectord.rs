@@ -16,7 +16,7 @@ use crate::daemon::detach::{Starter, detach};
 use crate::daemon::logging::{self, LogSettings};
 use crate::director::run::{RunOptions, run};
 
-const USAGE: &str = "usage: hb_ldirectord [--foreground] [--snat] [--run-dir DIR] [-d] [CONFIG] {start|stop|restart|reload|status|check}";
+const USAGE: &str = "usage: hb_ldirectord [--foreground] [--warm] [--snat] [--run-dir DIR] [-d] [CONFIG] {start|stop|restart|reload|status|check}";
 
 struct Args {
     config: PathBuf,
@@ -25,6 +25,8 @@ struct Args {
     snat: bool,
     run_dir: PathBuf,
     debug: bool,
+    /// The warm standby's own start/stop (systemd), not the resource's.
+    warm: bool,
 }
 
 fn parse_args(argv: &[String]) -> Result<Args, String> {
@@ -32,6 +34,7 @@ fn parse_args(argv: &[String]) -> Result<Args, String> {
     let mut foreground = false;
     let mut snat = std::env::var("HB_LDIRECTORD_SNAT").is_ok_and(|v| v == "1" || v == "yes");
     let mut debug = false;
+    let mut warm = false;
     let mut run_dir = std::env::var_os("HB_LDIRECTORD_RUN_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("/run"));
@@ -40,11 +43,12 @@ fn parse_args(argv: &[String]) -> Result<Args, String> {
         match a.as_str() {
             "--foreground" | "-f" => foreground = true,
             "--snat" => snat = true,
+            "--warm" => warm = true,
             "-d" | "--debug" => {
                 debug = true;
                 foreground = true;
             }
-            "-t" | "--check" => words.push("check".to_string()),
+            "-t" | "--check" => words.push(String::from("check")),
             "--run-dir" => run_dir = PathBuf::from(it.next().ok_or("--run-dir needs a directory")?),
             "-h" | "--help" => return Err(USAGE.to_string()),
             w if w.starts_with('-') => return Err(format!("unknown option {w}\n{USAGE}")),
@@ -77,6 +81,7 @@ fn parse_args(argv: &[String]) -> Result<Args, String> {
         snat,
         run_dir,
         debug,
+        warm,
     })
 }
 
@@ -99,6 +104,27 @@ fn state_file(a: &Args) -> PathBuf {
         .join(format!("ldirectord.{}.state", base_name(&a.config)))
 }
 
+/// The running director's mode line: (active, started warm).
+fn mode(a: &Args) -> Option<(bool, bool)> {
+    let text = std::fs::read_to_string(state_file(a)).ok()?;
+    let first = text.lines().next()?;
+    Some((first.contains("mode=active"), first.contains("warm=yes")))
+}
+
+/// Signals the running director and waits (bounded) until its mode is `active`.
+fn switch(pid: i32, a: &Args, signal: Signal, active: bool) -> i32 {
+    let _ = kill(Pid::from_raw(pid), signal);
+    let until = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < until {
+        if mode(a).is_some_and(|(m, _)| m == active) {
+            return 0;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    eprintln!("hb_ldirectord: pid {pid} did not switch");
+    1
+}
+
 /// The running director's pid, if any.
 fn running(a: &Args) -> Option<i32> {
     let text = std::fs::read_to_string(pid_file(a)).ok()?;
@@ -119,6 +145,12 @@ pub fn main(argv: &[String]) -> i32 {
     match a.command.as_str() {
         "check" => check(&a.config),
         "status" => match running(&a) {
+            Some(pid) if mode(&a).is_some_and(|(active, _)| !active) => {
+                println!(
+                    "ldirectord for {name} is a warm standby (checking, no rules) with pid: {pid}"
+                );
+                3
+            }
             Some(pid) => {
                 println!("ldirectord for {name} is running with pid: {pid}");
                 if let Ok(s) = std::fs::read_to_string(state_file(&a)) {
@@ -157,6 +189,16 @@ fn stop(a: &Args) -> i32 {
     let Some(pid) = running(a) else {
         return 0;
     };
+    // A warm standby's resource stop: rules go, the checks go on.
+    if !a.warm
+        && let Some((active, true)) = mode(a)
+    {
+        return if active {
+            switch(pid, a, Signal::SIGUSR2, false)
+        } else {
+            0
+        };
+    }
     let _ = kill(Pid::from_raw(pid), Signal::SIGTERM);
     let until = Instant::now() + Duration::from_secs(10);
     while Instant::now() < until {
@@ -172,8 +214,13 @@ fn stop(a: &Args) -> i32 {
 }
 
 fn start(a: &Args) -> i32 {
-    if running(a).is_some() {
-        return 0; // as the original: start on a running instance succeeds
+    if let Some(pid) = running(a) {
+        // A warm standby becomes the director at once; else, as the original: start on a
+        // running instance succeeds.
+        if !a.warm && mode(a).is_some_and(|(active, _)| !active) {
+            return switch(pid, a, Signal::SIGUSR1, true);
+        }
+        return 0;
     }
     // Refuse a broken file before forking, with every error on the terminal.
     let logfile = match crate::director::run::load(&a.config) {
@@ -221,6 +268,7 @@ fn start(a: &Args) -> i32 {
         table_name: format!("hbrs_ld_{}", sanitize(&base_name(&a.config))),
         snat: a.snat,
         state_file: Some(state_file(a)),
+        warm: a.warm,
     };
     let rc = match run(&opts, &mut starter) {
         Ok(()) => 0,

@@ -9,7 +9,8 @@
 //! servers of a service spread evenly over the interval so thousands of checks never start in
 //! the same millisecond.
 
-use std::collections::VecDeque;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
 use std::net::SocketAddr;
 
 use crate::config::Millis;
@@ -17,6 +18,9 @@ use crate::config::ldirectord::{CheckType, DirectorConfig, Virtual};
 
 use super::spec::{ProbeSpec, spec_for, timeout_of};
 use super::table::{Dest, Service, ServiceKey, Table};
+
+/// The grid check start times are spread on (a batch of checks per wake-up).
+const SPREAD_STEP: Millis = 10;
 
 /// A real server: index of its virtual service, index within it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -71,6 +75,15 @@ pub struct Director {
     applied: Option<Table>,
     actions: VecDeque<Action>,
     started_at: Millis,
+    /// Rules are kept only while active; a warm standby checks and keeps health, no rules.
+    active: bool,
+    /// Some server's health changed since [`Director::take_changed`].
+    changed: bool,
+    /// Health changed since the table was last computed.
+    dirty: bool,
+    /// Every checked server by its next due time: the loop looks at the earliest only, so a
+    /// wake-up costs O(log n), not a scan of thousands of servers.
+    queue: BinaryHeap<Reverse<(Millis, usize, usize)>>,
 }
 
 impl Director {
@@ -111,6 +124,8 @@ impl Director {
             }
         }
         d.applied = old.applied;
+        d.active = old.active;
+        let mut d = d.with_queue();
         d.tick(now);
         d
     }
@@ -140,11 +155,59 @@ impl Director {
             applied: None,
             actions: VecDeque::new(),
             started_at: now,
+            active: true,
+            changed: true,
+            dirty: true,
+            queue: BinaryHeap::new(),
         }
+        .with_queue()
+    }
+
+    /// Rebuilds the due-time queue from the servers' states.
+    fn with_queue(mut self) -> Director {
+        self.queue.clear();
+        for (vi, v) in self.config.virtuals.iter().enumerate() {
+            if fixed_verdict(v).is_some() {
+                continue;
+            }
+            for (ri, s) in self.states[vi].iter().enumerate() {
+                self.queue.push(Reverse((s.next_due, vi, ri)));
+            }
+        }
+        self
     }
 
     pub fn config(&self) -> &DirectorConfig {
         &self.config
+    }
+
+    /// A warm standby (false) checks but hands out no table and runs no fallbackcommand;
+    /// becoming active hands out the table of the health already known at once.
+    pub fn set_active(&mut self, active: bool) {
+        if self.active == active {
+            return;
+        }
+        self.active = active;
+        self.applied = None;
+        if active {
+            // The fallback state is the table's: recomputed from scratch with it.
+            self.fallback_in.iter_mut().for_each(|f| *f = false);
+            self.maybe_apply();
+        }
+    }
+
+    pub fn is_active(&self) -> bool {
+        self.active
+    }
+
+    /// Whether every server has had its first verdict.
+    pub fn first_round_done(&self) -> bool {
+        self.states.iter().flatten().all(|s| s.up.is_some())
+    }
+
+    /// Whether some server's health changed since the last call.
+    pub fn take_changed(&mut self) -> bool {
+        std::mem::take(&mut self.changed)
     }
 
     /// The table in force (what was last applied).
@@ -159,56 +222,53 @@ impl Director {
 
     /// The earliest time a check is due (the shell sleeps until then or an event).
     pub fn next_deadline(&self) -> Option<Millis> {
-        self.config
-            .virtuals
-            .iter()
-            .zip(&self.states)
-            .filter(|(v, _)| fixed_verdict(v).is_none())
-            .flat_map(|(_, s)| s.iter().map(|r| r.next_due))
-            .min()
+        self.queue.peek().map(|Reverse((due, _, _))| *due)
     }
 
     /// Starts every check that is due.
     pub fn tick(&mut self, now: Millis) {
-        for vi in 0..self.config.virtuals.len() {
+        while let Some(&Reverse((due, vi, ri))) = self.queue.peek() {
+            if due > now {
+                break;
+            }
+            self.queue.pop();
             let v = &self.config.virtuals[vi];
-            if fixed_verdict(v).is_some() {
-                continue;
-            }
             let n = v.reals.len().max(1) as u64;
-            for ri in 0..v.reals.len() {
-                let s = &mut self.states[vi][ri];
-                if s.next_due > now {
-                    continue;
-                }
-                // Steady state: every interval, at this server's own offset within it.
-                let offset = v.checkinterval * ri as u64 / n;
-                let mut due = if s.rounds == 0 {
-                    self.started_at + v.checkinterval + offset
-                } else {
-                    s.next_due + v.checkinterval
-                };
-                while due <= now {
-                    due += v.checkinterval; // the loop was late: skip, do not burst
-                }
-                s.next_due = due;
-                if s.in_flight {
-                    continue; // still answering the previous one (timeout > interval)
-                }
-                let Some(spec) = spec_for(v, &v.reals[ri], s.rounds) else {
-                    continue;
-                };
-                s.rounds += 1;
-                s.in_flight = true;
-                let timeout = timeout_of(v, &spec);
-                self.actions.push_back(Action::Probe {
-                    id: RealId { virt: vi, real: ri },
-                    spec,
-                    timeout,
-                });
+            let s = &mut self.states[vi][ri];
+            if s.next_due != due {
+                continue; // superseded
             }
+            // Steady state: every interval, at this server's own offset within it, on a
+            // 10 ms grid so checks start in small batches (one wake-up each), not one by one.
+            let offset = (v.checkinterval * ri as u64 / n) / SPREAD_STEP * SPREAD_STEP;
+            let mut next = if s.rounds == 0 {
+                self.started_at + v.checkinterval + offset
+            } else {
+                s.next_due + v.checkinterval
+            };
+            while next <= now {
+                next += v.checkinterval; // the loop was late: skip, do not burst
+            }
+            s.next_due = next;
+            self.queue.push(Reverse((next, vi, ri)));
+            if s.in_flight {
+                continue; // still answering the previous one (timeout > interval)
+            }
+            let Some(spec) = spec_for(v, &v.reals[ri], s.rounds) else {
+                continue;
+            };
+            s.rounds += 1;
+            s.in_flight = true;
+            let timeout = timeout_of(v, &spec);
+            self.actions.push_back(Action::Probe {
+                id: RealId { virt: vi, real: ri },
+                spec,
+                timeout,
+            });
         }
-        self.maybe_apply();
+        if self.dirty {
+            self.maybe_apply();
+        }
     }
 
     /// A check's verdict; `detail` says why for the log.
@@ -234,6 +294,8 @@ impl Director {
             if s.up != Some(true) {
                 let was_known = s.up.is_some();
                 s.up = Some(true);
+                self.changed = true;
+                self.dirty = true;
                 if was_known {
                     self.actions.push_back(Action::Log(
                         Level::Info,
@@ -246,12 +308,16 @@ impl Director {
             // A first failure is final at once: nothing vouched for the server yet.
             let down = s.up.is_none() || (s.up == Some(true) && s.failures >= v.failurecount);
             if down {
-                let what = if v.quiescent {
+                let what = if !self.active {
+                    "no rules here (warm standby)"
+                } else if v.quiescent {
                     "weight 0 (quiescent)"
                 } else {
                     "removed"
                 };
                 s.up = Some(false);
+                self.changed = true;
+                self.dirty = true;
                 self.actions.push_back(Action::Log(
                     Level::Warn,
                     format!(
@@ -271,7 +337,9 @@ impl Director {
                 ));
             }
         }
-        self.maybe_apply();
+        if self.dirty {
+            self.maybe_apply();
+        }
     }
 
     fn log(&mut self, level: Level, text: String) {
@@ -280,6 +348,10 @@ impl Director {
 
     /// Hands out the table when it changed; the first one only once every server answered.
     fn maybe_apply(&mut self) {
+        self.dirty = false;
+        if !self.active {
+            return;
+        }
         if self.applied.is_none() && self.states.iter().flatten().any(|s| s.up.is_none()) {
             return;
         }

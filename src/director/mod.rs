@@ -6,6 +6,7 @@
 //! - [`probe`]: the non-blocking probes (TCP, HTTP(S), SMTP, DNS, ICMP, commands) on one loop.
 //! - [`nft`], [`ipvs`]: the two ways rules reach the kernel; [`run`]: the event loop.
 
+pub mod genl;
 pub mod health;
 pub mod ipvs;
 pub mod nft;

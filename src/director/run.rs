@@ -8,7 +8,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use log::{error, info, warn};
 use mio::{Events, Poll, Token};
-use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1, SIGUSR2};
 use signal_hook_mio::v1_0::Signals;
 
 use crate::config::ldirectord::{self, DirectorConfig};
@@ -16,6 +16,7 @@ use crate::daemon::detach::Starter;
 
 use super::health::{Action, Director, Level};
 use super::probe::Engine;
+use super::probe::engine::Ready;
 use super::table::{Table, diff};
 use super::{ipvs, nft};
 
@@ -33,18 +34,20 @@ pub struct RunOptions {
     pub snat: bool,
     /// Where the health of every real server is written after each change.
     pub state_file: Option<PathBuf>,
+    /// Start as a warm standby: check, keep no rules until SIGUSR1 (SIGUSR2 goes back).
+    pub warm: bool,
 }
 
 /// Where rules go.
 enum Backend {
-    Ipvs,
+    Ipvs(ipvs::Ipvs),
     Nft { name: String, snat: bool },
 }
 
 impl Backend {
-    fn apply(&self, old: &Table, new: &Table) -> Result<Vec<String>, String> {
+    fn apply(&mut self, old: &Table, new: &Table) -> Result<Vec<String>, String> {
         match self {
-            Backend::Ipvs => ipvs::apply(&diff(old, new)).map(|_| Vec::new()),
+            Backend::Ipvs(k) => k.apply(&diff(old, new)).map(|_| Vec::new()),
             Backend::Nft { name, snat } => {
                 let (script, warnings) = nft::render(name, new, *snat);
                 nft::apply(&script).map(|_| warnings)
@@ -52,9 +55,9 @@ impl Backend {
         }
     }
 
-    fn clear(&self, old: &Table) -> Result<(), String> {
+    fn clear(&mut self, old: &Table) -> Result<(), String> {
         match self {
-            Backend::Ipvs => ipvs::apply(&diff(old, &Table::default())),
+            Backend::Ipvs(k) => k.apply(&diff(old, &Table::default())),
             Backend::Nft { name, .. } => nft::remove(name),
         }
     }
@@ -81,8 +84,8 @@ pub fn load(path: &Path) -> Result<DirectorConfig, String> {
 pub fn run(opts: &RunOptions, starter: &mut Starter) -> Result<(), String> {
     let config = load(&opts.config)?;
     let max_in_flight = raise_fd_limit().saturating_sub(64).clamp(64, 60_000);
-    let backend = if ipvs::present() {
-        Backend::Ipvs
+    let mut backend = if ipvs::present() {
+        Backend::Ipvs(ipvs::Ipvs::open().map_err(|e| format!("IPVS (generic netlink): {e}"))?)
     } else {
         Backend::Nft {
             name: opts.table_name.clone(),
@@ -90,8 +93,8 @@ pub fn run(opts: &RunOptions, starter: &mut Starter) -> Result<(), String> {
         }
     };
     let mut poll = Poll::new().map_err(|e| format!("poll: {e}"))?;
-    let mut signals =
-        Signals::new([SIGTERM, SIGINT, SIGHUP]).map_err(|e| format!("signals: {e}"))?;
+    let mut signals = Signals::new([SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2])
+        .map_err(|e| format!("signals: {e}"))?;
     poll.registry()
         .register(&mut signals, SIGNAL_TOKEN, mio::Interest::READABLE)
         .map_err(|e| format!("signals: {e}"))?;
@@ -106,11 +109,15 @@ pub fn run(opts: &RunOptions, starter: &mut Starter) -> Result<(), String> {
         config.virtuals.len(),
         config.virtuals.iter().map(|v| v.reals.len()).sum::<usize>(),
         match backend {
-            Backend::Ipvs => "IPVS".to_string(),
+            Backend::Ipvs(_) => "IPVS (generic netlink)".to_string(),
             Backend::Nft { ref name, .. } => format!("nft table ip {name}"),
         }
     );
     let mut director = Director::new(config, now_ms());
+    if opts.warm {
+        director.set_active(false);
+        info!("warm standby: checking, no rules until activated");
+    }
     let mut applied = Table::default();
     let mut ready = false;
     let mut events = Events::with_capacity(1024);
@@ -118,7 +125,6 @@ pub fn run(opts: &RunOptions, starter: &mut Starter) -> Result<(), String> {
         while let Some(action) = director.poll_action() {
             match action {
                 Action::Probe { id, spec, timeout } => {
-                    log::debug!("{} ms: check {id:?}", now_ms());
                     engine.start(poll.registry(), id, spec, timeout)
                 }
                 Action::Apply(table) => {
@@ -132,10 +138,6 @@ pub fn run(opts: &RunOptions, starter: &mut Starter) -> Result<(), String> {
                         Err(e) => error!("{e}"),
                     }
                     write_state(opts, &director);
-                    if !ready {
-                        ready = true;
-                        starter.ready();
-                    }
                 }
                 Action::FallbackCommand { command, args } => {
                     if let Err(e) = engine.run_detached(&command, &args) {
@@ -146,12 +148,23 @@ pub fn run(opts: &RunOptions, starter: &mut Starter) -> Result<(), String> {
                 Action::Log(Level::Warn, text) => warn!("{text}"),
             }
         }
+        if director.take_changed() {
+            write_state(opts, &director);
+        }
+        // Started: the first rules stand (active), or the first round is done (warm).
+        if !ready
+            && director.first_round_done()
+            && (!director.is_active() || director.table().is_some())
+        {
+            ready = true;
+            starter.ready();
+            give_back_memory();
+        }
         // A check can end while it starts (a refused connection to a local address): its
         // verdict is taken now, not after the next sleep.
         let early = engine.take_verdicts();
         if !early.is_empty() {
             for v in early {
-                log::debug!("{} ms: {:?} {} {}", now_ms(), v.id, v.ok, v.detail);
                 director.verdict(v.id, v.ok, &v.detail);
             }
             continue;
@@ -178,20 +191,34 @@ pub fn run(opts: &RunOptions, starter: &mut Starter) -> Result<(), String> {
                 for sig in signals.pending() {
                     match sig {
                         SIGHUP => reload = true,
+                        SIGUSR1 if !director.is_active() => {
+                            info!("activated: rules from the health already known");
+                            director.set_active(true);
+                            write_state(opts, &director);
+                        }
+                        SIGUSR2 if director.is_active() => {
+                            info!("back to warm standby: rules removed, checks go on");
+                            if let Err(e) = backend.clear(&applied) {
+                                error!("{e}");
+                            }
+                            applied = Table::default();
+                            director.set_active(false);
+                            write_state(opts, &director);
+                        }
+                        SIGUSR1 | SIGUSR2 => {}
                         _ => {
                             info!("stopping (signal {sig})");
-                            return stop(opts, &backend, &director, &applied);
+                            return stop(opts, &mut backend, &director, &applied);
                         }
                     }
                 }
             } else {
-                engine.event(poll.registry(), ev.token());
+                engine.event(poll.registry(), ev.token(), Ready::of(ev));
             }
         }
         let now = Instant::now();
         engine.expire(poll.registry(), now);
         for v in engine.take_verdicts() {
-            log::debug!("{} ms: {:?} {} {}", now_ms(), v.id, v.ok, v.detail);
             director.verdict(v.id, v.ok, &v.detail);
         }
         if autoreload && now >= next_look {
@@ -222,7 +249,7 @@ pub fn run(opts: &RunOptions, starter: &mut Starter) -> Result<(), String> {
 
 fn stop(
     opts: &RunOptions,
-    backend: &Backend,
+    backend: &mut Backend,
     director: &Director,
     applied: &Table,
 ) -> Result<(), String> {
@@ -239,12 +266,20 @@ fn stop(
     Ok(())
 }
 
-/// `SERVICE REAL up|down|unknown` lines for `status`.
+/// `mode=active|warm warm=yes|no`, then `SERVICE REAL up|down|unknown` lines, for `status`.
 fn write_state(opts: &RunOptions, director: &Director) {
     let Some(path) = &opts.state_file else {
         return;
     };
-    let mut text = String::new();
+    let mut text = format!(
+        "mode={} warm={}\n",
+        if director.is_active() {
+            "active"
+        } else {
+            "warm"
+        },
+        if opts.warm { "yes" } else { "no" }
+    );
     for (service, real, up) in director.health() {
         let word = match up {
             Some(true) => "up",
@@ -276,5 +311,15 @@ fn raise_fd_limit() -> usize {
             }
         }
         Err(_) => 1024,
+    }
+}
+
+/// Returns the heap the first round's burst of checks left free to the system: thousands of
+/// checks at once at start peak far above the steady state.
+fn give_back_memory() {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: malloc_trim only releases free heap memory; it takes no pointer.
+    unsafe {
+        nix::libc::malloc_trim(0);
     }
 }

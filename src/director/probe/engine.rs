@@ -62,7 +62,8 @@ struct TcpProbe {
     sent: usize,
     got: Vec<u8>,
     eof: bool,
-    tls: Option<rustls::ClientConnection>,
+    /// Boxed: a connection is a kilobyte, and most checks are not HTTPS.
+    tls: Option<Box<rustls::ClientConnection>>,
 }
 
 struct Slot {
@@ -89,6 +90,8 @@ pub struct Engine {
     done: Vec<Verdict>,
     /// fallbackcommand children, reaped as they end.
     detached: Vec<Child>,
+    /// One read buffer for every probe (not zeroed per read).
+    scratch: Vec<u8>,
 }
 
 impl Engine {
@@ -107,6 +110,7 @@ impl Engine {
             tls: tls::client_config(),
             done: Vec::new(),
             detached: Vec::new(),
+            scratch: vec![0; 16384],
         }
     }
 
@@ -140,8 +144,7 @@ impl Engine {
                 self.deadlines
                     .push(Reverse((deadline, slot, self.gens[slot])));
                 self.in_flight += 1;
-                // A connect to a local closed port can be refused before the first poll.
-                self.drive(registry, slot);
+                // No drive here: epoll reports a connect that already failed at registration.
             }
             Err(e) => {
                 self.free.push(slot);
@@ -243,11 +246,11 @@ impl Engine {
                 let tls = match spec {
                     ProbeSpec::Http {
                         tls: true, host, ..
-                    } => Some(tls::connection(
+                    } => Some(Box::new(tls::connection(
                         self.tls.as_ref().map_err(Clone::clone)?,
                         host,
                         addr.ip(),
-                    )?),
+                    )?)),
                     _ => None,
                 };
                 let mut stream = TcpStream::connect(addr).map_err(|e| format!("connect: {e}"))?;
@@ -268,24 +271,24 @@ impl Engine {
         }
     }
 
-    /// An event on a probe's token.
-    pub fn event(&mut self, registry: &Registry, token: Token) {
+    /// An event on a probe's token, with what the socket is ready for.
+    pub fn event(&mut self, registry: &Registry, token: Token, ready: Ready) {
         if token == ICMP_TOKEN {
             self.read_icmp(registry);
             return;
         }
         if let Some(slot) = token.0.checked_sub(FIRST_TOKEN) {
-            self.drive(registry, slot);
+            self.drive(registry, slot, ready);
         }
     }
 
     /// Moves one probe on; finishes it when it has a verdict.
-    fn drive(&mut self, registry: &Registry, slot: usize) {
+    fn drive(&mut self, registry: &Registry, slot: usize, ready: Ready) {
         let Some(Some(s)) = self.slots.get_mut(slot) else {
             return;
         };
         let verdict = match &mut s.work {
-            Work::Tcp(p) => p.step(),
+            Work::Tcp(p) => p.step(ready, &mut self.scratch),
             Work::Udp {
                 socket,
                 id,
@@ -342,12 +345,21 @@ impl Engine {
             return;
         };
         match s.work {
-            Work::Tcp(mut p) => {
-                let _ = registry.deregister(&mut p.stream);
+            // Closing a socket takes it out of epoll: no deregister call per check. A check's
+            // connection ends with a reset (linger 0), as HAProxy ends its checks: no FIN
+            // exchange, no TIME_WAIT socket per check (thousands a second would pile up).
+            Work::Tcp(p) => {
+                let linger = nix::libc::linger {
+                    l_onoff: 1,
+                    l_linger: 0,
+                };
+                let _ = nix::sys::socket::setsockopt(
+                    &p.stream,
+                    nix::sys::socket::sockopt::Linger,
+                    &linger,
+                );
             }
-            Work::Udp { mut socket, .. } => {
-                let _ = registry.deregister(&mut socket);
-            }
+            Work::Udp { .. } => {}
             Work::Ping { seq, .. } => {
                 self.pings.remove(&seq);
             }
@@ -431,133 +443,167 @@ impl Engine {
     }
 }
 
+/// What an event said a socket is ready for.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Ready {
+    pub readable: bool,
+    pub writable: bool,
+    pub error: bool,
+}
+
+impl Ready {
+    pub fn of(ev: &mio::event::Event) -> Ready {
+        Ready {
+            readable: ev.is_readable() || ev.is_read_closed(),
+            writable: ev.is_writable(),
+            error: ev.is_error() || ev.is_write_closed(),
+        }
+    }
+
+    /// Everything: look at the socket without trusting an event.
+    pub fn all() -> Ready {
+        Ready {
+            readable: true,
+            writable: true,
+            error: true,
+        }
+    }
+}
+
 impl TcpProbe {
-    /// Connect, send, read until the conversation can be judged.
-    fn step(&mut self) -> Option<(bool, String)> {
+    /// Connect, send, read until the conversation can be judged. System calls only where the
+    /// event says they can do something: a check costs socket, connect, one epoll_ctl,
+    /// SO_ERROR, write, read(s) and close.
+    fn step(&mut self, ready: Ready, buf: &mut [u8]) -> Option<(bool, String)> {
         if !self.connected {
+            if !(ready.writable || ready.error) {
+                return None;
+            }
             match self.stream.take_error() {
                 Ok(Some(e)) => return Some((false, format!("connect: {e}"))),
                 Err(e) => return Some((false, format!("connect: {e}"))),
-                Ok(None) => {}
-            }
-            match self.stream.peer_addr() {
-                Ok(_) => self.connected = true,
-                Err(e) if e.kind() == io::ErrorKind::NotConnected => return None,
-                Err(e) => return Some((false, format!("connect: {e}"))),
+                Ok(None) if ready.error => return Some((false, "connect: refused".into())),
+                Ok(None) => self.connected = true,
             }
             if matches!(self.talk, Talk::Connect) {
                 return Some((true, "connected".into()));
             }
         }
-        if let Err(e) = self.pump() {
-            return Some((false, e));
+        match self.pump(ready, buf) {
+            Err(e) => Some((false, e)),
+            Ok(Some(v)) => Some(v),
+            Ok(None) if self.eof => Some((false, "connection closed early".into())),
+            Ok(None) => None,
         }
-        let sent_all = self.sent >= self.out.len()
+    }
+
+    fn sent_all(&self) -> bool {
+        self.sent >= self.out.len()
             && self
                 .tls
                 .as_ref()
-                .is_none_or(|t| !t.wants_write() && !t.is_handshaking());
-        let v = self.talk.judge(&self.got, self.eof, sent_all);
-        if v.is_none() && self.eof {
-            return Some((false, "connection closed early".into()));
-        }
-        v
+                .is_none_or(|t| !t.wants_write() && !t.is_handshaking())
     }
 
-    /// Moves bytes both ways until the socket would block.
-    fn pump(&mut self) -> Result<(), String> {
-        let mut buf = [0u8; 16384];
+    /// Moves bytes both ways until the socket would block or the answer can be judged.
+    fn pump(&mut self, ready: Ready, buf: &mut [u8]) -> Result<Option<(bool, String)>, String> {
+        if self.tls.is_none() {
+            while self.sent < self.out.len() {
+                match self.stream.write(&self.out[self.sent..]) {
+                    Ok(0) => return Err("write: closed".into()),
+                    Ok(n) => self.sent += n,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(format!("write: {e}")),
+                }
+            }
+            // Nothing to read yet unless the event says so, or nothing was to be sent (a
+            // greeting, or a connect-and-send check judged once sent).
+            if !ready.readable {
+                return Ok(self
+                    .talk
+                    .judge(&self.got, false, self.sent_all())
+                    .filter(|_| !self.talk.needs_answer()));
+            }
+            for _ in 0..64 {
+                match self.stream.read(buf) {
+                    Ok(0) => self.eof = true,
+                    Ok(n) => self.got.extend_from_slice(&buf[..n]),
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        return Ok(self.talk.judge(&self.got, false, self.sent_all()));
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(format!("read: {e}")),
+                }
+                let v = self.talk.judge(&self.got, self.eof, self.sent_all());
+                if v.is_some() || self.eof {
+                    return Ok(v);
+                }
+            }
+            return Ok(self.talk.judge(&self.got, self.eof, self.sent_all()));
+        }
         for _ in 0..64 {
             let mut progress = false;
-            match &mut self.tls {
-                None => {
-                    while self.sent < self.out.len() {
-                        match self.stream.write(&self.out[self.sent..]) {
-                            Ok(0) => return Err("write: closed".into()),
-                            Ok(n) => {
-                                self.sent += n;
-                                progress = true;
-                            }
-                            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                            Err(e) => return Err(format!("write: {e}")),
-                        }
-                    }
-                    if !self.eof && self.got.len() < MAX_ANSWER {
-                        match self.stream.read(&mut buf) {
-                            Ok(0) => {
-                                self.eof = true;
-                                progress = true;
-                            }
-                            Ok(n) => {
-                                self.got.extend_from_slice(&buf[..n]);
-                                progress = true;
-                            }
-                            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                            Err(e) if e.kind() == io::ErrorKind::Interrupted => progress = true,
-                            Err(e) => return Err(format!("read: {e}")),
-                        }
-                    }
+            let Some(conn) = self.tls.as_mut() else {
+                break;
+            };
+            if self.sent < self.out.len() && !conn.is_handshaking() {
+                conn.writer()
+                    .write_all(&self.out[self.sent..])
+                    .map_err(|e| format!("tls: {e}"))?;
+                self.sent = self.out.len();
+                progress = true;
+            }
+            while conn.wants_write() {
+                match conn.write_tls(&mut self.stream) {
+                    Ok(_) => progress = true,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) => return Err(format!("tls write: {e}")),
                 }
-                Some(conn) => {
-                    if self.sent < self.out.len() && !conn.is_handshaking() {
-                        conn.writer()
-                            .write_all(&self.out[self.sent..])
-                            .map_err(|e| format!("tls: {e}"))?;
-                        self.sent = self.out.len();
+            }
+            if !self.eof && conn.wants_read() {
+                match conn.read_tls(&mut self.stream) {
+                    Ok(0) => {
+                        self.eof = true;
                         progress = true;
                     }
-                    while conn.wants_write() {
-                        match conn.write_tls(&mut self.stream) {
-                            Ok(_) => progress = true,
-                            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                            Err(e) => return Err(format!("tls write: {e}")),
-                        }
+                    Ok(_) => {
+                        conn.process_new_packets()
+                            .map_err(|e| format!("tls: {e}"))?;
+                        progress = true;
                     }
-                    if !self.eof && conn.wants_read() {
-                        match conn.read_tls(&mut self.stream) {
-                            Ok(0) => {
-                                self.eof = true;
-                                progress = true;
-                            }
-                            Ok(_) => {
-                                conn.process_new_packets()
-                                    .map_err(|e| format!("tls: {e}"))?;
-                                progress = true;
-                            }
-                            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                            Err(e) => return Err(format!("tls read: {e}")),
-                        }
-                    }
-                    loop {
-                        match conn.reader().read(&mut buf) {
-                            Ok(0) => {
-                                self.eof = true;
-                                break;
-                            }
-                            Ok(n) => {
-                                self.got.extend_from_slice(&buf[..n]);
-                                progress = true;
-                                if self.got.len() >= MAX_ANSWER {
-                                    break;
-                                }
-                            }
-                            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                            // A server that closes without close_notify: what came is judged.
-                            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
-                                self.eof = true;
-                                break;
-                            }
-                            Err(e) => return Err(format!("tls: {e}")),
-                        }
-                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    Err(e) => return Err(format!("tls read: {e}")),
                 }
             }
-            if !progress || self.eof || self.got.len() >= MAX_ANSWER {
-                break;
+            loop {
+                match conn.reader().read(buf) {
+                    Ok(0) => {
+                        self.eof = true;
+                        break;
+                    }
+                    Ok(n) => {
+                        self.got.extend_from_slice(&buf[..n]);
+                        progress = true;
+                        if self.got.len() >= MAX_ANSWER {
+                            break;
+                        }
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    // A server that closes without close_notify: what came is judged.
+                    Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                        self.eof = true;
+                        break;
+                    }
+                    Err(e) => return Err(format!("tls: {e}")),
+                }
+            }
+            let v = self.talk.judge(&self.got, self.eof, self.sent_all());
+            if v.is_some() || !progress || self.eof {
+                return Ok(v);
             }
         }
-        Ok(())
+        Ok(self.talk.judge(&self.got, self.eof, self.sent_all()))
     }
 }
 

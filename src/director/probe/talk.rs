@@ -83,6 +83,11 @@ impl Talk {
         })
     }
 
+    /// Whether the verdict waits for an answer (all but a connect or a send-only check).
+    pub fn needs_answer(&self) -> bool {
+        !matches!(self, Talk::Connect | Talk::Tcp { receive: None })
+    }
+
     /// The verdict once the request is sent, `got` is what came back and `eof` whether the
     /// peer closed; `None`: wait for more.
     pub fn judge(&self, got: &[u8], eof: bool, sent_all: bool) -> Option<(bool, String)> {
