@@ -42,6 +42,8 @@ deps_test=(
     "crm|crmsh|heartbeat --export crm is loaded with crmsh into a CIB file"
     "corosync|corosync|the real Corosync + Pacemaker pair built from heartbeat --export"
     "pacemakerd|pacemaker|the real Corosync + Pacemaker pair built from heartbeat --export"
+    "openssl|openssl|the TLS server (s_server) behind the director's HTTPS check test"
+    "pgrep|procps|the director's test that a hung check command is killed"
 )
 deps_peer_heartbeat=("/usr/libexec/heartbeat/heartbeat|heartbeat|the real Heartbeat 3.0.6 as the demo's peer")
 deps_peer_keepalived=("keepalived|keepalived|keepalived as the demo's peer")
