@@ -36,6 +36,11 @@ use mio::{Events, Interest, Poll, Token};
 const REAL_IP: &str = "203.0.113.1";
 const FIRST_PORT: u16 = 20000;
 const BOUND_MS: f64 = 2000.0;
+/// CPU 0 runs the director, CPU 1 the real servers: their thread, and (receive packet steering
+/// on their link) their kernel's receive work, which on one host would otherwise run inline in
+/// the director's sends and be charged to it. Two machines, as far as two cores go.
+const DIRECTOR_CPU: usize = 0;
+const SERVER_CPU: usize = 1;
 
 struct Args {
     sizes: Vec<usize>,
@@ -104,6 +109,10 @@ impl Lab {
             format!("ip -n {ns} link set eth0 up"),
             format!("ip -n {srv} link set eth0 up"),
             format!("ip -n {ns} addr add 192.0.2.10/32 dev lo"),
+            format!(
+                "ip netns exec {srv} sh -c 'echo {:x} > /sys/class/net/eth0/queues/rx-0/rps_cpus'",
+                1u32 << SERVER_CPU
+            ),
         ] {
             let (ok, out) = sh(&c);
             assert!(ok, "{c}: {out}");
@@ -123,9 +132,11 @@ impl Drop for Lab {
     }
 }
 
-/// N HTTP listeners; a port put in `close` stops listening (the real server dies).
+/// N HTTP listeners; a port put in `close` stops listening (the real server dies), one put in
+/// `revive` listens again.
 struct Servers {
     close: Arc<Mutex<HashSet<u16>>>,
+    revive: Arc<Mutex<HashSet<u16>>>,
     stop: Arc<AtomicBool>,
     handle: Option<std::thread::JoinHandle<()>>,
 }
@@ -133,15 +144,17 @@ struct Servers {
 impl Servers {
     fn start(ns: &str, n: usize) -> Servers {
         let close = Arc::new(Mutex::new(HashSet::new()));
+        let revive = Arc::new(Mutex::new(HashSet::new()));
         let stop = Arc::new(AtomicBool::new(false));
-        let (c2, s2, ns) = (close.clone(), stop.clone(), ns.to_string());
+        let (c2, r2, s2, ns) = (close.clone(), revive.clone(), stop.clone(), ns.to_string());
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-        let handle = std::thread::spawn(move || serve(&ns, n, &c2, &s2, ready_tx));
+        let handle = std::thread::spawn(move || serve(&ns, n, &c2, &r2, &s2, ready_tx));
         ready_rx
             .recv_timeout(Duration::from_secs(30))
             .expect("servers listening");
         Servers {
             close,
+            revive,
             stop,
             handle: Some(handle),
         }
@@ -149,6 +162,12 @@ impl Servers {
 
     fn kill(&self, port: u16) {
         if let Ok(mut c) = self.close.lock() {
+            c.insert(port);
+        }
+    }
+
+    fn revive(&self, port: u16) {
+        if let Ok(mut c) = self.revive.lock() {
             c.insert(port);
         }
     }
@@ -167,11 +186,17 @@ fn serve(
     ns: &str,
     n: usize,
     close: &Mutex<HashSet<u16>>,
+    revive: &Mutex<HashSet<u16>>,
     stop: &AtomicBool,
     ready: std::sync::mpsc::Sender<()>,
 ) {
     let f = File::open(format!("/run/netns/{ns}")).expect("netns");
     nix::sched::setns(f.as_fd(), nix::sched::CloneFlags::CLONE_NEWNET).expect("setns");
+    // The servers are "another machine": their own CPU.
+    let mut cpus = nix::sched::CpuSet::new();
+    if cpus.set(SERVER_CPU).is_ok() {
+        let _ = nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), &cpus);
+    }
     let mut poll = Poll::new().expect("poll");
     let mut listeners: Vec<Option<TcpListener>> = Vec::new();
     for i in 0..n {
@@ -196,6 +221,21 @@ fn serve(
                 let i = usize::from(port - FIRST_PORT);
                 if let Some(Some(mut l)) = listeners.get_mut(i).map(Option::take) {
                     let _ = poll.registry().deregister(&mut l);
+                }
+            }
+        }
+        if let Ok(mut r) = revive.lock() {
+            for port in r.drain() {
+                let i = usize::from(port - FIRST_PORT);
+                let addr: SocketAddr = format!("{REAL_IP}:{port}").parse().expect("addr");
+                if let Ok(mut l) = TcpListener::bind(addr)
+                    && poll
+                        .registry()
+                        .register(&mut l, Token(i), Interest::READABLE)
+                        .is_ok()
+                    && let Some(slot) = listeners.get_mut(i)
+                {
+                    *slot = Some(l);
                 }
             }
         }
@@ -305,7 +345,7 @@ impl Tool<'_> {
     fn run(&self, cmd: &str) -> (bool, String) {
         if self.name == "ours" {
             return sh(&format!(
-                "ip netns exec {} {} --run-dir {} {} {cmd}",
+                "ip netns exec {} taskset -c {DIRECTOR_CPU} {} --run-dir {} {} {cmd}",
                 self.lab.ns,
                 self.bin(),
                 self.lab.dir.display(),
@@ -317,7 +357,7 @@ impl Tool<'_> {
         }
         let me = std::env::current_exe().expect("exe");
         sh(&format!(
-            "unshare -m sh -c 'mount --bind {} /usr/sbin/ipvsadm && exec ip netns exec {} {} {} {cmd}'",
+            "unshare -m sh -c 'mount --bind {} /usr/sbin/ipvsadm && exec ip netns exec {} taskset -c {DIRECTOR_CPU} {} {} {cmd}'",
             me.display(),
             self.lab.ns,
             self.bin(),
@@ -356,6 +396,17 @@ impl Tool<'_> {
                 .filter_map(|r| r.split_whitespace().next())
                 .collect();
             ports.len() >= n
+        }
+    }
+
+    /// Whether `port` is in again; for ldirectord only log text after byte `from` counts.
+    fn back_up(&self, port: u16, from: usize) -> bool {
+        let t = self.text();
+        if self.name == "ours" {
+            t.contains(&format!("{REAL_IP}:{port} up"))
+        } else {
+            t.get(from..)
+                .is_some_and(|t| t.contains(&format!("Added real server: {REAL_IP}:{port} ")))
         }
     }
 
@@ -532,9 +583,18 @@ fn main() {
             let rss = status_kb(pid, "VmRSS:").unwrap_or(0);
             let hwm = status_kb(pid, "VmHWM:").unwrap_or(0);
             let mut removals = Vec::new();
-            let runs = args.runs.min(n);
+            let runs = args.runs;
             for k in 0..runs {
                 let port = FIRST_PORT + ((k * 7919) % n) as u16;
+                if k >= n {
+                    // Fewer servers than runs: the server killed before comes back first.
+                    servers.revive(port);
+                    let from = t.text().len();
+                    if wait(Duration::from_secs(60), || t.back_up(port, from)).is_none() {
+                        eprintln!("{tool} n={n}: {port} never came back");
+                        continue;
+                    }
+                }
                 // A stratified random phase of the interval.
                 std::thread::sleep(Duration::from_millis(
                     (1000 * k as u64 / runs.max(1) as u64) + 137,
