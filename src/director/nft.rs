@@ -5,10 +5,16 @@
 //! destinations get no slot, which is what quiescence means for new connections. Direct routing
 //! and tunnelling need IPVS: their destinations are reached by NAT here, with a warning.
 
+use std::collections::HashSet;
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::net::{IpAddr, SocketAddr};
-use std::process::{Command, Stdio};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+
+use mio::unix::SourceFd;
+use mio::{Interest, Registry, Token};
 
 use crate::config::ldirectord::{Forward, Protocol, VirtualAddr};
 
@@ -154,6 +160,154 @@ pub fn apply(script: &str) -> Result<(), String> {
     }
 }
 
+/// Writes tables without blocking the event loop: each table goes to a file and `nft -f FILE`
+/// runs as a child whose end is a pidfd event on the loop. A table handed in while one is being
+/// written waits; only the newest waiting one is written (it supersedes the others).
+pub struct NftRunner {
+    name: String,
+    snat: bool,
+    dir: PathBuf,
+    token: Token,
+    /// `nft`, or a stand-in in tests.
+    program: PathBuf,
+    running: Option<(Child, OwnedFd)>,
+    pending: Option<Table>,
+    /// Warnings already logged (a warning per change would flood the log).
+    warned: HashSet<String>,
+}
+
+impl NftRunner {
+    pub fn new(name: &str, snat: bool, dir: PathBuf, token: Token) -> NftRunner {
+        NftRunner {
+            name: name.to_string(),
+            snat,
+            dir,
+            token,
+            program: PathBuf::from("nft"),
+            running: None,
+            pending: None,
+            warned: HashSet::new(),
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Runs `program` instead of `nft` (tests).
+    #[cfg(test)]
+    fn with_program(mut self, program: PathBuf) -> NftRunner {
+        self.program = program;
+        self
+    }
+
+    /// A table is being written or waits to be.
+    pub fn busy(&self) -> bool {
+        self.running.is_some() || self.pending.is_some()
+    }
+
+    fn script_path(&self) -> PathBuf {
+        self.dir.join(format!("{}.nft", self.name))
+    }
+
+    fn err_path(&self) -> PathBuf {
+        self.dir.join(format!("{}.nft.err", self.name))
+    }
+
+    /// Writes `table`, now or after the one being written.
+    pub fn submit(&mut self, registry: &Registry, table: &Table) -> Result<(), String> {
+        if self.running.is_some() {
+            self.pending = Some(table.clone());
+            return Ok(());
+        }
+        let (script, warnings) = render(&self.name, table, self.snat);
+        for w in warnings {
+            if self.warned.insert(w.clone()) {
+                log::warn!("{w}");
+            }
+        }
+        std::fs::write(self.script_path(), script)
+            .map_err(|e| format!("{}: {e}", self.script_path().display()))?;
+        let err = std::fs::File::create(self.err_path())
+            .map_err(|e| format!("{}: {e}", self.err_path().display()))?;
+        let child = Command::new(&self.program)
+            .arg("-f")
+            .arg(self.script_path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(err)
+            .spawn()
+            .map_err(|e| format!("cannot run nft: {e}"))?;
+        let pidfd = match super::probe::engine::pidfd_open(child.id()) {
+            Ok(fd) => fd,
+            Err(e) => {
+                let mut child = child;
+                let _ = child.wait();
+                return Err(format!("nft: pidfd: {e}"));
+            }
+        };
+        registry
+            .register(
+                &mut SourceFd(&pidfd.as_raw_fd()),
+                self.token,
+                Interest::READABLE,
+            )
+            .map_err(|e| format!("nft: {e}"))?;
+        self.running = Some((child, pidfd));
+        Ok(())
+    }
+
+    /// The child's end (its token fired): nft's verdict, and the waiting table started.
+    pub fn on_exit(&mut self, registry: &Registry) -> Result<(), String> {
+        let Some((child, _)) = self.running.as_mut() else {
+            return Ok(());
+        };
+        if let Ok(None) = child.try_wait() {
+            return Ok(());
+        }
+        let verdict = self.reap(registry);
+        if let Some(next) = self.pending.take() {
+            self.submit(registry, &next)?;
+        }
+        verdict
+    }
+
+    /// Waits for the table being written and the one waiting (stop, back to warm).
+    pub fn settle(&mut self, registry: &Registry) -> Result<(), String> {
+        let mut verdict = Ok(());
+        while let Some((child, _)) = self.running.as_mut() {
+            let _ = child.wait();
+            verdict = self.reap(registry);
+            if let Some(next) = self.pending.take() {
+                self.submit(registry, &next)?;
+            }
+        }
+        verdict
+    }
+
+    fn reap(&mut self, registry: &Registry) -> Result<(), String> {
+        let Some((mut child, pidfd)) = self.running.take() else {
+            return Ok(());
+        };
+        let _ = registry.deregister(&mut SourceFd(&pidfd.as_raw_fd()));
+        let status = child.wait().map_err(|e| format!("nft: {e}"))?;
+        if status.success() {
+            return Ok(());
+        }
+        let text = std::fs::read_to_string(self.err_path()).unwrap_or_default();
+        Err(format!("nft refused the rules: {}", text.trim()))
+    }
+
+    /// Deletes the table (after what is being written).
+    pub fn remove(&mut self, registry: &Registry) -> Result<(), String> {
+        self.pending = None;
+        let _ = self.settle(registry);
+        let _ = std::fs::remove_file(self.script_path());
+        let _ = std::fs::remove_file(self.err_path());
+        remove(&self.name)
+    }
+}
+
 /// Deletes the table (director stopped with `cleanstop=yes`).
 pub fn remove(name: &str) -> Result<(), String> {
     apply(&format!("table ip {name}\ndelete table ip {name}\n"))
@@ -210,5 +364,61 @@ mod tests {
         assert!(one.contains("masquerade"));
         let (none, _) = render("t", &service("rr", &[("198.51.100.2:80", 0)]), false);
         assert!(!none.contains("dnat"), "{none}");
+    }
+
+    /// Tables handed in while one is written are coalesced: the newest is written next, the ones
+    /// in between never; the loop learns of each end through the pidfd.
+    #[test]
+    fn tables_submitted_while_one_is_written_are_coalesced() {
+        let dir = std::env::temp_dir().join(format!("hbrs-nft-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let log = dir.join("runs");
+        let fake = dir.join("fake-nft");
+        std::fs::write(
+            &fake,
+            format!(
+                "#!/bin/sh\nsleep 0.2\ncat \"$2\" >> {}\necho --- >> {}\n",
+                log.display(),
+                log.display()
+            ),
+        )
+        .unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let mut poll = mio::Poll::new().unwrap();
+        let mut runner =
+            NftRunner::new("t", false, dir.clone(), Token(3)).with_program(fake.clone());
+        let first = service("rr", &[("198.51.100.2:80", 1)]);
+        let second = service("rr", &[("198.51.100.3:80", 1)]);
+        let third = service("rr", &[("198.51.100.4:80", 1)]);
+        runner.submit(poll.registry(), &first).unwrap();
+        runner.submit(poll.registry(), &second).unwrap();
+        runner.submit(poll.registry(), &third).unwrap();
+        assert!(runner.busy());
+        let mut events = mio::Events::with_capacity(4);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while runner.busy() && std::time::Instant::now() < deadline {
+            poll.poll(&mut events, Some(std::time::Duration::from_millis(100)))
+                .unwrap();
+            if events.iter().any(|e| e.token() == Token(3)) {
+                runner.on_exit(poll.registry()).unwrap();
+            }
+        }
+        assert!(!runner.busy(), "the loop never saw nft end");
+        let runs = std::fs::read_to_string(&log).unwrap();
+        assert_eq!(runs.matches("---").count(), 2, "{runs}");
+        assert!(runs.contains("198.51.100.2") && runs.contains("198.51.100.4"));
+        assert!(
+            !runs.contains("198.51.100.3"),
+            "a superseded table was written: {runs}"
+        );
+        std::fs::write(&fake, "#!/bin/sh\necho 'syntax error' >&2\nexit 1\n").unwrap();
+        runner.submit(poll.registry(), &first).unwrap();
+        let verdict = runner.settle(poll.registry());
+        assert!(
+            matches!(&verdict, Err(e) if e.contains("syntax error")),
+            "{verdict:?}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
 use log::{error, info, warn};
-use mio::{Events, Poll, Token};
+use mio::{Events, Poll, Registry, Token};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1, SIGUSR2};
 use signal_hook_mio::v1_0::Signals;
 
@@ -21,6 +21,8 @@ use super::table::{Table, diff};
 use super::{ipvs, nft};
 
 const SIGNAL_TOKEN: Token = Token(1);
+/// The nft child's pidfd (the probes' tokens start higher, the ICMP socket's is 2).
+const NFT_TOKEN: Token = Token(3);
 /// How often the file is looked at with `autoreload=yes`.
 const AUTORELOAD_EVERY: Duration = Duration::from_secs(1);
 
@@ -38,27 +40,25 @@ pub struct RunOptions {
     pub warm: bool,
 }
 
-/// Where rules go.
+/// Where rules go: IPVS (a netlink request per change, answered at once) or an nft table
+/// (written by a child, never waited for on the loop).
 enum Backend {
     Ipvs(ipvs::Ipvs),
-    Nft { name: String, snat: bool },
+    Nft(nft::NftRunner),
 }
 
 impl Backend {
-    fn apply(&mut self, old: &Table, new: &Table) -> Result<Vec<String>, String> {
+    fn apply(&mut self, registry: &Registry, old: &Table, new: &Table) -> Result<(), String> {
         match self {
-            Backend::Ipvs(k) => k.apply(&diff(old, new)).map(|_| Vec::new()),
-            Backend::Nft { name, snat } => {
-                let (script, warnings) = nft::render(name, new, *snat);
-                nft::apply(&script).map(|_| warnings)
-            }
+            Backend::Ipvs(k) => k.apply(&diff(old, new)),
+            Backend::Nft(r) => r.submit(registry, new),
         }
     }
 
-    fn clear(&mut self, old: &Table) -> Result<(), String> {
+    fn clear(&mut self, registry: &Registry, old: &Table) -> Result<(), String> {
         match self {
             Backend::Ipvs(k) => k.apply(&diff(old, &Table::default())),
-            Backend::Nft { name, .. } => nft::remove(name),
+            Backend::Nft(r) => r.remove(registry),
         }
     }
 }
@@ -87,10 +87,17 @@ pub fn run(opts: &RunOptions, starter: &mut Starter) -> Result<(), String> {
     let mut backend = if ipvs::present() {
         Backend::Ipvs(ipvs::Ipvs::open().map_err(|e| format!("IPVS (generic netlink): {e}"))?)
     } else {
-        Backend::Nft {
-            name: opts.table_name.clone(),
-            snat: opts.snat,
-        }
+        let dir = opts
+            .state_file
+            .as_ref()
+            .and_then(|f| f.parent().map(Path::to_path_buf))
+            .unwrap_or_else(std::env::temp_dir);
+        Backend::Nft(nft::NftRunner::new(
+            &opts.table_name,
+            opts.snat,
+            dir,
+            NFT_TOKEN,
+        ))
     };
     let mut poll = Poll::new().map_err(|e| format!("poll: {e}"))?;
     let mut signals = Signals::new([SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2])
@@ -110,7 +117,7 @@ pub fn run(opts: &RunOptions, starter: &mut Starter) -> Result<(), String> {
         config.virtuals.iter().map(|v| v.reals.len()).sum::<usize>(),
         match backend {
             Backend::Ipvs(_) => "IPVS (generic netlink)".to_string(),
-            Backend::Nft { ref name, .. } => format!("nft table ip {name}"),
+            Backend::Nft(ref r) => format!("nft table ip {}", r.name()),
         }
     );
     let mut director = Director::new(config, now_ms());
@@ -120,6 +127,8 @@ pub fn run(opts: &RunOptions, starter: &mut Starter) -> Result<(), String> {
     }
     let mut applied = Table::default();
     let mut ready = false;
+    // The rules of the active director stand (no table still being written).
+    let mut rules_stand = false;
     let mut events = Events::with_capacity(1024);
     loop {
         while let Some(action) = director.poll_action() {
@@ -128,16 +137,11 @@ pub fn run(opts: &RunOptions, starter: &mut Starter) -> Result<(), String> {
                     engine.start(poll.registry(), id, spec, timeout)
                 }
                 Action::Apply(table) => {
-                    match backend.apply(&applied, &table) {
-                        Ok(warnings) => {
-                            for w in warnings {
-                                warn!("{w}");
-                            }
-                            applied = table;
-                        }
+                    match backend.apply(poll.registry(), &applied, &table) {
+                        Ok(()) => applied = table,
                         Err(e) => error!("{e}"),
                     }
-                    write_state(opts, &director);
+                    write_state(opts, &director, director.is_active() && rules_stand);
                 }
                 Action::FallbackCommand { command, args } => {
                     if let Err(e) = engine.run_detached(&command, &args) {
@@ -148,14 +152,26 @@ pub fn run(opts: &RunOptions, starter: &mut Starter) -> Result<(), String> {
                 Action::Log(Level::Warn, text) => warn!("{text}"),
             }
         }
+        let idle = match &backend {
+            Backend::Nft(r) => !r.busy(),
+            Backend::Ipvs(_) => true,
+        };
+        // Once the first table of an activation has landed the director shows active, until
+        // it is deactivated (later tables being written do not make it look stopped).
+        let stands = if director.is_active() {
+            rules_stand || (idle && director.table().is_some())
+        } else {
+            false
+        };
+        if stands != rules_stand {
+            rules_stand = stands;
+            write_state(opts, &director, rules_stand);
+        }
         if director.take_changed() {
-            write_state(opts, &director);
+            write_state(opts, &director, director.is_active() && rules_stand);
         }
         // Started: the first rules stand (active), or the first round is done (warm).
-        if !ready
-            && director.first_round_done()
-            && (!director.is_active() || director.table().is_some())
-        {
+        if !ready && director.first_round_done() && (!director.is_active() || rules_stand) {
             ready = true;
             starter.ready();
             give_back_memory();
@@ -194,23 +210,29 @@ pub fn run(opts: &RunOptions, starter: &mut Starter) -> Result<(), String> {
                         SIGUSR1 if !director.is_active() => {
                             info!("activated: rules from the health already known");
                             director.set_active(true);
-                            write_state(opts, &director);
+                            write_state(opts, &director, director.is_active() && rules_stand);
                         }
                         SIGUSR2 if director.is_active() => {
                             info!("back to warm standby: rules removed, checks go on");
-                            if let Err(e) = backend.clear(&applied) {
+                            if let Err(e) = backend.clear(poll.registry(), &applied) {
                                 error!("{e}");
                             }
                             applied = Table::default();
                             director.set_active(false);
-                            write_state(opts, &director);
+                            write_state(opts, &director, director.is_active() && rules_stand);
                         }
                         SIGUSR1 | SIGUSR2 => {}
                         _ => {
                             info!("stopping (signal {sig})");
-                            return stop(opts, &mut backend, &director, &applied);
+                            return stop(opts, &mut backend, poll.registry(), &director, &applied);
                         }
                     }
+                }
+            } else if ev.token() == NFT_TOKEN {
+                if let Backend::Nft(r) = &mut backend
+                    && let Err(e) = r.on_exit(poll.registry())
+                {
+                    error!("{e}");
                 }
             } else {
                 engine.event(poll.registry(), ev.token(), Ready::of(ev));
@@ -250,14 +272,21 @@ pub fn run(opts: &RunOptions, starter: &mut Starter) -> Result<(), String> {
 fn stop(
     opts: &RunOptions,
     backend: &mut Backend,
+    registry: &Registry,
     director: &Director,
     applied: &Table,
 ) -> Result<(), String> {
     if director.config().globals.cleanstop {
-        if let Err(e) = backend.clear(applied) {
+        if let Err(e) = backend.clear(registry, applied) {
             error!("{e}");
         }
     } else {
+        // The last table handed out still lands.
+        if let Backend::Nft(r) = backend
+            && let Err(e) = r.settle(registry)
+        {
+            error!("{e}");
+        }
         info!("cleanstop=no: the rules stay in place");
     }
     if let Some(f) = &opts.state_file {
@@ -267,17 +296,15 @@ fn stop(
 }
 
 /// `mode=active|warm warm=yes|no`, then `SERVICE REAL up|down|unknown` lines, for `status`.
-fn write_state(opts: &RunOptions, director: &Director) {
+/// `active`: the director is active and its rules stand (status and the warm switch wait for
+/// this, not for the decision).
+fn write_state(opts: &RunOptions, director: &Director, active: bool) {
     let Some(path) = &opts.state_file else {
         return;
     };
     let mut text = format!(
         "mode={} warm={}\n",
-        if director.is_active() {
-            "active"
-        } else {
-            "warm"
-        },
+        if active { "active" } else { "warm" },
         if opts.warm { "yes" } else { "no" }
     );
     for (service, real, up) in director.health() {

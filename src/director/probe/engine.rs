@@ -608,7 +608,7 @@ impl TcpProbe {
 }
 
 /// A file descriptor that becomes readable when the process ends (Linux ≥ 5.3).
-fn pidfd_open(pid: u32) -> io::Result<OwnedFd> {
+pub fn pidfd_open(pid: u32) -> io::Result<OwnedFd> {
     // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1.
     let fd = unsafe { nix::libc::syscall(nix::libc::SYS_pidfd_open, pid as nix::libc::pid_t, 0) };
     if fd < 0 {
