@@ -150,6 +150,33 @@ fn the_first_table_stands_within_one_check_timeout_of_a_takeover() {
     );
 }
 
+/// Thousands of servers: the first round is paced (100 per 10 ms) rather than one burst whose
+/// dropped connection attempts would come out as false failures, and still ends within one
+/// check timeout of its last start.
+#[test]
+fn a_first_round_of_thousands_is_paced_and_still_quick() {
+    let mut text = String::from("virtual=192.0.2.10:80\n\tservice=http\n\tchecktimeout=1\n");
+    for i in 0..2000 {
+        text.push_str(&format!("\treal=198.51.100.1:{} masq\n", 10_000 + i));
+    }
+    let mut s = Sim::new(&text, 2000);
+    s.run_until(1_500);
+    let mut per_step: BTreeMap<u64, usize> = BTreeMap::new();
+    for (at, _) in s.launches.iter().filter(|(at, _)| *at < 1_000) {
+        *per_step.entry(at / 10).or_default() += 1;
+    }
+    assert_eq!(per_step.values().sum::<usize>(), 2000, "each server once");
+    assert!(per_step.values().all(|&n| n <= 100), "{per_step:?}");
+    let last_start = s.launches.iter().map(|(at, _)| *at).max().unwrap_or(0);
+    assert!(
+        last_start <= 200,
+        "the last first check started at {last_start} ms"
+    );
+    let (at, _) = s.tables.first().expect("a first table");
+    assert!(*at <= last_start + 1_000, "first table at {at} ms");
+    assert_eq!(s.live().len(), 2000);
+}
+
 #[test]
 fn a_dead_server_leaves_within_interval_times_failurecount_plus_timeout() {
     let text = web(
