@@ -514,3 +514,190 @@ fn a_warm_standby_takes_over_with_the_health_it_already_knows() {
     let text = String::from_utf8_lossy(&lab.ld("", "status").stdout).to_string();
     assert!(text.contains("is stopped"), "{text}");
 }
+
+/// An IPv6 real server: a thread in the servers' namespace answering `200 real ADDR` to any
+/// request, until stopped (then its port refuses).
+struct Http6 {
+    stop: Arc<AtomicBool>,
+    handle: Option<JoinHandle<()>>,
+}
+
+impl Http6 {
+    fn start(ns: &str, addr: std::net::SocketAddr) -> Http6 {
+        use std::io::{Read, Write};
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let ns = ns.to_string();
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let handle = std::thread::spawn(move || {
+            let listener = enter_netns(&ns).and_then(|()| std::net::TcpListener::bind(addr));
+            let listener = match listener {
+                Ok(l) if l.set_nonblocking(true).is_ok() => l,
+                other => {
+                    let _ = ready_tx.send(Err(format!("{other:?}")));
+                    return;
+                }
+            };
+            let _ = ready_tx.send(Ok(()));
+            let limit = Instant::now() + Duration::from_secs(120);
+            while !flag.load(Ordering::Relaxed) && Instant::now() < limit {
+                let Ok((mut conn, _)) = listener.accept() else {
+                    std::thread::sleep(Duration::from_millis(2));
+                    continue;
+                };
+                let _ = conn.set_nonblocking(false);
+                let _ = conn.set_read_timeout(Some(Duration::from_millis(300)));
+                let mut buf = [0u8; 1024];
+                let _ = conn.read(&mut buf);
+                let body = format!("real {}\n", addr.ip());
+                let _ = conn.write_all(
+                    format!(
+                        "HTTP/1.0 200 OK\r\nContent-Length: {}\r\n\r\n{body}",
+                        body.len()
+                    )
+                    .as_bytes(),
+                );
+            }
+        });
+        let ready = ready_rx.recv_timeout(Duration::from_secs(5));
+        assert!(matches!(ready, Ok(Ok(()))), "server {addr}: {ready:?}");
+        Http6 {
+            stop,
+            handle: Some(handle),
+        }
+    }
+
+    fn stop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+impl Drop for Http6 {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// `GET /` to an IPv6 address from inside `ns`: the body's first line on a 200.
+fn get6(ns: &str, addr: std::net::SocketAddr) -> Option<String> {
+    common::testbed::probe::in_netns(ns, move || {
+        use std::io::{Read, Write};
+        let t = Duration::from_millis(500);
+        let mut s = std::net::TcpStream::connect_timeout(&addr, t).ok()?;
+        s.set_read_timeout(Some(t)).ok()?;
+        s.write_all(b"GET / HTTP/1.0\r\n\r\n").ok()?;
+        let mut buf = Vec::new();
+        s.read_to_end(&mut buf).ok()?;
+        let text = String::from_utf8_lossy(&buf).into_owned();
+        let body = text.split("\r\n\r\n").nth(1)?.trim().to_string();
+        text.starts_with("HTTP/1.0 200").then_some(body)
+    })
+    .ok()
+    .flatten()
+}
+
+/// `virtual6=` without IPVS: the nft backend serves an IPv6 service by NAT in its `inet` table,
+/// and a stopped IPv6 real server leaves within the bound.
+#[test]
+fn an_ipv6_virtual_service_is_served_and_follows_its_real_servers() {
+    let test = "director IPv6";
+    if !usable(test) {
+        return;
+    }
+    let client = Netns::new("l6c");
+    let director = Netns::new("l6d");
+    let back = Netns::new("l6b");
+    veth(&client, "eth0", &director, "eth0");
+    veth(&director, "eth1", &back, "eth0");
+    client.sh("ip addr add 2001:db8:1::100/64 dev eth0 nodad");
+    director.sh(
+        "ip addr add 2001:db8:1::1/64 dev eth0 nodad && ip addr add 2001:db8:1::10/64 dev eth0 nodad \
+         && ip addr add 2001:db8:2::1/64 dev eth1 nodad && sysctl -qw net.ipv6.conf.all.forwarding=1",
+    );
+    back.sh(
+        "ip addr add 2001:db8:2::11/64 dev eth0 nodad && ip addr add 2001:db8:2::12/64 dev eth0 nodad \
+         && ip -6 route add default via 2001:db8:2::1",
+    );
+    for ns in [&client, &director, &back] {
+        let settled = wait_until(Duration::from_secs(5), Duration::from_millis(50), || {
+            ns.sh("ip -6 addr show tentative").trim().is_empty()
+        });
+        assert!(settled, "{}: addresses still tentative", ns.name);
+    }
+    let reals: [std::net::SocketAddr; 2] = [
+        "[2001:db8:2::11]:80".parse().expect("addr"),
+        "[2001:db8:2::12]:80".parse().expect("addr"),
+    ];
+    let mut servers: Vec<Http6> = reals.iter().map(|a| Http6::start(&back.name, *a)).collect();
+    let vip: std::net::SocketAddr = "[2001:db8:1::10]:80".parse().expect("vip");
+
+    let dir = TempDir::new("l6cf");
+    let cf_path = dir.path.join("ldirectord.cf");
+    let mut cf = format!(
+        "checkinterval=1\nchecktimeout=500ms\nfailurecount=2\nquiescent=no\nautoreload=no\nlogfile=\"{}\"\n\nvirtual6=[2001:db8:1::10]:80\n",
+        dir.path.join("ld.log").display()
+    );
+    for r in &reals {
+        cf.push_str(&format!("\treal6={r} masq\n"));
+    }
+    cf.push_str("\tservice=http\n\trequest=\"index.html\"\n\treceive=\"^real \"\n\tscheduler=rr\n");
+    std::fs::write(&cf_path, cf).expect("cf");
+    let ld = |cmd: &str| {
+        run(&director.wrap(&format!(
+            "HB_LDIRECTORD_RUN_DIR={d} {bin} {cf} {cmd}",
+            d = dir.s(),
+            bin = ldirectord_bin().display(),
+            cf = cf_path.display()
+        )))
+    };
+    let out = ld("start");
+    assert!(
+        out.status.success(),
+        "start: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rules = director.sh("nft list table inet hbrs_ld_ldirectord");
+    assert!(rules.contains("ip6 daddr 2001:db8:1::10"), "{rules}");
+
+    let mut seen = BTreeSet::new();
+    for _ in 0..10 {
+        seen.insert(get6(&client.name, vip).expect("an answer through the IPv6 VIP"));
+    }
+    assert_eq!(seen.len(), 2, "round robin over both: {seen:?}");
+
+    let state = dir.path.join("ldirectord.ldirectord.state");
+    // The second of two servers is checked half an interval after the first: stopping it
+    // 0.7 s after start leaves its next check 0.8 s away, not a whole interval.
+    std::thread::sleep(Duration::from_millis(700));
+    servers[1].stop(); // returns once its port is closed
+    let killed_at = Instant::now();
+    let needle = format!("{} down", reals[1]);
+    let removed = wait_until(Duration::from_secs(10), Duration::from_millis(5), || {
+        std::fs::read_to_string(&state).is_ok_and(|s| s.contains(&needle))
+    });
+    let took = killed_at.elapsed();
+    assert!(removed, "{needle} never in the state file");
+    eprintln!("{test}: IPv6 real server stopped → removed after {took:?}");
+    assert!(
+        took <= REMOVAL_BOUND + Duration::from_millis(200),
+        "{took:?}"
+    );
+    for _ in 0..10 {
+        let got = get6(&client.name, vip);
+        assert_eq!(
+            got.as_deref(),
+            Some("real 2001:db8:2::11"),
+            "after the removal"
+        );
+    }
+
+    assert!(ld("stop").status.success());
+    assert!(
+        !director.sh("nft list tables").contains("hbrs_ld"),
+        "rules left after a clean stop"
+    );
+    servers.clear();
+}

@@ -201,6 +201,23 @@ fn ping_checks_get_an_echo_reply() {
         1000,
     );
     assert!(ok, "{detail}");
+    // IPv6 (ICMPv6 echo), where the host has IPv6 on loopback.
+    let v6 = std::fs::read_to_string("/proc/net/if_inet6").unwrap_or_default();
+    if v6
+        .lines()
+        .any(|l| l.starts_with("00000000000000000000000000000001"))
+    {
+        let (ok, detail, _) = check(
+            ProbeSpec::Ping {
+                addr: "::1".parse().unwrap(),
+            },
+            1000,
+        );
+        assert!(ok, "::1: {detail}");
+        assert_eq!(detail, "echo reply");
+    } else {
+        eprintln!("no IPv6 on loopback: the ICMPv6 echo is not tried");
+    }
 }
 
 #[test]

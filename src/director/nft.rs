@@ -1,5 +1,5 @@
-//! Rules for kernels without IPVS (as on many cloud kernels): each virtual service becomes a
-//! DNAT rule in an nft table of our own, replaced as a whole in one transaction (`nft -f -`),
+//! Rules for kernels without IPVS (as on many cloud kernels): each virtual service, IPv4 or
+//! IPv6, becomes a DNAT rule in an nft table of our own (family `inet`), replaced as a whole in one transaction (`nft -f -`),
 //! so a change never leaves a half-written table. Weights become slots of a round-robin map
 //! (`numgen`), `sh` and persistent services hash the client address (`jhash`); weight-0
 //! destinations get no slot, which is what quiescence means for new connections. Direct routing
@@ -23,21 +23,23 @@ use super::table::{Service, Table};
 /// Most map slots one service may take (weights are reduced by their common divisor first).
 const MAX_SLOTS: u32 = 65_536;
 
-/// The nft script that makes table `name` exactly `table` (IPv4 services; the others are named
-/// in the returned warnings). `snat`: masquerade forwarded connections, for real servers that
-/// do not route their replies through the director.
+/// The nft script that makes table `name` exactly `table`: an `inet` table, so IPv4 and IPv6
+/// services (`virtual6=`) are served side by side (the unservable ones are named in the returned
+/// warnings). `snat`: masquerade forwarded connections, for real servers that do not route their
+/// replies through the director. A table of the `ip` family of earlier versions is removed.
 pub fn render(name: &str, table: &Table, snat: bool) -> (String, Vec<String>) {
     let mut warnings = Vec::new();
     let mut rules = String::new();
     let mut post = String::new();
     for s in &table.services {
-        let VirtualAddr::Sock(SocketAddr::V4(vaddr)) = s.key.addr else {
+        let VirtualAddr::Sock(vaddr) = s.key.addr else {
             warnings.push(format!(
-                "{}: only IPv4 address:port services can be served without IPVS",
+                "{}: firewall-mark services need IPVS, which this kernel lacks",
                 s.key
             ));
             continue;
         };
+        let family = Family::of(vaddr.ip());
         if s.dests
             .iter()
             .any(|d| d.weight > 0 && d.forward != Forward::Masq)
@@ -47,29 +49,35 @@ pub fn render(name: &str, table: &Table, snat: bool) -> (String, Vec<String>) {
                 s.key
             ));
         }
+        if s.dests
+            .iter()
+            .any(|d| d.weight > 0 && Family::of(d.addr.ip()) != family)
+        {
+            warnings.push(format!(
+                "{}: real servers of the other address family cannot be reached by NAT: left out",
+                s.key
+            ));
+        }
         let l4 = match s.key.protocol {
             Protocol::Udp => "udp",
             _ => "tcp",
         };
-        let Some(target) = target_expr(s) else {
+        let Some(target) = target_expr(s, family) else {
             continue; // nothing is up: no rule (and no fallback), connections are refused
         };
-        let _ = writeln!(
-            rules,
-            "\t\tip daddr {} {l4} dport {} {target}",
-            vaddr.ip(),
-            vaddr.port()
-        );
+        let (ip, fam) = (vaddr.ip(), family.word());
+        let port = vaddr.port();
+        let _ = writeln!(rules, "\t\t{fam} daddr {ip} {l4} dport {port} {target}");
         if snat {
             let _ = writeln!(
                 post,
-                "\t\tct status dnat ct original ip daddr {} {l4} dport {} masquerade",
-                vaddr.ip(),
-                vaddr.port()
+                "\t\tct status dnat ct original {fam} daddr {ip} {l4} dport {port} masquerade"
             );
         }
     }
-    let mut out = format!("table ip {name}\ndelete table ip {name}\ntable ip {name} {{\n");
+    let mut out = format!(
+        "table ip {name}\ndelete table ip {name}\ntable inet {name}\ndelete table inet {name}\ntable inet {name} {{\n"
+    );
     out.push_str(
         "\tchain prerouting {\n\t\ttype nat hook prerouting priority dstnat; policy accept;\n",
     );
@@ -86,13 +94,33 @@ pub fn render(name: &str, table: &Table, snat: bool) -> (String, Vec<String>) {
     (out, warnings)
 }
 
+/// A service's address family, as nft words it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Family {
+    V4,
+    V6,
+}
+
+impl Family {
+    fn of(ip: IpAddr) -> Family {
+        if ip.is_ipv4() { Family::V4 } else { Family::V6 }
+    }
+
+    fn word(self) -> &'static str {
+        match self {
+            Family::V4 => "ip",
+            Family::V6 => "ip6",
+        }
+    }
+}
+
 /// The DNAT statement: one destination, or `numgen inc mod N map {…}` (`jhash` for `sh` and
-/// persistence) over the weighted ones; `None` when none has a weight.
-fn target_expr(s: &Service) -> Option<String> {
+/// persistence) over the weighted ones of the service's family; `None` when none has a weight.
+fn target_expr(s: &Service, family: Family) -> Option<String> {
     let live: Vec<(SocketAddr, u32)> = s
         .dests
         .iter()
-        .filter(|d| d.weight > 0 && d.addr.is_ipv4())
+        .filter(|d| d.weight > 0 && Family::of(d.addr.ip()) == family)
         .map(|d| {
             let w = if s.scheduler == "rr" { 1 } else { d.weight };
             (d.addr, w)
@@ -102,21 +130,21 @@ fn target_expr(s: &Service) -> Option<String> {
     if g == 0 {
         return None;
     }
+    let fam = family.word();
+    if let [only] = live.as_slice() {
+        return Some(format!("dnat {fam} to {}", only.0));
+    }
     let mut slots = Vec::new();
     for (addr, w) in &live {
-        let IpAddr::V4(ip) = addr.ip() else { continue };
         for _ in 0..(w / g).min(MAX_SLOTS) {
             if slots.len() as u32 >= MAX_SLOTS {
                 break;
             }
-            slots.push(format!("{ip} . {}", addr.port()));
+            slots.push(format!("{} . {}", addr.ip(), addr.port()));
         }
     }
-    if let [only] = live.as_slice() {
-        return Some(format!("dnat ip to {}", only.0));
-    }
     let selector = if s.scheduler == "sh" || s.persistent.is_some() {
-        format!("jhash ip saddr mod {}", slots.len())
+        format!("jhash {fam} saddr mod {}", slots.len())
     } else {
         format!("numgen inc mod {}", slots.len())
     };
@@ -126,7 +154,7 @@ fn target_expr(s: &Service) -> Option<String> {
         .map(|(i, t)| format!("{i} : {t}"))
         .collect();
     Some(format!(
-        "dnat ip addr . port to {selector} map {{ {} }}",
+        "dnat {fam} addr . port to {selector} map {{ {} }}",
         map.join(", ")
     ))
 }
@@ -310,7 +338,9 @@ impl NftRunner {
 
 /// Deletes the table (director stopped with `cleanstop=yes`).
 pub fn remove(name: &str) -> Result<(), String> {
-    apply(&format!("table ip {name}\ndelete table ip {name}\n"))
+    apply(&format!(
+        "table ip {name}\ndelete table ip {name}\ntable inet {name}\ndelete table inet {name}\n"
+    ))
 }
 
 #[cfg(test)]
@@ -364,6 +394,49 @@ mod tests {
         assert!(one.contains("masquerade"));
         let (none, _) = render("t", &service("rr", &[("198.51.100.2:80", 0)]), false);
         assert!(!none.contains("dnat"), "{none}");
+    }
+
+    #[test]
+    fn ipv6_services_share_the_inet_table_with_ipv4_ones() {
+        let mut t = service("wrr", &[("198.51.100.2:80", 1), ("198.51.100.3:80", 1)]);
+        let mut six = service(
+            "sh",
+            &[("[2001:db8:2::11]:80", 1), ("[2001:db8:2::12]:8080", 2)],
+        );
+        six.services[0].key.addr = VirtualAddr::Sock("[2001:db8:1::10]:80".parse().unwrap());
+        six.services[0].dests.push(Dest {
+            addr: "198.51.100.9:80".parse().unwrap(),
+            forward: Forward::Masq,
+            weight: 1,
+        });
+        t.services.extend(six.services);
+        let (script, warnings) = render("t", &t, true);
+        assert!(script.contains("table inet t {"), "{script}");
+        assert!(
+            script.contains(
+                "ip daddr 192.0.2.10 tcp dport 80 dnat ip addr . port to numgen inc mod 2"
+            ),
+            "{script}"
+        );
+        assert!(script.contains(
+            "ip6 daddr 2001:db8:1::10 tcp dport 80 dnat ip6 addr . port to jhash ip6 saddr mod 3 map { 0 : 2001:db8:2::11 . 80, 1 : 2001:db8:2::12 . 8080, 2 : 2001:db8:2::12 . 8080 }"
+        ), "{script}");
+        assert!(
+            script.contains("ct original ip6 daddr 2001:db8:1::10 tcp dport 80 masquerade"),
+            "{script}"
+        );
+        assert!(
+            !script.contains("198.51.100.9"),
+            "an IPv4 server in an IPv6 service: {script}"
+        );
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        let mut single = service("rr", &[("[2001:db8:2::11]:80", 1)]);
+        single.services[0].key.addr = VirtualAddr::Sock("[2001:db8:1::10]:80".parse().unwrap());
+        let (one, _) = render("t", &single, false);
+        assert!(
+            one.contains("ip6 daddr 2001:db8:1::10 tcp dport 80 dnat ip6 to [2001:db8:2::11]:80"),
+            "{one}"
+        );
     }
 
     /// Tables handed in while one is written are coalesced: the newest is written next, the ones

@@ -123,7 +123,7 @@ pub fn run(opts: &RunOptions, starter: &mut Starter) -> Result<(), String> {
         config.virtuals.iter().map(|v| v.reals.len()).sum::<usize>(),
         match backend {
             Backend::Ipvs(_) => "IPVS (generic netlink)".to_string(),
-            Backend::Nft(ref r) => format!("nft table ip {}", r.name()),
+            Backend::Nft(ref r) => format!("nft table inet {}", r.name()),
         }
     );
     let mut director = Director::new(config, now_ms());

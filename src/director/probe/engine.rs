@@ -21,6 +21,7 @@ use crate::daemon::ping::socket::{IcmpSocket, Received};
 
 use super::super::health::RealId;
 use super::super::spec::ProbeSpec;
+use super::ping6::Icmp6Socket;
 use super::talk::{MAX_ANSWER, Talk, judge_dns};
 use super::tls;
 
@@ -28,6 +29,8 @@ use super::tls;
 pub const FIRST_TOKEN: usize = 16;
 /// The shared ICMP socket's token.
 pub const ICMP_TOKEN: Token = Token(2);
+/// The shared ICMPv6 socket's token.
+pub const ICMP6_TOKEN: Token = Token(4);
 
 /// A finished check.
 #[derive(Debug, Clone)]
@@ -84,6 +87,7 @@ pub struct Engine {
     in_flight: usize,
     max_in_flight: usize,
     icmp: Option<IcmpSocket>,
+    icmp6: Option<Icmp6Socket>,
     pings: HashMap<u16, usize>,
     next_seq: u16,
     tls: Result<Arc<rustls::ClientConfig>, String>,
@@ -105,6 +109,7 @@ impl Engine {
             in_flight: 0,
             max_in_flight: max_in_flight.max(1),
             icmp: None,
+            icmp6: None,
             pings: HashMap::new(),
             next_seq: 1,
             tls: tls::client_config(),
@@ -166,25 +171,43 @@ impl Engine {
     ) -> Result<Work, String> {
         match spec {
             ProbeSpec::Ping { addr } => {
-                let IpAddr::V4(v4) = addr else {
-                    return Err("ping: IPv6 is not supported, use checktype=connect".into());
-                };
-                if self.icmp.is_none() {
-                    let s = IcmpSocket::open().map_err(|e| format!("ping: {e}"))?;
-                    registry
-                        .register(
-                            &mut SourceFd(&s.as_raw_fd()),
-                            ICMP_TOKEN,
-                            Interest::READABLE,
-                        )
-                        .map_err(|e| format!("ping: {e}"))?;
-                    self.icmp = Some(s);
-                }
                 let seq = self.next_seq;
                 self.next_seq = self.next_seq.wrapping_add(1).max(1);
-                if let Some(s) = &self.icmp {
-                    s.send_echo(*v4, seq, b"hb_ldirectord")
-                        .map_err(|e| format!("ping: {e}"))?;
+                match addr {
+                    IpAddr::V4(v4) => {
+                        if self.icmp.is_none() {
+                            let s = IcmpSocket::open().map_err(|e| format!("ping: {e}"))?;
+                            registry
+                                .register(
+                                    &mut SourceFd(&s.as_raw_fd()),
+                                    ICMP_TOKEN,
+                                    Interest::READABLE,
+                                )
+                                .map_err(|e| format!("ping: {e}"))?;
+                            self.icmp = Some(s);
+                        }
+                        if let Some(s) = &self.icmp {
+                            s.send_echo(*v4, seq, b"hb_ldirectord")
+                                .map_err(|e| format!("ping: {e}"))?;
+                        }
+                    }
+                    IpAddr::V6(v6) => {
+                        if self.icmp6.is_none() {
+                            let s = Icmp6Socket::open().map_err(|e| format!("ping: {e}"))?;
+                            registry
+                                .register(
+                                    &mut SourceFd(&s.as_raw_fd()),
+                                    ICMP6_TOKEN,
+                                    Interest::READABLE,
+                                )
+                                .map_err(|e| format!("ping: {e}"))?;
+                            self.icmp6 = Some(s);
+                        }
+                        if let Some(s) = &self.icmp6 {
+                            s.send_echo(*v6, seq, b"hb_ldirectord")
+                                .map_err(|e| format!("ping: {e}"))?;
+                        }
+                    }
                 }
                 self.pings.insert(seq, slot);
                 Ok(Work::Ping { seq, addr: *addr })
@@ -273,7 +296,7 @@ impl Engine {
 
     /// An event on a probe's token, with what the socket is ready for.
     pub fn event(&mut self, registry: &Registry, token: Token, ready: Ready) {
-        if token == ICMP_TOKEN {
+        if token == ICMP_TOKEN || token == ICMP6_TOKEN {
             self.read_icmp(registry);
             return;
         }
@@ -314,14 +337,24 @@ impl Engine {
         }
     }
 
+    /// Takes the echo replies waiting on both ICMP sockets.
     fn read_icmp(&mut self, registry: &Registry) {
         let mut buf = vec![0u8; 65536];
-        let mut replies = Vec::new();
+        let mut replies: Vec<(IpAddr, u16)> = Vec::new();
         if let Some(sock) = &self.icmp {
             for _ in 0..4096 {
                 match sock.receive(&mut buf) {
-                    Ok(Received::Reply { from, echo }) => replies.push((from, echo.seq)),
+                    Ok(Received::Reply { from, echo }) => replies.push((from.into(), echo.seq)),
                     Ok(_) => {}
+                    Err(_) => break,
+                }
+            }
+        }
+        if let Some(sock) = &self.icmp6 {
+            for _ in 0..4096 {
+                match sock.receive(&mut buf) {
+                    Ok(Some((from, seq))) => replies.push((from.into(), seq)),
+                    Ok(None) => {}
                     Err(_) => break,
                 }
             }
@@ -332,7 +365,7 @@ impl Engine {
             };
             let matches = matches!(
                 self.slots.get(slot),
-                Some(Some(Slot { work: Work::Ping { addr, .. }, .. })) if *addr == IpAddr::V4(from)
+                Some(Some(Slot { work: Work::Ping { addr, .. }, .. })) if *addr == from
             );
             if matches {
                 self.finish(registry, slot, true, "echo reply".into());

@@ -3,7 +3,8 @@
 
 pub mod dns;
 pub mod engine;
+pub mod ping6;
 pub mod talk;
 pub mod tls;
 
-pub use engine::{Engine, FIRST_TOKEN, ICMP_TOKEN, Verdict};
+pub use engine::{Engine, FIRST_TOKEN, ICMP_TOKEN, ICMP6_TOKEN, Verdict};
