@@ -304,6 +304,21 @@ fn a_director_alone_follows_its_real_servers_and_the_sorry_server() {
         took <= REMOVAL_BOUND + Duration::from_millis(200),
         "{took:?}"
     );
+    // The state file tells health at once; the table follows when nft has written it.
+    let dead = format!("{}", REALS[1]);
+    let gone = wait_until(Duration::from_secs(2), Duration::from_millis(5), || {
+        !lab.director.sh("nft list tables").contains("hbrs_ld")
+            || !lab
+                .director
+                .sh("nft list table inet hbrs_ld_ldirectord")
+                .contains(&dead)
+    });
+    assert!(gone, "the dead server stayed in the rules");
+    let rules_out = Instant::now();
+    eprintln!(
+        "{test}: out of the rules {:?} after the state said so",
+        rules_out - removed
+    );
     std::thread::sleep(Duration::from_secs(2));
     let after = Instant::now();
     let log = load.finish();
@@ -314,7 +329,7 @@ fn a_director_alone_follows_its_real_servers_and_the_sorry_server() {
         3,
         "round robin over all three: {seen0:?} ({ok0} answers)"
     );
-    let (ok1, failed1, seen1) = answers_between(&log, removed + Duration::from_millis(50), after);
+    let (ok1, failed1, seen1) = answers_between(&log, rules_out, after);
     eprintln!("{test}: after the removal: {ok1} answers, {failed1} errors, from {seen1:?}");
     assert_eq!(failed1, 0, "client errors after the removal");
     assert!(!seen1.contains(&format!("real {}", REALS[1])));
@@ -685,6 +700,13 @@ fn an_ipv6_virtual_service_is_served_and_follows_its_real_servers() {
         took <= REMOVAL_BOUND + Duration::from_millis(200),
         "{took:?}"
     );
+    // The state file tells health at once; the table follows when nft has written it.
+    let out_of_rules = wait_until(Duration::from_secs(2), Duration::from_millis(5), || {
+        !director
+            .sh("nft list table inet hbrs_ld_ldirectord")
+            .contains("2001:db8:2::12")
+    });
+    assert!(out_of_rules, "the dead server stayed in the rules");
     for _ in 0..10 {
         let got = get6(&client.name, vip);
         assert_eq!(

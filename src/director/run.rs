@@ -84,7 +84,7 @@ pub fn load(path: &Path) -> Result<DirectorConfig, String> {
 /// Checks in flight from which their answers are taken in batches.
 const BATCH_MIN_IN_FLIGHT: usize = 32;
 /// The longest an answer waits to be read when answers are taken in batches.
-const BATCH_WINDOW: Duration = Duration::from_millis(5);
+const BATCH_WINDOW: Duration = Duration::from_millis(10);
 
 pub fn run(opts: &RunOptions, starter: &mut Starter) -> Result<(), String> {
     let config = load(&opts.config)?;

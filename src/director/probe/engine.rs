@@ -492,32 +492,26 @@ impl Ready {
             error: ev.is_error() || ev.is_write_closed(),
         }
     }
-
-    /// Everything: look at the socket without trusting an event.
-    pub fn all() -> Ready {
-        Ready {
-            readable: true,
-            writable: true,
-            error: true,
-        }
-    }
 }
 
 impl TcpProbe {
     /// Connect, send, read until the conversation can be judged. System calls only where the
-    /// event says they can do something: a check costs socket, connect, one epoll_ctl,
-    /// SO_ERROR, write, read(s) and close.
+    /// event says they can do something: a check costs socket, connect, one epoll_ctl, write,
+    /// read(s), SO_LINGER and close.
     fn step(&mut self, ready: Ready, buf: &mut [u8]) -> Option<(bool, String)> {
         if !self.connected {
             if !(ready.writable || ready.error) {
                 return None;
             }
-            match self.stream.take_error() {
-                Ok(Some(e)) => return Some((false, format!("connect: {e}"))),
-                Err(e) => return Some((false, format!("connect: {e}"))),
-                Ok(None) if ready.error => return Some((false, "connect: refused".into())),
-                Ok(None) => self.connected = true,
+            // A failed connect reports an error with the writable event (EPOLLERR): SO_ERROR
+            // is read only then, for its reason.
+            if ready.error {
+                return Some(match self.stream.take_error() {
+                    Ok(Some(e)) | Err(e) => (false, format!("connect: {e}")),
+                    Ok(None) => (false, "connect: refused".into()),
+                });
             }
+            self.connected = true;
             if matches!(self.talk, Talk::Connect) {
                 return Some((true, "connected".into()));
             }
