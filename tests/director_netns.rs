@@ -305,13 +305,13 @@ fn a_director_alone_follows_its_real_servers_and_the_sorry_server() {
         "{took:?}"
     );
     // The state file tells health at once; the table follows when nft has written it.
-    let dead = format!("{}", REALS[1]);
+    let dead = REALS[1];
     let gone = wait_until(Duration::from_secs(2), Duration::from_millis(5), || {
         !lab.director.sh("nft list tables").contains("hbrs_ld")
             || !lab
                 .director
                 .sh("nft list table inet hbrs_ld_ldirectord")
-                .contains(&dead)
+                .contains(dead)
     });
     assert!(gone, "the dead server stayed in the rules");
     let rules_out = Instant::now();
