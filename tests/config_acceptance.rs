@@ -29,9 +29,13 @@ impl TempHaDir {
 
     /// An executable `resource.d/NAME` in this ha.d.
     fn script(&self, name: &str) {
+        self.script_with(name, "#!/bin/sh\nexit 0\n");
+    }
+
+    fn script_with(&self, name: &str, text: &str) {
         let dir = self.0.join("resource.d");
         fs::create_dir_all(&dir).unwrap();
-        fs::write(dir.join(name), "#!/bin/sh\nexit 0\n").unwrap();
+        fs::write(dir.join(name), text).unwrap();
         fs::set_permissions(dir.join(name), fs::Permissions::from_mode(0o755)).unwrap();
     }
 }
@@ -373,7 +377,8 @@ fn check_reads_the_ldirectord_cf_of_an_ldirectord_resource() {
         "orasrv1.xlk.com 192.0.2.10 ldirectord::ldirectord.cf\n",
         0o600,
     );
-    dir.script("ldirectord");
+    // A resource script of our kind (it runs hb_ldirectord), in ha.d.
+    dir.script_with("ldirectord", "#!/bin/sh\nexec hb_ldirectord \"$@\"\n");
     // Looked up as ldirectord does: HA_DIR/NAME, then HA_DIR/conf/NAME.
     std::fs::create_dir_all(dir.0.join("conf")).unwrap();
     let cf = dir.0.join("conf/ldirectord.cf");
@@ -404,6 +409,21 @@ fn check_reads_the_ldirectord_cf_of_an_ldirectord_resource() {
     assert_eq!(code, 0, "{stderr}");
     assert!(
         stdout.contains("1 virtual service(s), 1 real server(s)"),
+        "{stdout}"
+    );
+    // The Perl ldirectord's resource script in ha.d (as Debian's ldirectord package installs
+    // it) wins: it reads the file with its own grammar (service=ftp is one of its), so the file
+    // is not judged by ours, and the script is named.
+    dir.script_with("ldirectord", "#!/usr/bin/perl -w\n# ldirectord\nexit 0;\n");
+    std::fs::write(
+        &cf,
+        "virtual=192.0.2.10:21\n\treal=198.51.100.2:21 masq\n\tservice=ftp\n",
+    )
+    .unwrap();
+    let (code, stdout, stderr) = run_check(&dir.0, "orasrv1.xlk.com");
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains("not by hb_ldirectord: not checked here"),
         "{stdout}"
     );
 }

@@ -57,12 +57,20 @@ pub fn report(config: &Config, resolver: &Resolver) -> (String, Vec<String>) {
         .iter()
         .map(|e| e.to_string())
         .collect();
-    check_directors(config, &mut text, &mut errors);
+    check_directors(config, resolver, &mut text, &mut errors);
     (text, errors)
 }
 
-/// Every `ldirectord::FILE` resource: its ldirectord.cf read as the director will read it.
-fn check_directors(config: &Config, text: &mut String, errors: &mut Vec<String>) {
+/// Every `ldirectord::FILE` resource: its ldirectord.cf read as the director will read it —
+/// unless another ldirectord runs it (the Perl one's resource script, which Debian's ldirectord
+/// package puts in /etc/ha.d/resource.d, wins over ours): that one reads the file, with a
+/// grammar of its own, and is named instead.
+fn check_directors(
+    config: &Config,
+    resolver: &Resolver,
+    text: &mut String,
+    errors: &mut Vec<String>,
+) {
     let mut seen = Vec::new();
     for r in config.groups.iter().flat_map(|g| &g.resources) {
         if r.name != "ldirectord" {
@@ -74,6 +82,18 @@ fn check_directors(config: &Config, text: &mut String, errors: &mut Vec<String>)
             continue;
         }
         seen.push(path.clone());
+        if let Ok(Runner::Script(inv)) = resolver.runner(r, false)
+            && !runs_hb_ldirectord(&inv.program)
+        {
+            let _ = writeln!(
+                text,
+                "ldirectord {}: read by {}, not by hb_ldirectord: not checked here (remove that \
+                 script, or the package that installed it, to run hb_ldirectord)",
+                path.display(),
+                inv.program.display()
+            );
+            continue;
+        }
         match ldirectord::load(&path) {
             Ok((dc, warnings)) => {
                 let reals: usize = dc.virtuals.iter().map(|v| v.reals.len()).sum();
@@ -90,4 +110,11 @@ fn check_directors(config: &Config, text: &mut String, errors: &mut Vec<String>)
             Err(errs) => errors.extend(errs.iter().map(ToString::to_string)),
         }
     }
+}
+
+/// Whether a resource script is ours, i.e. runs hb_ldirectord (a wrapper an administrator
+/// wrote around it counts as ours).
+fn runs_hb_ldirectord(script: &Path) -> bool {
+    const NEEDLE: &[u8] = b"hb_ldirectord";
+    std::fs::read(script).is_ok_and(|b| b.windows(NEEDLE.len()).any(|w| w == NEEDLE))
 }
