@@ -20,6 +20,9 @@ const USAGE: &str = "usage: hb_ldirectord [--foreground] [--warm] [--snat] [--ru
 
 struct Args {
     config: PathBuf,
+    /// ldirectord's name for this director in its pid file: the configuration's file name as
+    /// given, or `ldirectord` when none was.
+    cfgname: String,
     command: String,
     foreground: bool,
     snat: bool,
@@ -65,10 +68,14 @@ fn parse_args(argv: &[String]) -> Result<Args, String> {
         "status",
         "check",
     ];
-    let (config, command) = match words.as_slice() {
-        [c] if commands.contains(&c.as_str()) => ("ldirectord.cf".to_string(), c.clone()),
-        [f, c] if commands.contains(&c.as_str()) => (f.clone(), c.clone()),
-        [c, f] if c == "check" => (f.clone(), c.clone()),
+    let (config, command, cfgname) = match words.as_slice() {
+        [c] if commands.contains(&c.as_str()) => (
+            "ldirectord.cf".to_string(),
+            c.clone(),
+            "ldirectord".to_string(),
+        ),
+        [f, c] if commands.contains(&c.as_str()) => (f.clone(), c.clone(), file_name(f)),
+        [c, f] if c == "check" => (f.clone(), c.clone(), file_name(f)),
         _ => return Err(USAGE.to_string()),
     };
     let ha_dir = std::env::var_os("HA_DIR")
@@ -76,6 +83,7 @@ fn parse_args(argv: &[String]) -> Result<Args, String> {
         .unwrap_or_else(|| PathBuf::from("/etc/ha.d"));
     Ok(Args {
         config: ldirectord::locate(&config, &ha_dir),
+        cfgname,
         command,
         foreground,
         snat,
@@ -85,7 +93,14 @@ fn parse_args(argv: &[String]) -> Result<Args, String> {
     })
 }
 
-/// `ldirectord.NAME.pid`, as the original names its pid file.
+/// The last component of a path as given.
+fn file_name(path: &str) -> String {
+    Path::new(path)
+        .file_name()
+        .map_or_else(|| path.to_string(), |n| n.to_string_lossy().into_owned())
+}
+
+/// The configuration's file name without `.cf`: names the state file and the nft table.
 fn base_name(config: &Path) -> String {
     let name = config
         .file_name()
@@ -94,9 +109,10 @@ fn base_name(config: &Path) -> String {
     name.strip_suffix(".cf").unwrap_or(&name).to_string()
 }
 
+/// `ldirectord.CFGNAME.pid`, the original's name for it (`ldirectord.ldirectord.cf.pid` for
+/// `ldirectord ldirectord.cf start`), so that what watches the original's pid file finds ours.
 fn pid_file(a: &Args) -> PathBuf {
-    a.run_dir
-        .join(format!("ldirectord.{}.pid", base_name(&a.config)))
+    a.run_dir.join(format!("ldirectord.{}.pid", a.cfgname))
 }
 
 fn state_file(a: &Args) -> PathBuf {
@@ -336,4 +352,33 @@ pub fn summary(config: &DirectorConfig) -> String {
         ));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pid_name(argv: &[&str]) -> String {
+        let argv: Vec<String> = argv.iter().map(|s| s.to_string()).collect();
+        let a = parse_args(&argv).expect("arguments");
+        pid_file(&a)
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    }
+
+    /// The pid file is named as ldirectord names its own, so what watched the original finds it.
+    #[test]
+    fn the_pid_file_has_ldirectords_name() {
+        assert_eq!(
+            pid_name(&["ldirectord.cf", "start"]),
+            "ldirectord.ldirectord.cf.pid"
+        );
+        assert_eq!(pid_name(&["status"]), "ldirectord.ldirectord.pid");
+        assert_eq!(
+            pid_name(&["/etc/ha.d/conf/web.cf", "stop"]),
+            "ldirectord.web.cf.pid"
+        );
+        assert_eq!(pid_name(&["check", "web.cf"]), "ldirectord.web.cf.pid");
+    }
 }
