@@ -12,7 +12,12 @@ const CTRL_ATTR_FAMILY_ID: u16 = 1;
 const CTRL_ATTR_FAMILY_NAME: u16 = 2;
 const NLM_F_REQUEST: u16 = 0x1;
 const NLM_F_ACK: u16 = 0x4;
+/// NLM_F_ROOT | NLM_F_MATCH: every object, in as many messages as it takes.
+const NLM_F_DUMP: u16 = 0x300;
 const NLMSG_ERROR: u16 = 2;
+const NLMSG_DONE: u16 = 3;
+/// Most datagrams one dump may take (a bound, not a limit any real table reaches).
+const MAX_DUMP_DATAGRAMS: usize = 100_000;
 /// Marks an attribute whose payload is more attributes.
 pub const NLA_F_NESTED: u16 = 0x8000;
 
@@ -54,11 +59,15 @@ impl Attrs {
 
 /// One request: netlink header, genl header (command, version), attributes.
 pub fn request(family: u16, cmd: u8, version: u8, seq: u32, attrs: &Attrs) -> Vec<u8> {
+    request_with(family, cmd, version, seq, NLM_F_REQUEST | NLM_F_ACK, attrs)
+}
+
+fn request_with(family: u16, cmd: u8, version: u8, seq: u32, flags: u16, attrs: &Attrs) -> Vec<u8> {
     let len = 16 + 4 + attrs.0.len();
     let mut m = Vec::with_capacity(len);
     m.extend_from_slice(&(len as u32).to_ne_bytes());
     m.extend_from_slice(&family.to_ne_bytes());
-    m.extend_from_slice(&(NLM_F_REQUEST | NLM_F_ACK).to_ne_bytes());
+    m.extend_from_slice(&flags.to_ne_bytes());
     m.extend_from_slice(&seq.to_ne_bytes());
     m.extend_from_slice(&0u32.to_ne_bytes());
     m.extend_from_slice(&[cmd, version, 0, 0]);
@@ -91,6 +100,35 @@ pub fn parse_reply(buf: &[u8], seq: u32) -> Option<Reply> {
                 return Some(Reply::Ack(code));
             }
             return Some(Reply::Data(body.get(4..)?.to_vec()));
+        }
+        at += (len + 3) & !3;
+    }
+    None
+}
+
+/// Reads one datagram of a dump answering `seq`: each message's attributes go to `out`;
+/// `Some(Ok)` once the dump is done, `Some(Err(errno))` if it failed, `None` while it goes on.
+pub fn parse_dump(buf: &[u8], seq: u32, out: &mut Vec<Vec<u8>>) -> Option<Result<(), i32>> {
+    let mut at = 0;
+    while at + 16 <= buf.len() {
+        let len = u32::from_ne_bytes(buf[at..at + 4].try_into().ok()?) as usize;
+        if len < 16 || at + len > buf.len() {
+            return Some(Err(-nix::libc::EBADMSG));
+        }
+        let kind = u16::from_ne_bytes([buf[at + 4], buf[at + 5]]);
+        let mseq = u32::from_ne_bytes(buf[at + 8..at + 12].try_into().ok()?);
+        let body = &buf[at + 16..at + len];
+        if mseq == seq {
+            match kind {
+                NLMSG_DONE => return Some(Ok(())),
+                NLMSG_ERROR => {
+                    let code = body.get(..4).map_or(-nix::libc::EBADMSG, |c| {
+                        i32::from_ne_bytes([c[0], c[1], c[2], c[3]])
+                    });
+                    return Some(if code == 0 { Ok(()) } else { Err(code) });
+                }
+                _ => out.push(body.get(4..).unwrap_or_default().to_vec()),
+            }
         }
         at += (len + 3) & !3;
     }
@@ -169,6 +207,24 @@ impl Genl {
         }
         Err(io::Error::other("no ACK from the kernel"))
     }
+
+    /// Asks for every object of a kind (a dump); the attributes of each answer.
+    pub fn dump(&mut self, cmd: u8, version: u8, attrs: &Attrs) -> io::Result<Vec<Vec<u8>>> {
+        self.seq = self.seq.wrapping_add(1);
+        let flags = NLM_F_REQUEST | NLM_F_DUMP;
+        let msg = request_with(self.family, cmd, version, self.seq, flags, attrs);
+        self.socket.send(&msg, 0)?;
+        let mut out = Vec::new();
+        for _ in 0..MAX_DUMP_DATAGRAMS {
+            let n = self.socket.recv(&mut &mut self.buf[..], 0)?;
+            match parse_dump(&self.buf[..n], self.seq, &mut out) {
+                Some(Ok(())) => return Ok(out),
+                Some(Err(code)) => return Err(io::Error::from_raw_os_error(-code)),
+                None => {}
+            }
+        }
+        Err(io::Error::other("the kernel's dump did not end"))
+    }
 }
 
 #[cfg(test)]
@@ -201,6 +257,31 @@ mod tests {
         assert_eq!(parse_reply(&ack, 7), Some(Reply::Ack(-17)));
         assert_eq!(parse_reply(&ack, 8), None);
         assert_eq!(parse_reply(&ack[..20], 7), None, "truncated");
+    }
+
+    /// A dump against the running kernel: every family, the controller among them, and an
+    /// end (NLMSG_DONE) that stops the reading.
+    #[test]
+    fn a_dump_lists_every_family_and_ends() {
+        let mut g = Genl::open("nlctrl").expect("nlctrl");
+        let all = g
+            .dump(CTRL_CMD_GETFAMILY, 1, &Attrs::default())
+            .expect("dump");
+        let names: Vec<String> = all
+            .iter()
+            .filter_map(|a| find_attr(a, CTRL_ATTR_FAMILY_NAME))
+            .map(|n| {
+                String::from_utf8_lossy(n)
+                    .trim_end_matches('\0')
+                    .to_string()
+            })
+            .collect();
+        assert!(names.len() > 1, "{names:?}");
+        assert!(names.iter().any(|n| n == "nlctrl"), "{names:?}");
+        // The socket is left clean: a plain request after it still gets its own answer.
+        let mut a = Attrs::default();
+        a.string(CTRL_ATTR_FAMILY_NAME, "nlctrl");
+        assert!(g.call(CTRL_CMD_GETFAMILY, 1, &a).expect("call").is_some());
     }
 
     /// Against the running kernel: the controller resolves itself, and an absent family is

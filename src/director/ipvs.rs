@@ -4,13 +4,13 @@
 //! [`args`] gives the `ipvsadm` words of a change, for the logs.
 
 use std::io;
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::Path;
 
 use crate::config::ldirectord::{Forward, Protocol, VirtualAddr};
 
-use super::genl::{Attrs, Genl};
-use super::table::{Dest, Op, Service, ServiceKey};
+use super::genl::{Attrs, Genl, find_attr};
+use super::table::{Dest, Op, Service, ServiceKey, Table};
 
 const IPVS_GENL_VERSION: u8 = 1;
 const CMD_NEW_SERVICE: u8 = 1;
@@ -19,6 +19,7 @@ const CMD_DEL_SERVICE: u8 = 3;
 const CMD_NEW_DEST: u8 = 5;
 const CMD_SET_DEST: u8 = 6;
 const CMD_DEL_DEST: u8 = 7;
+const CMD_GET_DEST: u8 = 8;
 const ATTR_SERVICE: u16 = 1;
 const ATTR_DEST: u16 = 2;
 const SVC_AF: u16 = 1;
@@ -212,6 +213,66 @@ impl Ipvs {
     }
 }
 
+impl Ipvs {
+    /// Removes what an earlier run left in our services: destinations the table does not have,
+    /// as ldirectord purges untracked real servers at start. One log line per removal.
+    pub fn purge_untracked(&mut self, table: &Table) -> Result<Vec<String>, String> {
+        let mut lines = Vec::new();
+        for s in &table.services {
+            let af = service_af(s);
+            let mut a = Attrs::default();
+            a.nested(ATTR_SERVICE, &service_key(&s.key, af));
+            let answers = match self.genl.dump(CMD_GET_DEST, IPVS_GENL_VERSION, &a) {
+                Ok(answers) => answers,
+                Err(e) if matches!(e.raw_os_error(), Some(ENOENT | ESRCH)) => continue,
+                Err(e) => return Err(format!("IPVS: listing {}: {e}", s.key)),
+            };
+            for addr in dests_in(&answers, af) {
+                if s.dests.iter().any(|d| d.addr == addr) {
+                    continue;
+                }
+                self.apply(&[Op::DelDest(s.key, addr)])?;
+                lines.push(format!(
+                    "removed real server {addr} of {}: not in the configuration (left by an earlier run)",
+                    s.key
+                ));
+            }
+        }
+        Ok(lines)
+    }
+}
+
+/// A service's address family (a firewall-mark service takes its destinations').
+fn service_af(s: &Service) -> u16 {
+    match (s.key.addr, s.dests.first()) {
+        (VirtualAddr::Sock(a), _) => af_of(a.ip()),
+        (VirtualAddr::Fwmark(_), Some(d)) => af_of(d.addr.ip()),
+        (VirtualAddr::Fwmark(_), None) => nix::libc::AF_INET as u16,
+    }
+}
+
+/// The destinations in the answers to a GET_DEST dump (`af`: the service's family, for
+/// kernels that do not name each destination's).
+fn dests_in(answers: &[Vec<u8>], af: u16) -> Vec<SocketAddr> {
+    answers
+        .iter()
+        .filter_map(|msg| {
+            let dest = find_attr(msg, ATTR_DEST)?;
+            let raw: [u8; 16] = find_attr(dest, DEST_ADDR)?.get(..16)?.try_into().ok()?;
+            let port = find_attr(dest, DEST_PORT)?.get(..2)?;
+            let family = find_attr(dest, DEST_ADDR_FAMILY)
+                .and_then(|f| f.get(..2))
+                .map_or(af, |f| u16::from_ne_bytes([f[0], f[1]]));
+            let ip = if family == nix::libc::AF_INET6 as u16 {
+                IpAddr::V6(Ipv6Addr::from(raw))
+            } else {
+                IpAddr::V4(Ipv4Addr::new(raw[0], raw[1], raw[2], raw[3]))
+            };
+            Some(SocketAddr::new(ip, u16::from_be_bytes([port[0], port[1]])))
+        })
+        .collect()
+}
+
 /// Whether the running kernel has IPVS loaded.
 pub fn present() -> bool {
     Path::new("/proc/net/ip_vs").exists()
@@ -367,5 +428,41 @@ mod tests {
             args(&Op::DelDest(key, d.addr)).join(" "),
             "-d -t 192.0.2.10:80 -r 198.51.100.2:80"
         );
+    }
+
+    /// The answers to a GET_DEST dump as the kernel writes them (ip_vs_genl_fill_dest):
+    /// each a nested ATTR_DEST with the address (16 bytes), the port (network order) and,
+    /// on newer kernels, the family.
+    #[test]
+    fn destinations_are_read_from_a_dump() {
+        let answer = |addr: &str, family: bool| {
+            let sa: SocketAddr = addr.parse().unwrap();
+            let mut d = Attrs::default();
+            d.bytes(DEST_ADDR, &inet_addr(sa.ip()))
+                .bytes(DEST_PORT, &sa.port().to_be_bytes())
+                .u32(DEST_FWD_METHOD, 0)
+                .u32(DEST_WEIGHT, 1);
+            if family {
+                d.u16(DEST_ADDR_FAMILY, af_of(sa.ip()));
+            }
+            let mut a = Attrs::default();
+            a.nested(ATTR_DEST, &d);
+            a.0
+        };
+        let v4 = nix::libc::AF_INET as u16;
+        let got = dests_in(
+            &[
+                answer("198.51.100.2:80", true),
+                answer("198.51.100.3:8080", false),
+                answer("[2001:db8::5]:80", true),
+                vec![1, 2, 3],
+            ],
+            v4,
+        );
+        let want: Vec<SocketAddr> = ["198.51.100.2:80", "198.51.100.3:8080", "[2001:db8::5]:80"]
+            .iter()
+            .map(|a| a.parse().unwrap())
+            .collect();
+        assert_eq!(got, want);
     }
 }

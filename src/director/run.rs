@@ -50,7 +50,16 @@ enum Backend {
 impl Backend {
     fn apply(&mut self, registry: &Registry, old: &Table, new: &Table) -> Result<(), String> {
         match self {
-            Backend::Ipvs(k) => k.apply(&diff(old, new)),
+            Backend::Ipvs(k) => {
+                k.apply(&diff(old, new))?;
+                // The first table of an activation: what an earlier run left goes.
+                if old.services.is_empty() {
+                    for line in k.purge_untracked(new)? {
+                        info!("{line}");
+                    }
+                }
+                Ok(())
+            }
             Backend::Nft(r) => r.submit(registry, new),
         }
     }
