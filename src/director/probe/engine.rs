@@ -173,42 +173,17 @@ impl Engine {
             ProbeSpec::Ping { addr } => {
                 let seq = self.next_seq;
                 self.next_seq = self.next_seq.wrapping_add(1).max(1);
-                match addr {
+                let sent = match addr {
                     IpAddr::V4(v4) => {
-                        if self.icmp.is_none() {
-                            let s = IcmpSocket::open().map_err(|e| format!("ping: {e}"))?;
-                            registry
-                                .register(
-                                    &mut SourceFd(&s.as_raw_fd()),
-                                    ICMP_TOKEN,
-                                    Interest::READABLE,
-                                )
-                                .map_err(|e| format!("ping: {e}"))?;
-                            self.icmp = Some(s);
-                        }
-                        if let Some(s) = &self.icmp {
-                            s.send_echo(*v4, seq, b"hb_ldirectord")
-                                .map_err(|e| format!("ping: {e}"))?;
-                        }
+                        shared_socket(&mut self.icmp, registry, ICMP_TOKEN, IcmpSocket::open)
+                            .and_then(|s| s.send_echo(*v4, seq, b"hb_ldirectord"))
                     }
                     IpAddr::V6(v6) => {
-                        if self.icmp6.is_none() {
-                            let s = Icmp6Socket::open().map_err(|e| format!("ping: {e}"))?;
-                            registry
-                                .register(
-                                    &mut SourceFd(&s.as_raw_fd()),
-                                    ICMP6_TOKEN,
-                                    Interest::READABLE,
-                                )
-                                .map_err(|e| format!("ping: {e}"))?;
-                            self.icmp6 = Some(s);
-                        }
-                        if let Some(s) = &self.icmp6 {
-                            s.send_echo(*v6, seq, b"hb_ldirectord")
-                                .map_err(|e| format!("ping: {e}"))?;
-                        }
+                        shared_socket(&mut self.icmp6, registry, ICMP6_TOKEN, Icmp6Socket::open)
+                            .and_then(|s| s.send_echo(*v6, seq, b"hb_ldirectord"))
                     }
-                }
+                };
+                sent.map_err(|e| format!("ping: {e}"))?;
                 self.pings.insert(seq, slot);
                 Ok(Work::Ping { seq, addr: *addr })
             }
@@ -643,4 +618,20 @@ pub fn pidfd_open(pid: u32) -> io::Result<OwnedFd> {
     }
     // SAFETY: the descriptor was just created and nothing else owns it.
     Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+/// The ICMP socket all ping checks of a family share, opened and registered at the first.
+fn shared_socket<'a, S: AsRawFd>(
+    slot: &'a mut Option<S>,
+    registry: &Registry,
+    token: Token,
+    open: fn() -> io::Result<S>,
+) -> io::Result<&'a S> {
+    if slot.is_none() {
+        let s = open()?;
+        registry.register(&mut SourceFd(&s.as_raw_fd()), token, Interest::READABLE)?;
+        *slot = Some(s);
+    }
+    slot.as_ref()
+        .ok_or_else(|| io::Error::other("no ICMP socket"))
 }
