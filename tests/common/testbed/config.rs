@@ -100,16 +100,22 @@ start)
   [ -d "$DOC" ] || mkdir -p "$DOC"
   echo "served by {node}" > "$DOC/index.html"
   : > {d}/httpd.conf
-  setsid {bin} httpd -f -p 0.0.0.0:80 -h "$DOC" -c {d}/httpd.conf \
-    >/dev/null 2>&1 </dev/null &
-  pid=$!; echo "$pid" > "$PIDF"
-  i=0
-  while [ "$i" -lt 1000 ]; do
-    listening && exit 0
-    alive "$pid" || break
-    sleep 0.002; i=$((i + 1))
+  # The server writes its own pid (setsid forks when it must); a server that dies before it
+  # listens (the port still held a moment after a kill) is started again, a few times.
+  tries=0
+  while [ "$tries" -lt 5 ]; do
+    tries=$((tries + 1))
+    rm -f "$PIDF"
+    setsid sh -c 'echo $$ > "$1"; exec "$2" httpd -f -p 0.0.0.0:80 -h "$3" -c "$4"' httpd \
+      "$PIDF" {bin} "$DOC" {d}/httpd.conf >/dev/null 2>>{d}/httpd.err </dev/null &
+    i=0
+    while [ "$i" -lt 1000 ]; do
+      listening && exit 0
+      [ -s "$PIDF" ] && ! running && break
+      sleep 0.002; i=$((i + 1))
+    done
   done
-  echo "httpd: not listening on port 80" >&2; exit 1;;
+  echo "httpd: not listening on port 80 ($(tail -n 1 {d}/httpd.err 2>/dev/null))" >&2; exit 1;;
 stop)
   if running; then
     read -r pid < "$PIDF"
