@@ -21,7 +21,7 @@ use super::table::{Table, diff};
 use super::{ipvs, nft};
 
 const SIGNAL_TOKEN: Token = Token(1);
-/// The nft child's pidfd (the probes' tokens start higher, the ICMP socket's is 2).
+/// The nft child's pidfd (the probes' tokens start higher; the ICMP sockets' are 2 and 4).
 const NFT_TOKEN: Token = Token(3);
 /// How often the file is looked at with `autoreload=yes`.
 const AUTORELOAD_EVERY: Duration = Duration::from_secs(1);
