@@ -44,6 +44,8 @@ deps_test=(
     "pacemakerd|pacemaker|the real Corosync + Pacemaker pair built from heartbeat --export"
     "openssl|openssl|the TLS server (s_server) behind the director's HTTPS check test"
     "pgrep|procps|the director's test that a hung check command is killed"
+    "qemu-system-x86_64|qemu-system-x86|a test machine booting Debian's kernel, which has IPVS (tests/vm/run.sh)"
+    "cpio|cpio|the test machine's initramfs"
 )
 deps_peer_heartbeat=("/usr/libexec/heartbeat/heartbeat|heartbeat|the real Heartbeat 3.0.6 as the demo's peer")
 deps_peer_keepalived=("keepalived|keepalived|keepalived as the demo's peer")
