@@ -12,11 +12,22 @@
 //! `GET /index.html` with `200 real`. Both directors check with
 //! `service=http`, `receive="real"`, `checktimeout=1`, `negotiatetimeout=1`, `failurecount=1`,
 //! `quiescent=no`: the removal bound is interval × failurecount + timeout = 2 s.
-//! keepalived 2.2.7's checker process exits at start on a kernel without IPVS ("IPVS: Can't
-//! initialize ipvs"), so it is measured only where the kernel has IPVS (`--keepalived`).
+//! keepalived (2.2.7, `--check` only: its parent and checker processes, both counted) checks
+//! the same servers with `HTTP_GET` (status 200; `delay_loop 1`, `connect_timeout 1`,
+//! `retry 0`: the same bound).
+//!
+//! Where the kernel has IPVS every tool's rules go there (ldirectord through the real
+//! `ipvsadm`). Where it has not (this machine): ours uses its nft backend; ldirectord gets a
+//! stand-in `ipvsadm` (this binary); keepalived, whose checker otherwise exits at start ("IPVS:
+//! Can't initialize ipvs"), runs with bench/keepalived-without-ipvs.c preloaded, which accepts
+//! its IPVS changes without doing them — compare it with `ours-warm`, which does no rules
+//! either. tests/vm/run.sh runs this in a machine with IPVS (software emulation: compare the
+//! tools with each other there, not with figures from this machine).
+//!
+//! `ours-warm` is hb_ldirectord as a warm standby: checks only, no rules.
 //!
 //! Run as root: `cargo run --release --example director_bench -- [--sizes 1,100,5000]
-//! [--runs N] [--window SECS] [--tools ours,ldirectord] [--json FILE|-]`.
+//! [--runs N] [--window SECS] [--tools ours,ours-warm,ldirectord,keepalived] [--json FILE|-]`.
 
 use std::collections::HashSet;
 use std::fmt::Write as _;
@@ -82,7 +93,7 @@ fn sh(cmd: &str) -> (bool, String) {
     (out.status.success(), text)
 }
 
-/// The namespace: real servers and director share it (checks go over loopback addresses).
+/// The director's namespace and the real servers' namespace behind a veth link.
 struct Lab {
     /// The director's namespace.
     ns: String,
@@ -90,6 +101,8 @@ struct Lab {
     /// director's, as on a real network).
     srv: String,
     dir: PathBuf,
+    /// Whether the kernel has IPVS (rules go there for every tool).
+    ipvs: bool,
 }
 
 impl Lab {
@@ -117,7 +130,9 @@ impl Lab {
             let (ok, out) = sh(&c);
             assert!(ok, "{c}: {out}");
         }
-        Lab { ns, srv, dir }
+        let _ = sh("modprobe -q ip_vs && modprobe -q ip_vs_wrr");
+        let ipvs = Path::new("/proc/net/ip_vs").exists();
+        Lab { ns, srv, dir, ipvs }
     }
 }
 
@@ -293,6 +308,22 @@ fn config(n: usize, log: &Path) -> String {
     s
 }
 
+/// keepalived's configuration of the same service: `HTTP_GET` status 200, one failure removes.
+fn keepalived_config(n: usize) -> String {
+    let mut s = String::from(
+        "global_defs {\n    router_id ldbench\n}\nvirtual_server 192.0.2.10 80 {\n    delay_loop 1\n    lb_algo wrr\n    lb_kind NAT\n    protocol TCP\n",
+    );
+    for i in 0..n {
+        let _ = writeln!(
+            s,
+            "    real_server {REAL_IP} {} {{\n        weight 1\n        HTTP_GET {{\n            url {{\n                path /index.html\n                status_code 200\n            }}\n            connect_timeout 1\n            retry 0\n            delay_before_retry 1\n        }}\n    }}",
+            FIRST_PORT + i as u16
+        );
+    }
+    s.push_str("}\n");
+    s
+}
+
 /// utime+stime+cutime+cstime in clock ticks.
 fn cpu_ticks(pid: i32) -> Option<u64> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
@@ -331,24 +362,92 @@ struct Tool<'a> {
 }
 
 impl Tool<'_> {
+    /// hb_ldirectord; `ours-warm` runs it as a warm standby: the checks and nothing else, the
+    /// whole steady-state cost of a director whose rules go to IPVS (no nft table, hence no
+    /// connection tracking of the checks).
+    fn ours(&self) -> bool {
+        self.name.starts_with("ours")
+    }
+
     fn bin(&self) -> String {
         match self.name {
-            "ours" => {
+            n if n.starts_with("ours") => {
                 let exe = std::env::current_exe().expect("exe");
                 let dir = exe.parent().and_then(Path::parent).expect("target dir");
                 dir.join("hb_ldirectord").display().to_string()
             }
+            "keepalived" => "/usr/sbin/keepalived".to_string(),
             _ => "/usr/sbin/ldirectord".to_string(),
         }
     }
 
-    fn run(&self, cmd: &str) -> (bool, String) {
-        if self.name == "ours" {
+    /// keepalived: its parent's and checker's pid files.
+    fn keepalived_pid_files(&self) -> [PathBuf; 2] {
+        [
+            self.lab.dir.join("kd.pid"),
+            self.lab.dir.join("kd-check.pid"),
+        ]
+    }
+
+    fn run_keepalived(&self, cmd: &str) -> (bool, String) {
+        let [parent, checker] = self.keepalived_pid_files();
+        if cmd == "stop" {
+            let pid = std::fs::read_to_string(&parent).unwrap_or_default();
             return sh(&format!(
-                "ip netns exec {} taskset -c {DIRECTOR_CPU} {} --run-dir {} {} {cmd}",
+                "kill {p} && for i in $(seq 100); do kill -0 {p} 2>/dev/null || exit 0; sleep 0.1; done; exit 1",
+                p = pid.trim()
+            ));
+        }
+        // Without IPVS: the shim answers keepalived's IPVS socket options (rules not done).
+        let preload = if self.lab.ipvs {
+            String::new()
+        } else {
+            let so = self.lab.dir.join("keepalived-without-ipvs.so");
+            let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/keepalived-without-ipvs.c");
+            let (ok, out) = sh(&format!(
+                "gcc -shared -fPIC -O2 -o {} {} -ldl",
+                so.display(),
+                src.display()
+            ));
+            if !ok {
+                return (false, format!("building the IPVS shim: {out}"));
+            }
+            format!("LD_PRELOAD={} ", so.display())
+        };
+        sh(&format!(
+            "{preload}ip netns exec {ns} taskset -c {DIRECTOR_CPU} {bin} --check --dont-fork --log-console --log-detail -f {cf} -p {p} -c {c} >> {log} 2>&1 </dev/null & for i in $(seq 300); do test -s {c} && exit 0; kill -0 $! || exit 1; sleep 0.1; done; exit 1",
+            ns = self.lab.ns,
+            bin = self.bin(),
+            cf = self.cf.with_extension("keepalived.conf").display(),
+            p = parent.display(),
+            c = checker.display(),
+            log = self.log.display()
+        ))
+    }
+
+    fn run(&self, cmd: &str) -> (bool, String) {
+        if self.name == "keepalived" {
+            return self.run_keepalived(cmd);
+        }
+        if self.ours() {
+            return sh(&format!(
+                "ip netns exec {} taskset -c {DIRECTOR_CPU} {}{} --run-dir {} {} {cmd}",
                 self.lab.ns,
                 self.bin(),
+                if self.name == "ours-warm" {
+                    " --warm"
+                } else {
+                    ""
+                },
                 self.lab.dir.display(),
+                self.cf.display()
+            ));
+        }
+        if self.lab.ipvs {
+            return sh(&format!(
+                "ip netns exec {} taskset -c {DIRECTOR_CPU} {} {} {cmd}",
+                self.lab.ns,
+                self.bin(),
                 self.cf.display()
             ));
         }
@@ -365,17 +464,21 @@ impl Tool<'_> {
         ))
     }
 
-    fn pid(&self) -> Option<i32> {
-        let file = if self.name == "ours" {
-            self.lab.dir.join("ldirectord.ldbench.pid")
-        } else {
-            PathBuf::from("/run/ldirectord.ldbench.cf.pid")
+    /// The director's processes (keepalived: parent and checker).
+    fn pids(&self) -> Vec<i32> {
+        let files = match self.name {
+            n if n.starts_with("ours") => vec![self.lab.dir.join("ldirectord.ldbench.cf.pid")],
+            "keepalived" => self.keepalived_pid_files().to_vec(),
+            _ => vec![PathBuf::from("/run/ldirectord.ldbench.cf.pid")],
         };
-        std::fs::read_to_string(file).ok()?.trim().parse().ok()
+        files
+            .iter()
+            .filter_map(|f| std::fs::read_to_string(f).ok()?.trim().parse().ok())
+            .collect()
     }
 
     fn text(&self) -> String {
-        let path = if self.name == "ours" {
+        let path = if self.ours() {
             self.lab.dir.join("ldirectord.ldbench.state")
         } else {
             self.log.clone()
@@ -386,8 +489,12 @@ impl Tool<'_> {
     /// Whether the first checks of all `n` servers are done.
     fn warm(&self, n: usize) -> bool {
         let t = self.text();
-        if self.name == "ours" {
+        if self.ours() {
             t.matches(" up\n").count() >= n
+        } else if self.name == "keepalived" {
+            // Its servers start alive (in the table at once) and its first checks are not
+            // logged: ready when every checker is armed.
+            t.matches("Activating healthchecker for service [").count() >= n
         } else {
             // ldirectord logs some servers twice: count distinct ones.
             let ports: HashSet<&str> = t
@@ -402,8 +509,11 @@ impl Tool<'_> {
     /// Whether `port` is in again; for ldirectord only log text after byte `from` counts.
     fn back_up(&self, port: u16, from: usize) -> bool {
         let t = self.text();
-        if self.name == "ours" {
+        if self.ours() {
             t.contains(&format!("{REAL_IP}:{port} up"))
+        } else if self.name == "keepalived" {
+            t.get(from..)
+                .is_some_and(|t| t.contains(&format!("Adding service [{REAL_IP}]:tcp:{port} ")))
         } else {
             t.get(from..)
                 .is_some_and(|t| t.contains(&format!("Added real server: {REAL_IP}:{port} ")))
@@ -413,8 +523,11 @@ impl Tool<'_> {
     /// Whether `port` is out; for ldirectord only log text after byte `from` counts.
     fn removed(&self, port: u16, from: usize) -> bool {
         let t = self.text();
-        if self.name == "ours" {
+        if self.ours() {
             t.contains(&format!("{REAL_IP}:{port} down"))
+        } else if self.name == "keepalived" {
+            t.get(from..)
+                .is_some_and(|t| t.contains(&format!("Removing service [{REAL_IP}]:tcp:{port} ")))
         } else {
             t.get(from..)
                 .is_some_and(|t| t.contains(&format!("Deleted real server: {REAL_IP}:{port} ")))
@@ -543,6 +656,8 @@ fn main() {
             let cf = lab.dir.join("ldbench.cf");
             let log = lab.dir.join("director.log");
             std::fs::write(&cf, config(n, &log)).expect("cf");
+            std::fs::write(cf.with_extension("keepalived.conf"), keepalived_config(n))
+                .expect("keepalived.conf");
             let t = Tool {
                 name: tool,
                 lab: &lab,
@@ -553,35 +668,40 @@ fn main() {
             let (ok, out) = t.run("start");
             assert!(ok, "{tool} start: {out}");
             let warm = wait(Duration::from_secs(900), || t.warm(n));
-            let Some(pid) = t.pid() else {
+            let pids = t.pids();
+            if pids.is_empty() {
                 eprintln!("{tool}: no pid");
                 continue;
-            };
+            }
+            let sum =
+                |f: &dyn Fn(i32) -> Option<u64>| pids.iter().filter_map(|&p| f(p)).sum::<u64>();
             let warm_s = warm.map(|_| started.elapsed().as_secs_f64());
             eprintln!("{tool} n={n}: first checks of all servers done after {warm_s:?} s");
             // Steady state.
             std::thread::sleep(Duration::from_secs(2));
-            let c0 = cpu_ticks(pid).unwrap_or(0);
+            let c0 = sum(&cpu_ticks);
             let w0 = Instant::now();
             std::thread::sleep(Duration::from_secs(args.window));
-            let c1 = cpu_ticks(pid).unwrap_or(0);
+            let c1 = sum(&cpu_ticks);
             let secs = w0.elapsed().as_secs_f64();
             let hz = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
                 .ok()
                 .flatten()
                 .unwrap_or(100) as f64;
             let cpu = (c1 - c0) as f64 / hz / secs * 100.0;
-            if let Ok(st) = std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-                let rest = st.rsplit(')').next().unwrap_or("");
-                let f: Vec<&str> = rest.split_whitespace().collect();
-                eprintln!(
-                    "{tool} n={n}: utime {} stime {} (ticks, whole run)",
-                    f.get(11).unwrap_or(&""),
-                    f.get(12).unwrap_or(&"")
-                );
+            for pid in &pids {
+                if let Ok(st) = std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+                    let rest = st.rsplit(')').next().unwrap_or("");
+                    let f: Vec<&str> = rest.split_whitespace().collect();
+                    eprintln!(
+                        "{tool} n={n} pid {pid}: utime {} stime {} (ticks, whole run)",
+                        f.get(11).unwrap_or(&""),
+                        f.get(12).unwrap_or(&"")
+                    );
+                }
             }
-            let rss = status_kb(pid, "VmRSS:").unwrap_or(0);
-            let hwm = status_kb(pid, "VmHWM:").unwrap_or(0);
+            let rss = sum(&|p| status_kb(p, "VmRSS:"));
+            let hwm = sum(&|p| status_kb(p, "VmHWM:"));
             let mut removals = Vec::new();
             let runs = args.runs;
             for k in 0..runs {
@@ -623,8 +743,10 @@ fn main() {
             drop(servers);
         }
     }
-    let mut json = String::from(
-        "{\n  \"interval_ms\": 1000,\n  \"removal_bound_ms\": 2000,\n  \"results\": [\n",
+    let ipvs = Path::new("/proc/net/ip_vs").exists();
+    let mut json = format!(
+        "{{\n  \"interval_ms\": 1000,\n  \"removal_bound_ms\": 2000,\n  \"kernel_ipvs\": {ipvs},\n  \"kernel\": \"{}\",\n  \"results\": [\n",
+        sh("uname -r").1.trim()
     );
     for (i, (n, tool, cpu, rss, hwm, med, rem, warm)) in rows.iter().enumerate() {
         let _ = write!(
@@ -640,23 +762,27 @@ fn main() {
         );
         json.push('\n');
     }
-    json.push_str("  ],\n  \"ratios_ours_to_ldirectord\": [\n");
-    let mut first = true;
-    for &n in &args.sizes {
-        let find = |t: &str| rows.iter().find(|r| r.0 == n && r.1 == t);
-        if let (Some(o), Some(l)) = (find("ours"), find("ldirectord")) {
-            let _ = write!(
-                json,
-                "{}    {{\"servers\": {n}, \"cpu\": {:.4}, \"rss\": {:.3}, \"removal\": {:.3}}}",
-                if first { "" } else { ",\n" },
-                o.2 / l.2.max(1e-9),
-                o.3 as f64 / (l.3 as f64).max(1.0),
-                o.5 / l.5.max(1e-9)
-            );
-            first = false;
+    json.push_str("  ]");
+    for other in ["ldirectord", "keepalived"] {
+        let _ = write!(json, ",\n  \"ratios_ours_to_{other}\": [\n");
+        let mut first = true;
+        for &n in &args.sizes {
+            let find = |t: &str| rows.iter().find(|r| r.0 == n && r.1 == t);
+            if let (Some(o), Some(l)) = (find("ours"), find(other)) {
+                let _ = write!(
+                    json,
+                    "{}    {{\"servers\": {n}, \"cpu\": {:.4}, \"rss\": {:.3}, \"removal\": {:.3}}}",
+                    if first { "" } else { ",\n" },
+                    o.2 / l.2.max(1e-9),
+                    o.3 as f64 / (l.3 as f64).max(1.0),
+                    o.5 / l.5.max(1e-9)
+                );
+                first = false;
+            }
         }
+        json.push_str("\n  ]");
     }
-    json.push_str("\n  ]\n}\n");
+    json.push_str("\n}\n");
     match args.json.as_deref() {
         Some("-") | None => print!("{json}"),
         Some(f) => std::fs::write(f, &json).expect("write json"),

@@ -28,6 +28,7 @@ fn check(spec: ProbeSpec, timeout_ms: u64) -> (bool, String, Duration) {
         RealId { virt: 0, real: 0 },
         spec,
         timeout_ms,
+        t0,
     );
     let mut events = Events::with_capacity(64);
     loop {

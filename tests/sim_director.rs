@@ -213,27 +213,37 @@ fn a_dead_server_leaves_within_interval_times_failurecount_plus_timeout() {
     }
 }
 
+/// Steady state: every server once per interval, in batches of at most 100 that start
+/// together (one wake-up each), at least 10 batches spread over the interval.
 #[test]
-fn checks_are_spread_over_the_interval_not_bunched() {
-    let mut s = Sim::new(&web(1000, "\tcheckinterval=1\n"), 1000);
-    s.run_until(5_000);
-    // After the start-up round, launches per 10 ms window stay near 1000 / 100 = 10.
-    let mut per_window: BTreeMap<u64, usize> = BTreeMap::new();
-    for (at, _) in s.launches.iter().filter(|(at, _)| *at >= 1_000) {
-        *per_window.entry(at / 10).or_default() += 1;
+fn checks_are_spread_over_the_interval_in_batches() {
+    for (n, batches) in [(3usize, 3usize), (100, 10), (1000, 10), (5000, 50)] {
+        let mut s = Sim::new(&web(n, "\tcheckinterval=1\n"), n);
+        s.run_until(4_000);
+        let mut per_window: BTreeMap<u64, usize> = BTreeMap::new();
+        for (at, _) in s
+            .launches
+            .iter()
+            .filter(|(at, _)| (2_000..3_000).contains(at))
+        {
+            *per_window.entry(at / 10).or_default() += 1;
+        }
+        let max = per_window.values().max().copied().unwrap_or(0);
+        assert!(
+            max <= 100,
+            "{n} servers: {max} checks started in one 10 ms window"
+        );
+        assert_eq!(
+            per_window.len(),
+            batches,
+            "{n} servers: batches in one interval: {per_window:?}"
+        );
+        assert_eq!(
+            per_window.values().sum::<usize>(),
+            n,
+            "{n} servers: each once per interval"
+        );
     }
-    let max = per_window.values().max().copied().unwrap_or(0);
-    assert!(
-        max <= 12,
-        "at most {max} checks started in one 10 ms window"
-    );
-    // and every server is checked once per interval
-    let second: usize = s
-        .launches
-        .iter()
-        .filter(|(at, _)| (2_000..3_000).contains(at))
-        .count();
-    assert_eq!(second, 1000);
 }
 
 #[test]

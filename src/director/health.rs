@@ -5,9 +5,11 @@
 //! same code.
 //!
 //! Timing: at start (a takeover) every server is checked at once (paced at 100 per 10 ms when
-//! there are thousands), so the first table stands within one check timeout of the last start; from then on each server is checked every `checkinterval`, the
-//! servers of a service spread evenly over the interval so thousands of checks never start in
-//! the same millisecond.
+//! there are thousands), so the first table stands within one check timeout of the last start;
+//! from then on each server is checked every `checkinterval`, all servers spread evenly over
+//! the interval in batches of at most 100 (at least 10 batches an interval): thousands of
+//! checks never start in the same millisecond, and a hundred do not cost three hundred
+//! wake-ups a second.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
@@ -19,8 +21,26 @@ use crate::config::ldirectord::{CheckType, DirectorConfig, Virtual};
 use super::spec::{ProbeSpec, spec_for, timeout_of};
 use super::table::{Dest, Service, ServiceKey, Table};
 
-/// The grid check start times are spread on (a batch of checks per wake-up).
+/// The finest grid check start times are put on.
 const SPREAD_STEP: Millis = 10;
+
+/// Steady state: checks that start together, at most (one wake-up starts them all, and their
+/// answers come back together: a few wake-ups per batch instead of three per check). A batch
+/// this size is no burst for a server's receive backlog (the first round starts as many).
+const STEADY_BATCH: u64 = 100;
+
+/// Steady state: batches per interval, at least: checks stay spread over the interval.
+const MIN_BATCHES: u64 = 10;
+
+/// Where in its interval the `g`-th of `n` checked servers starts: spread evenly, rounded
+/// down to a grid whose step puts at most [`STEADY_BATCH`] checks in a batch and makes at
+/// least [`MIN_BATCHES`] batches (100 ms apart for 100 servers at 1 s, 20 ms for 5000).
+fn spread_offset(interval: Millis, g: u64, n: u64) -> Millis {
+    let n = n.max(1);
+    let step = (interval / MIN_BATCHES).min(interval * STEADY_BATCH / n);
+    let step = (step / SPREAD_STEP * SPREAD_STEP).max(SPREAD_STEP);
+    (interval * g / n) / step * step
+}
 
 /// First-round checks started per grid step: 10 000 a second. All at once, thousands of
 /// connection attempts leave in one burst that queues on the way (a 1000-packet receive backlog
@@ -67,6 +87,8 @@ struct RealState {
     up: Option<bool>,
     failures: u32,
     next_due: Millis,
+    /// Where in the interval its steady-state checks start ([`spread_offset`]).
+    offset: Millis,
     in_flight: bool,
     rounds: u64,
 }
@@ -123,6 +145,7 @@ impl Director {
                 }) && fixed_verdict(v).is_none()
                 {
                     let mut s = old.states[ovi][ori].clone();
+                    s.offset = d.states[vi][ri].offset;
                     s.in_flight = false; // its answer, if any, is ignored: checked again soon
                     s.next_due = s.next_due.min(now + v.checkinterval);
                     d.states[vi][ri] = s;
@@ -137,6 +160,12 @@ impl Director {
     }
 
     fn new_unstarted(config: DirectorConfig, now: Millis) -> Director {
+        let total = config
+            .virtuals
+            .iter()
+            .filter(|v| fixed_verdict(v).is_none())
+            .map(|v| v.reals.len() as u64)
+            .sum::<u64>();
         let mut checked = 0usize;
         let states = config
             .virtuals
@@ -147,6 +176,7 @@ impl Director {
                     .map(|_| {
                         let fixed = fixed_verdict(v);
                         let batch = checked / FIRST_ROUND_BATCH;
+                        let offset = spread_offset(v.checkinterval, checked as u64, total);
                         if fixed.is_none() {
                             checked += 1;
                         }
@@ -154,6 +184,7 @@ impl Director {
                             up: fixed,
                             failures: 0,
                             next_due: now + batch as Millis * SPREAD_STEP,
+                            offset,
                             in_flight: false,
                             rounds: 0,
                         }
@@ -247,16 +278,14 @@ impl Director {
             }
             self.queue.pop();
             let v = &self.config.virtuals[vi];
-            let n = v.reals.len().max(1) as u64;
             let s = &mut self.states[vi][ri];
             if s.next_due != due {
                 continue; // superseded
             }
-            // Steady state: every interval, at this server's own offset within it, on a
-            // 10 ms grid so checks start in small batches (one wake-up each), not one by one.
-            let offset = (v.checkinterval * ri as u64 / n) / SPREAD_STEP * SPREAD_STEP;
+            // Steady state: every interval, at this server's own offset within it (servers of
+            // all services spread together, in batches).
             let mut next = if s.rounds == 0 {
-                self.started_at + v.checkinterval + offset
+                self.started_at + v.checkinterval + s.offset
             } else {
                 s.next_due + v.checkinterval
             };

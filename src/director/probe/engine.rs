@@ -123,13 +123,20 @@ impl Engine {
         self.in_flight
     }
 
-    /// Starts a check now, or queues it when the budget is spent.
-    pub fn start(&mut self, registry: &Registry, id: RealId, spec: ProbeSpec, timeout: Millis) {
+    /// Starts a check at `now` (the caller's clock reading of this wake-up: one per wake-up,
+    /// not one per check), or queues it when the budget is spent.
+    pub fn start(
+        &mut self,
+        registry: &Registry,
+        id: RealId,
+        spec: ProbeSpec,
+        timeout: Millis,
+        now: Instant,
+    ) {
         if self.in_flight >= self.max_in_flight {
             self.waiting.push_back((id, spec, timeout));
             return;
         }
-        let now = Instant::now();
         let slot = self.free.pop().unwrap_or_else(|| {
             self.slots.push(None);
             self.gens.push(0);
@@ -388,7 +395,8 @@ impl Engine {
             detail,
         });
         if let Some((id, spec, timeout)) = self.waiting.pop_front() {
-            self.start(registry, id, spec, timeout);
+            // Only past the descriptor budget: a clock reading of its own is rare enough.
+            self.start(registry, id, spec, timeout, Instant::now());
         }
     }
 
