@@ -2,8 +2,8 @@
 //! with the same ldirectord.cf, the same real servers and a 1 s check interval, at 1, 100 and
 //! 5000 real servers:
 //!
-//! * CPU of the director over a steady window (utime + stime of it and its children, % of one
-//!   core) and its RSS (VmRSS, VmHWM);
+//! * CPU of the director over a steady window (its run time from the scheduler plus its
+//!   children's, % of one core) and its RSS (VmRSS, VmHWM);
 //! * removal time: a real server's listener closes at a random phase of the interval; time until
 //!   the director has taken it out (our state file; ldirectord's `Deleted real server` log line).
 //!
@@ -324,13 +324,26 @@ fn keepalived_config(n: usize) -> String {
     s
 }
 
-/// utime+stime+cutime+cstime in clock ticks.
-fn cpu_ticks(pid: i32) -> Option<u64> {
+/// CPU time of a process in ns: its own from the scheduler (/proc/PID/schedstat, exact; the
+/// tick-sampled utime+stime charges a whole tick to whoever runs when it falls, which swamps
+/// a director checking one server), plus its waited-for children's (cutime+cstime, ticks:
+/// ldirectord's ipvsadm forks).
+fn cpu_ns(pid: i32) -> Option<u64> {
+    let own: u64 = std::fs::read_to_string(format!("/proc/{pid}/schedstat"))
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()?;
     let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     let rest = &text[text.rfind(')')? + 2..];
     let f: Vec<&str> = rest.split_whitespace().collect();
     let n = |i: usize| f.get(i).and_then(|x| x.parse::<u64>().ok());
-    Some(n(11)? + n(12)? + n(13)? + n(14)?)
+    let hz = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
+        .ok()
+        .flatten()
+        .unwrap_or(100) as u64;
+    Some(own + (n(13)? + n(14)?) * 1_000_000_000 / hz.max(1))
 }
 
 fn status_kb(pid: i32, key: &str) -> Option<u64> {
@@ -679,16 +692,12 @@ fn main() {
             eprintln!("{tool} n={n}: first checks of all servers done after {warm_s:?} s");
             // Steady state.
             std::thread::sleep(Duration::from_secs(2));
-            let c0 = sum(&cpu_ticks);
+            let c0 = sum(&cpu_ns);
             let w0 = Instant::now();
             std::thread::sleep(Duration::from_secs(args.window));
-            let c1 = sum(&cpu_ticks);
+            let c1 = sum(&cpu_ns);
             let secs = w0.elapsed().as_secs_f64();
-            let hz = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
-                .ok()
-                .flatten()
-                .unwrap_or(100) as f64;
-            let cpu = (c1 - c0) as f64 / hz / secs * 100.0;
+            let cpu = c1.saturating_sub(c0) as f64 / 1e9 / secs * 100.0;
             for pid in &pids {
                 if let Ok(st) = std::fs::read_to_string(format!("/proc/{pid}/stat")) {
                     let rest = st.rsplit(')').next().unwrap_or("");
