@@ -8,7 +8,8 @@
 //! * a stopped real server is quiesced (weight 0, one edit) within the removal bound, and no
 //!   client request fails after that; all down → the sorry server enters; one back → it leaves;
 //! * a destination left in our service by an earlier run is purged at the next start, and an
-//!   existing service is taken over (add → edit); stop removes the service.
+//!   existing service is taken over (add → edit); stop removes the service;
+//! * a firewall-mark service (`virtual=1`) stands as `FWM 1` and serves the marked traffic.
 //!
 //! Skips without root, iproute2, nft, busybox, ipvsadm or qemu-system-x86_64.
 mod common;
@@ -52,7 +53,7 @@ fn the_ipvs_backend_drives_a_real_ipvs_kernel() {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vm/run.sh");
     let t = Instant::now();
     let out = run(&format!(
-        "bash {} {} {} --exact inside_the_machine --include-ignored --nocapture --test-threads=1 2>&1",
+        "HBRS_VM_TIMEOUT=600 bash {} {} {} --exact inside_the_machine --include-ignored --nocapture --test-threads=1 2>&1",
         script.display(),
         work.s(),
         me.display()
@@ -217,4 +218,33 @@ fn inside_the_machine() {
     );
     assert!(lab.ld("", "stop").status.success());
     assert!(!lab.ipvs().contains("192.0.2.10:80"));
+
+    // A firewall-mark service: the same servers behind mark 1, which the director's own rule
+    // sets on the VIP's traffic.
+    let text = std::fs::read_to_string(&lab.cf_path).expect("cf");
+    std::fs::write(
+        &lab.cf_path,
+        text.replace("virtual=192.0.2.10:80", "virtual=1"),
+    )
+    .expect("cf");
+    lab.director.sh(
+        "nft add table ip fwm_test && nft add chain ip fwm_test pre '{ type filter hook prerouting priority mangle; }' \
+         && nft add rule ip fwm_test pre ip daddr 192.0.2.10 tcp dport 80 meta mark set 1",
+    );
+    let out = lab.ld("", "start");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let table = lab.ipvs();
+    eprintln!("{test}: firewall-mark service:\n{table}");
+    assert!(table.contains("FWM  1 rr"), "{table}");
+    assert_eq!(weight(&table, REALS[2]).as_deref(), Some("1"), "{table}");
+    assert!(
+        client_sees(&lab.client.name, &want, limit),
+        "not served through the mark: {table}"
+    );
+    assert!(lab.ld("", "stop").status.success());
+    assert!(!lab.ipvs().contains("FWM"), "{}", lab.ipvs());
 }

@@ -89,13 +89,13 @@ pub fn load(path: &Path) -> Result<DirectorConfig, String> {
     }
 }
 
-/// Runs until TERM/INT. `starter` is told once the first table stands (or on a start error).
 /// Checks in flight from which their answers are taken in batches (a steady-state batch of a
 /// hundred servers at 1 s is ten checks).
 const BATCH_MIN_IN_FLIGHT: usize = 8;
 /// The longest an answer waits to be read when answers are taken in batches.
 const BATCH_WINDOW: Duration = Duration::from_millis(10);
 
+/// Runs until TERM/INT. `starter` is told once the first table stands (or on a start error).
 pub fn run(opts: &RunOptions, starter: &mut Starter) -> Result<(), String> {
     let config = load(&opts.config)?;
     keep_large_buffers_apart();

@@ -461,11 +461,22 @@ impl Node {
         let Ok(pid) = text.trim().parse::<i32>() else {
             return false;
         };
-        nix::sys::signal::killpg(
+        let killed = nix::sys::signal::killpg(
             nix::unistd::Pid::from_raw(pid),
             nix::sys::signal::Signal::SIGKILL,
         )
-        .is_ok()
+        .is_ok();
+        // The signal is delivered when the server next runs: returns once it is gone (or a
+        // zombie), so that what follows sees a dead service, not one still answering.
+        let gone = || {
+            fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |st| {
+                st.rsplit(')')
+                    .next()
+                    .is_some_and(|r| r.trim_start().starts_with('Z'))
+            })
+        };
+        super::netns::wait_until(Duration::from_secs(2), Duration::from_millis(2), gone);
+        killed
     }
 
     /// Ends a freeze.
