@@ -453,30 +453,36 @@ impl Node {
     }
 
     /// Fault: `kill -9` of the web server (the service dies, the daemon does not). Returns
-    /// whether a server was running.
+    /// whether a server was running, once none of this node's is left.
     pub fn kill9_httpd(&self) -> bool {
-        let Ok(text) = fs::read_to_string(self.dir.join("httpd.pid")) else {
-            return false;
+        let by_pid_file = fs::read_to_string(self.dir.join("httpd.pid"))
+            .ok()
+            .and_then(|t| t.trim().parse::<i32>().ok())
+            .is_some_and(|pid| {
+                nix::sys::signal::killpg(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGKILL,
+                )
+                .is_ok()
+            });
+        // Every server of this node, by its document root: a kill through the pid file once
+        // seemed not to take (the monitor saw the server running on), so none is left to luck.
+        let www = self.dir.join("www").display().to_string();
+        let by_name = Command::new("pkill")
+            .args(["-KILL", "-f", &www])
+            .status()
+            .is_ok_and(|s| s.success());
+        // Signals are delivered when the process next runs: return once none is left, so that
+        // what follows sees a dead service.
+        let left = || {
+            Command::new("pgrep")
+                .args(["-f", &www])
+                .stdout(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
         };
-        let Ok(pid) = text.trim().parse::<i32>() else {
-            return false;
-        };
-        let killed = nix::sys::signal::killpg(
-            nix::unistd::Pid::from_raw(pid),
-            nix::sys::signal::Signal::SIGKILL,
-        )
-        .is_ok();
-        // The signal is delivered when the server next runs: returns once it is gone (or a
-        // zombie), so that what follows sees a dead service, not one still answering.
-        let gone = || {
-            fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |st| {
-                st.rsplit(')')
-                    .next()
-                    .is_some_and(|r| r.trim_start().starts_with('Z'))
-            })
-        };
-        super::netns::wait_until(Duration::from_secs(2), Duration::from_millis(2), gone);
-        killed
+        super::netns::wait_until(Duration::from_secs(2), Duration::from_millis(5), || !left());
+        by_pid_file || by_name
     }
 
     /// Ends a freeze.
