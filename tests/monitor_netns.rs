@@ -46,23 +46,43 @@ fn bed(kinds: [Kind; 2], monitor: &str, test: &str) -> Option<Testbed> {
     Some(bed)
 }
 
-/// Kills A's web server; returns how long until the client is served by A again.
-fn kill_and_time_recovery(bed: &Testbed) -> Duration {
-    assert!(bed.nodes[0].kill9_httpd(), "no httpd to kill");
-    let t0 = Instant::now();
-    // A failed request first: the service was really down (a monitor checking every second
-    // cannot have restarted it within one client poll).
-    let mut down = false;
-    let served = wait_until(Duration::from_secs(15), Duration::from_millis(20), || {
-        let by_a = bed.served_by() == Some("nodea");
-        down |= !by_a;
-        by_a && down
-    });
-    assert!(
-        served,
-        "not served again by A (down seen: {down})\n{}",
+/// Kills A's web server until the client sees it down (a kill that does not take — seen in
+/// CI, cause not caught — is reported with the node's processes and made again, three times
+/// at most). Returns when the first kill was made.
+fn kill_until_down(bed: &Testbed) -> Instant {
+    let first = Instant::now();
+    for attempt in 1..=3 {
+        assert!(bed.nodes[0].kill9_httpd(), "no httpd to kill");
+        let down = wait_until(
+            Duration::from_millis(1500),
+            Duration::from_millis(20),
+            || bed.served_by() != Some("nodea"),
+        );
+        if down {
+            return first;
+        }
+        let ps = std::process::Command::new("ps")
+            .args(["-eo", "pid,ppid,pgid,sid,stat,args"])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default();
+        let www = bed.nodes[0].dir.join("www").display().to_string();
+        let ours: Vec<&str> = ps.lines().filter(|l| l.contains(&www)).collect();
+        eprintln!("kill -9 of A's httpd did not take (attempt {attempt}); its servers: {ours:?}");
+    }
+    panic!(
+        "A's httpd still serves after three kills\n{}",
         bed.logs_tail(30)
     );
+}
+
+/// Kills A's web server; returns how long until the client is served by A again.
+fn kill_and_time_recovery(bed: &Testbed) -> Duration {
+    let t0 = kill_until_down(bed);
+    let served = wait_until(Duration::from_secs(15), Duration::from_millis(20), || {
+        bed.served_by() == Some("nodea")
+    });
+    assert!(served, "not served again by A\n{}", bed.logs_tail(30));
     t0.elapsed()
 }
 
@@ -85,8 +105,7 @@ fn restart_then_hand_over(kinds: [Kind; 2]) {
         );
     }
     // A third death within the window: B takes the group.
-    assert!(bed.nodes[0].kill9_httpd());
-    let t0 = Instant::now();
+    let t0 = kill_until_down(&bed);
     assert!(
         bed.wait_owner(1, Duration::from_secs(30)),
         "B did not take over: {}\n{}",
