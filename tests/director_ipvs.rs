@@ -35,6 +35,19 @@ fn weight(table: &str, ip: &str) -> Option<String> {
     dest_line(table, ip).map(|w| w[3].clone())
 }
 
+/// `hb_ldirectord start` in the lab, which must succeed; the IPVS table after it, also printed.
+fn start_and_show(lab: &Alone, what: &str) -> String {
+    let out = lab.ld("", "start");
+    assert!(
+        out.status.success(),
+        "{what}: start: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let table = lab.ipvs();
+    eprintln!("{what}:\n{table}");
+    table
+}
+
 /// Runs on this machine: boots the test machine and runs [`inside_the_machine`] there.
 #[test]
 fn the_ipvs_backend_drives_a_real_ipvs_kernel() {
@@ -195,14 +208,7 @@ fn inside_the_machine() {
     lab.director.sh(
         "ipvsadm -A -t 192.0.2.10:80 -s wlc && ipvsadm -a -t 192.0.2.10:80 -r 203.0.113.99:80 -m -w 5",
     );
-    let out = lab.ld("", "start");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let table = lab.ipvs();
-    eprintln!("{test}: restart over leftovers:\n{table}");
+    let table = start_and_show(&lab, &format!("{test}: restart over leftovers"));
     assert!(table.contains(vip), "scheduler not taken over: {table}");
     assert!(
         dest_line(&table, "203.0.113.99").is_none(),
@@ -231,14 +237,7 @@ fn inside_the_machine() {
         "nft add table ip fwm_test && nft add chain ip fwm_test pre '{ type filter hook prerouting priority mangle; }' \
          && nft add rule ip fwm_test pre ip daddr 192.0.2.10 tcp dport 80 meta mark set 1",
     );
-    let out = lab.ld("", "start");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let table = lab.ipvs();
-    eprintln!("{test}: firewall-mark service:\n{table}");
+    let table = start_and_show(&lab, &format!("{test}: firewall-mark service"));
     assert!(table.contains("FWM  1 rr"), "{table}");
     assert_eq!(weight(&table, REALS[2]).as_deref(), Some("1"), "{table}");
     assert!(
